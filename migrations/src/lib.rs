@@ -1,0 +1,17 @@
+//! Parley's schema, as sea-orm migrations that run unchanged on SQLite and PostgreSQL.
+//!
+//! Instants are stored as microseconds since the Unix epoch (BIGINT): they order the same
+//! way on both databases and make keyset pagination a plain integer comparison.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m0001_core;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_core::Migration)]
+    }
+}
