@@ -1,0 +1,274 @@
+//! Domain values: the vocabulary every other module speaks.
+//!
+//! Plain types with no I/O. Each value that arrives from outside has a `parse` that
+//! rejects bad input once, at the edge; past that point the rest of Parley trusts it.
+
+pub mod inbound;
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Microseconds since the Unix epoch, UTC. Every stored instant uses this unit: it orders
+/// the same way on SQLite and PostgreSQL and compares as an integer.
+pub type Micros = i64;
+
+/// Where a conversation stands in the ticket lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TicketStatus {
+    /// A new case nobody owns yet.
+    Created,
+    /// An agent or team owns it.
+    Assigned,
+    /// An agent has answered and is working on it.
+    InProgress,
+    /// Waiting on the customer.
+    Pending,
+    /// Answered; a customer message within the reopen window reopens it.
+    Resolved,
+    /// Over: a new customer message starts a new conversation.
+    Closed,
+}
+
+impl TicketStatus {
+    pub const ALL: [TicketStatus; 6] = [
+        Self::Created,
+        Self::Assigned,
+        Self::InProgress,
+        Self::Pending,
+        Self::Resolved,
+        Self::Closed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Assigned => "assigned",
+            Self::InProgress => "in_progress",
+            Self::Pending => "pending",
+            Self::Resolved => "resolved",
+            Self::Closed => "closed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == s)
+    }
+
+    /// Whether an agent or supervisor may move a case from `self` to `to` by hand.
+    /// Customer messages move cases through their own paths (reopen, resume).
+    pub fn can_move_to(self, to: TicketStatus) -> bool {
+        use TicketStatus::*;
+        match (self, to) {
+            (a, b) if a == b => false,
+            (Closed, _) => false,
+            (_, Created) => false,
+            (Resolved, Closed) => true,
+            (Resolved, InProgress | Assigned | Pending) => true,
+            (Created | Assigned | InProgress | Pending, _) => true,
+            _ => false,
+        }
+    }
+
+    /// Still a live case (its actor may receive customer messages for it).
+    pub fn is_open(self) -> bool {
+        !matches!(self, Self::Closed)
+    }
+}
+
+impl fmt::Display for TicketStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How urgent a case is; drives SLA targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    Low,
+    Medium,
+    High,
+    Urgent,
+}
+
+impl Priority {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+            Self::Urgent => "urgent",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "low" => Self::Low,
+            "medium" => Self::Medium,
+            "high" => Self::High,
+            "urgent" => Self::Urgent,
+            _ => return None,
+        })
+    }
+}
+
+/// Which way a message travelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Inbound,
+    Outbound,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Inbound => "inbound",
+            Self::Outbound => "outbound",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "inbound" => Some(Self::Inbound),
+            "outbound" => Some(Self::Outbound),
+            _ => None,
+        }
+    }
+}
+
+/// What an API token may do. Each role is a fixed set of [`Permission`]s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Supervisor,
+    Agent,
+    Integration,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [
+        Self::Admin,
+        Self::Supervisor,
+        Self::Agent,
+        Self::Integration,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Supervisor => "supervisor",
+            Self::Agent => "agent",
+            Self::Integration => "integration",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|role| role.as_str() == s)
+    }
+
+    pub fn allows(self, permission: Permission) -> bool {
+        use Permission::*;
+        match self {
+            Self::Admin => true,
+            Self::Supervisor => !matches!(permission, ManageAgents | ReadDeadLetters),
+            Self::Agent => matches!(
+                permission,
+                ReadConversations
+                    | ReplyToCustomers
+                    | WriteNotes
+                    | AssignConversations
+                    | ChangeStatus
+            ),
+            Self::Integration => matches!(
+                permission,
+                ReadConversations | ReplyToCustomers | WriteNotes | ChangeStatus
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One thing an API caller may be allowed to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    ReadConversations,
+    ReplyToCustomers,
+    WriteNotes,
+    AssignConversations,
+    ChangeStatus,
+    ManageTeams,
+    ManageAgents,
+    ReadDeadLetters,
+}
+
+/// Who did something, as written to the event log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Actor {
+    Customer,
+    System,
+    Agent { id: i64 },
+    Token { id: i64 },
+}
+
+impl Actor {
+    pub fn label(&self) -> String {
+        match self {
+            Self::Customer => "customer".into(),
+            Self::System => "system".into(),
+            Self::Agent { id } => format!("agent:{id}"),
+            Self::Token { id } => format!("token:{id}"),
+        }
+    }
+}
+
+/// Identifies the one live case of a contact on a business number: the key of its actor.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ConversationKey {
+    pub channel_id: String,
+    pub phone_number_id: String,
+    pub wa_id: String,
+}
+
+/// The longest text WhatsApp accepts in one message.
+pub const MAX_TEXT_CHARS: usize = 4096;
+
+/// One second in [`Micros`].
+pub const SECOND_MICROS: Micros = 1_000_000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closed_cases_cannot_be_moved_by_hand() {
+        for to in TicketStatus::ALL {
+            assert!(!TicketStatus::Closed.can_move_to(to));
+        }
+    }
+
+    #[test]
+    fn statuses_round_trip_through_their_names() {
+        for status in TicketStatus::ALL {
+            assert_eq!(TicketStatus::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(TicketStatus::parse("open"), None);
+    }
+
+    #[test]
+    fn agents_cannot_manage_agents_but_admins_can() {
+        assert!(!Role::Agent.allows(Permission::ManageAgents));
+        assert!(!Role::Supervisor.allows(Permission::ManageAgents));
+        assert!(Role::Admin.allows(Permission::ManageAgents));
+        assert!(Role::Agent.allows(Permission::ReplyToCustomers));
+        assert!(!Role::Integration.allows(Permission::AssignConversations));
+    }
+}

@@ -1,0 +1,133 @@
+//! The catalogue of stable error codes clients see.
+//!
+//! Modules keep their own `thiserror` enums for what went wrong inside; at the API edge
+//! each becomes an [`ApiError`] whose snake_case code is stable, documented, and mapped
+//! to an HTTP status and to GraphQL `extensions.code`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use std::fmt;
+
+/// A stable, client-facing error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    Unauthenticated,
+    Forbidden,
+    SignatureInvalid,
+    VerifyTokenInvalid,
+    ChannelNotFound,
+    PayloadTooLarge,
+    InvalidInput,
+    ConversationNotFound,
+    AgentNotFound,
+    TeamNotFound,
+    NameTaken,
+    InvalidStatusTransition,
+    ConversationClosed,
+    Unavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "unauthenticated",
+            Self::Forbidden => "forbidden",
+            Self::SignatureInvalid => "signature_invalid",
+            Self::VerifyTokenInvalid => "verify_token_invalid",
+            Self::ChannelNotFound => "channel_not_found",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::InvalidInput => "invalid_input",
+            Self::ConversationNotFound => "conversation_not_found",
+            Self::AgentNotFound => "agent_not_found",
+            Self::TeamNotFound => "team_not_found",
+            Self::NameTaken => "name_taken",
+            Self::InvalidStatusTransition => "invalid_status_transition",
+            Self::ConversationClosed => "conversation_closed",
+            Self::Unavailable => "unavailable",
+            Self::Internal => "internal",
+        }
+    }
+
+    pub fn http_status(self) -> StatusCode {
+        match self {
+            Self::Unauthenticated | Self::SignatureInvalid => StatusCode::UNAUTHORIZED,
+            Self::Forbidden | Self::VerifyTokenInvalid => StatusCode::FORBIDDEN,
+            Self::ChannelNotFound
+            | Self::ConversationNotFound
+            | Self::AgentNotFound
+            | Self::TeamNotFound => StatusCode::NOT_FOUND,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::InvalidInput | Self::InvalidStatusTransition | Self::ConversationClosed => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            Self::NameTaken => StatusCode::CONFLICT,
+            Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// An error as a client sees it: a stable code and a sentence.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// An unexpected failure: logged in full, shown to the client without internals.
+    pub fn internal(error: impl fmt::Display) -> Self {
+        tracing::error!(error = %error, "Request failed unexpectedly.");
+        Self::new(ErrorCode::Internal, "internal error; see the server log")
+    }
+}
+
+// ApiError deliberately does not implement Display: async-graphql converts anything that
+// does into an error without extensions, which would drop the code silently. HTTP
+// handlers wrap it in [`HttpError`].
+
+impl From<ApiError> for async_graphql::Error {
+    fn from(error: ApiError) -> Self {
+        let mut converted = async_graphql::Error::new(error.message);
+        let mut extensions = async_graphql::ErrorExtensionValues::default();
+        extensions.set("code", error.code.as_str());
+        converted.extensions = Some(extensions);
+        converted
+    }
+}
+
+/// An [`ApiError`] as an HTTP response: its status, and `{"error": {"code", "message"}}`.
+#[derive(Debug)]
+pub struct HttpError(pub ApiError);
+
+impl From<ApiError> for HttpError {
+    fn from(error: ApiError) -> Self {
+        Self(error)
+    }
+}
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.0.code.as_str(), self.0.message)
+    }
+}
+
+impl ResponseError for HttpError {
+    fn status_code(&self) -> StatusCode {
+        self.0.code.http_status()
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        HttpResponse::build(self.status_code()).json(serde_json::json!({
+            "error": { "code": self.0.code.as_str(), "message": self.0.message }
+        }))
+    }
+}

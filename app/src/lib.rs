@@ -1,0 +1,19 @@
+//! Parley: a WhatsApp-first customer-support server.
+//!
+//! One message's path: [`ingest`] verifies and durably stores a provider webhook, then
+//! hands each message to its [`conversation`] actor, which owns the ticket lifecycle and
+//! persists through [`store`]; [`api`] serves GraphQL to inboxes and dashboards; replies
+//! leave through the [`outbound`] outbox. [`startup::Application`] wires it all.
+
+pub mod api;
+pub mod clock;
+pub mod config;
+pub mod conversation;
+pub mod domain;
+pub mod error;
+pub mod events;
+pub mod ingest;
+pub mod outbound;
+pub mod startup;
+pub mod store;
+pub mod telemetry;
