@@ -1,0 +1,363 @@
+//! Writes that change a conversation, as decided by its actor, and the reads it needs to
+//! load its state. One [`ConversationChange`] is everything one actor step persists:
+//! the conversation row, an optional message, note or outbox entry, and the events that
+//! describe it, committed together.
+
+use super::entities::{contact, conversation, conversation_event, message, note, outbox};
+use super::{Store, StoreError, WriteOp};
+use crate::domain::{ConversationKey, Micros, TicketStatus};
+use futures::future::BoxFuture;
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, DatabaseTransaction,
+    DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
+};
+
+/// An event to append to a conversation's log.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub kind: &'static str,
+    pub data: serde_json::Value,
+    pub actor: String,
+}
+
+/// A message to store with the change (inbound from the customer or outbound to them).
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub direction: &'static str,
+    pub kind: String,
+    pub text: Option<String>,
+    pub content: Option<String>,
+    pub provider_message_id: Option<String>,
+    pub delivery_status: Option<&'static str>,
+    pub reply_to: Option<String>,
+    pub author_agent_id: Option<i64>,
+    pub provider_sent_at: Option<Micros>,
+    pub received_at: Option<Micros>,
+}
+
+/// An outbound send to queue for the message of this change.
+#[derive(Debug, Clone)]
+pub struct NewOutbox {
+    pub recipient: String,
+    /// The provider request, minus anything filled in at send time.
+    pub payload: String,
+}
+
+/// Everything one conversation actor step persists, atomically.
+#[derive(Debug, Clone)]
+pub struct ConversationChange {
+    /// The contact, created or renamed here when the actor does not know its id yet.
+    pub contact: ContactUpsert,
+    /// An older conversation to close first (its reopen window has passed).
+    pub close_previous: Option<conversation::Model>,
+    /// The conversation's new state; `id == 0` inserts a new conversation.
+    pub conversation: conversation::Model,
+    pub message: Option<NewMessage>,
+    pub outbox: Option<NewOutbox>,
+    pub note: Option<(String, String)>,
+    /// Events in order; a `message_id`/`note_id` key is added to their data once known.
+    pub events: Vec<NewEvent>,
+    /// The closing events of `close_previous`.
+    pub previous_events: Vec<NewEvent>,
+}
+
+#[derive(Debug, Clone)]
+pub enum ContactUpsert {
+    Known(i64),
+    ByWaId { wa_id: String, name: Option<String> },
+}
+
+/// What a change wrote.
+#[derive(Debug, Clone)]
+pub struct ChangeApplied {
+    pub contact_id: i64,
+    pub conversation: conversation::Model,
+    pub message: Option<message::Model>,
+    pub note_id: Option<i64>,
+    pub events: Vec<conversation_event::Model>,
+    /// The inbound message was stored before: nothing was written.
+    pub duplicate: bool,
+}
+
+impl WriteOp for ConversationChange {
+    type Output = ChangeApplied;
+    fn apply<'a>(
+        &'a self,
+        txn: &'a DatabaseTransaction,
+    ) -> BoxFuture<'a, Result<ChangeApplied, DbErr>> {
+        Box::pin(async move {
+            let now = self.conversation.updated_at;
+            // A redelivered inbound message changes nothing; checked first so that a late
+            // duplicate never opens a new case.
+            if let Some(NewMessage {
+                provider_message_id: Some(pmid),
+                direction: "inbound",
+                ..
+            }) = &self.message
+            {
+                let existing = message::Entity::find()
+                    .filter(message::Column::ChannelId.eq(&self.conversation.channel_id))
+                    .filter(message::Column::ProviderMessageId.eq(pmid))
+                    .one(txn)
+                    .await?;
+                if let Some(existing) = existing {
+                    let conversation = conversation::Entity::find_by_id(existing.conversation_id)
+                        .one(txn)
+                        .await?
+                        .ok_or_else(|| {
+                            DbErr::RecordNotFound("conversation of a stored message".into())
+                        })?;
+                    return Ok(ChangeApplied {
+                        contact_id: conversation.contact_id,
+                        conversation,
+                        message: Some(existing),
+                        note_id: None,
+                        events: Vec::new(),
+                        duplicate: true,
+                    });
+                }
+            }
+
+            let contact_id = match &self.contact {
+                ContactUpsert::Known(id) => *id,
+                ContactUpsert::ByWaId { wa_id, name } => {
+                    upsert_contact(txn, wa_id, name.as_deref(), now).await?
+                }
+            };
+
+            let mut events = Vec::with_capacity(self.events.len() + self.previous_events.len());
+            if let Some(previous) = &self.close_previous {
+                let mut closed = previous.clone().into_active_model();
+                closed.status = Set(TicketStatus::Closed.as_str().into());
+                closed.closed_at = Set(Some(now));
+                closed.updated_at = Set(now);
+                closed.update(txn).await?;
+                for event in &self.previous_events {
+                    events.push(insert_event(txn, previous.id, event, None, now).await?);
+                }
+            }
+
+            let mut row = self.conversation.clone();
+            row.contact_id = contact_id;
+            let conversation = if row.id == 0 {
+                let mut active = row.into_active_model();
+                active.id = NotSet;
+                active.insert(txn).await?
+            } else {
+                let mut active = row.into_active_model().reset_all();
+                active.id = sea_orm::ActiveValue::Unchanged(self.conversation.id);
+                active.update(txn).await?
+            };
+
+            let message = match &self.message {
+                Some(new) => Some(
+                    insert_message(txn, conversation.id, &conversation.channel_id, new, now)
+                        .await?,
+                ),
+                None => None,
+            };
+            if let (Some(queued), Some(message)) = (&self.outbox, &message) {
+                outbox::Entity::insert(outbox::ActiveModel {
+                    message_id: Set(message.id),
+                    channel_id: Set(conversation.channel_id.clone()),
+                    phone_number_id: Set(conversation.phone_number_id.clone()),
+                    recipient: Set(queued.recipient.clone()),
+                    payload: Set(queued.payload.clone()),
+                    state: Set(super::outbox::QUEUED.into()),
+                    attempts: Set(0),
+                    next_attempt_at: Set(now),
+                    last_error: Set(None),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                    ..Default::default()
+                })
+                .exec(txn)
+                .await?;
+            }
+            let note_id = match &self.note {
+                Some((body, author)) => Some(
+                    note::Entity::insert(note::ActiveModel {
+                        conversation_id: Set(conversation.id),
+                        body: Set(body.clone()),
+                        author: Set(author.clone()),
+                        created_at: Set(now),
+                        ..Default::default()
+                    })
+                    .exec(txn)
+                    .await?
+                    .last_insert_id,
+                ),
+                None => None,
+            };
+            let refs = (message.as_ref().map(|m| m.id), note_id);
+            for event in &self.events {
+                events.push(insert_event(txn, conversation.id, event, Some(refs), now).await?);
+            }
+            Ok(ChangeApplied {
+                contact_id,
+                conversation,
+                message,
+                note_id,
+                events,
+                duplicate: false,
+            })
+        })
+    }
+}
+
+async fn upsert_contact(
+    txn: &DatabaseTransaction,
+    wa_id: &str,
+    name: Option<&str>,
+    now: Micros,
+) -> Result<i64, DbErr> {
+    let mut on_conflict = OnConflict::column(contact::Column::WaId);
+    if name.is_some() {
+        on_conflict.update_columns([contact::Column::Name, contact::Column::UpdatedAt]);
+    } else {
+        on_conflict.do_nothing();
+    }
+    let inserted = contact::Entity::insert(contact::ActiveModel {
+        wa_id: Set(wa_id.into()),
+        name: Set(name.map(str::to_owned)),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    })
+    .on_conflict(on_conflict.to_owned())
+    .exec_without_returning(txn)
+    .await;
+    match inserted {
+        Ok(_) | Err(DbErr::RecordNotInserted) => {}
+        Err(error) => return Err(error),
+    }
+    contact::Entity::find()
+        .select_only()
+        .column(contact::Column::Id)
+        .filter(contact::Column::WaId.eq(wa_id))
+        .into_tuple()
+        .one(txn)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(format!("contact {wa_id}")))
+}
+
+async fn insert_message(
+    txn: &DatabaseTransaction,
+    conversation_id: i64,
+    channel_id: &str,
+    new: &NewMessage,
+    now: Micros,
+) -> Result<message::Model, DbErr> {
+    message::ActiveModel {
+        conversation_id: Set(conversation_id),
+        channel_id: Set(channel_id.into()),
+        direction: Set(new.direction.into()),
+        kind: Set(new.kind.clone()),
+        text: Set(new.text.clone()),
+        content: Set(new.content.clone()),
+        provider_message_id: Set(new.provider_message_id.clone()),
+        delivery_status: Set(new.delivery_status.map(str::to_owned)),
+        error_code: Set(None),
+        error_title: Set(None),
+        reply_to: Set(new.reply_to.clone()),
+        author_agent_id: Set(new.author_agent_id),
+        provider_sent_at: Set(new.provider_sent_at),
+        received_at: Set(new.received_at),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await
+}
+
+pub(crate) async fn insert_event(
+    txn: &DatabaseTransaction,
+    conversation_id: i64,
+    event: &NewEvent,
+    refs: Option<(Option<i64>, Option<i64>)>,
+    now: Micros,
+) -> Result<conversation_event::Model, DbErr> {
+    let mut data = event.data.clone();
+    if let (Some((message_id, note_id)), serde_json::Value::Object(map)) = (refs, &mut data) {
+        if let Some(id) = message_id {
+            map.entry("message_id").or_insert(id.into());
+        }
+        if let Some(id) = note_id {
+            map.entry("note_id").or_insert(id.into());
+        }
+    }
+    conversation_event::ActiveModel {
+        conversation_id: Set(conversation_id),
+        kind: Set(event.kind.into()),
+        data: Set(data.to_string()),
+        actor: Set(event.actor.clone()),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(txn)
+    .await
+}
+
+/// What a conversation actor loads when it starts.
+#[derive(Debug, Clone)]
+pub struct ActorState {
+    pub contact_id: Option<i64>,
+    pub contact_name: Option<String>,
+    /// The newest conversation of this contact on this number that is not closed.
+    pub live: Option<conversation::Model>,
+}
+
+impl Store {
+    pub async fn load_actor_state(&self, key: &ConversationKey) -> Result<ActorState, StoreError> {
+        let contact = contact::Entity::find()
+            .filter(contact::Column::WaId.eq(&key.wa_id))
+            .one(self.db())
+            .await?;
+        let Some(contact) = contact else {
+            return Ok(ActorState {
+                contact_id: None,
+                contact_name: None,
+                live: None,
+            });
+        };
+        let live = conversation::Entity::find()
+            .filter(conversation::Column::ContactId.eq(contact.id))
+            .filter(conversation::Column::ChannelId.eq(&key.channel_id))
+            .filter(conversation::Column::PhoneNumberId.eq(&key.phone_number_id))
+            .filter(conversation::Column::Status.ne(TicketStatus::Closed.as_str()))
+            .order_by_desc(conversation::Column::Id)
+            .one(self.db())
+            .await?;
+        Ok(ActorState {
+            contact_id: Some(contact.id),
+            contact_name: contact.name,
+            live,
+        })
+    }
+
+    /// The actor key of a conversation: which contact and number it belongs to.
+    pub async fn conversation_key(
+        &self,
+        conversation_id: i64,
+    ) -> Result<Option<(ConversationKey, conversation::Model)>, StoreError> {
+        let Some(conversation) = conversation::Entity::find_by_id(conversation_id)
+            .one(self.db())
+            .await?
+        else {
+            return Ok(None);
+        };
+        let contact = contact::Entity::find_by_id(conversation.contact_id)
+            .one(self.db())
+            .await?
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!("conversation {conversation_id} has no contact"))
+            })?;
+        let key = ConversationKey {
+            channel_id: conversation.channel_id.clone(),
+            phone_number_id: conversation.phone_number_id.clone(),
+            wa_id: contact.wa_id,
+        };
+        Ok(Some((key, conversation)))
+    }
+}

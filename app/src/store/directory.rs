@@ -1,0 +1,169 @@
+//! Teams, agents and API tokens. Tokens are stored as SHA-256 hashes: they are long
+//! random secrets, so a fast hash is enough and lookups stay cheap on every request.
+
+use super::entities::{agent, api_token, team};
+use super::{Store, StoreError, WriteOp};
+use crate::domain::{Micros, Role};
+use futures::future::BoxFuture;
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, QueryOrder,
+};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DirectoryError {
+    #[error("a team named {0:?} already exists")]
+    TeamNameTaken(String),
+    #[error("an agent with email {0:?} already exists")]
+    AgentEmailTaken(String),
+    #[error("team {0} does not exist")]
+    TeamNotFound(i64),
+    #[error("agent {0} does not exist")]
+    AgentNotFound(i64),
+}
+
+pub struct CreateTeam {
+    pub name: String,
+    pub now: Micros,
+}
+
+impl WriteOp for CreateTeam {
+    type Output = Result<team::Model, DirectoryError>;
+    fn apply<'a>(
+        &'a self,
+        txn: &'a DatabaseTransaction,
+    ) -> BoxFuture<'a, Result<Self::Output, DbErr>> {
+        Box::pin(async move {
+            let taken = team::Entity::find()
+                .filter(team::Column::Name.eq(&self.name))
+                .one(txn)
+                .await?;
+            if taken.is_some() {
+                return Ok(Err(DirectoryError::TeamNameTaken(self.name.clone())));
+            }
+            let team = team::ActiveModel {
+                name: Set(self.name.clone()),
+                created_at: Set(self.now),
+                ..Default::default()
+            }
+            .insert(txn)
+            .await?;
+            Ok(Ok(team))
+        })
+    }
+}
+
+pub struct CreateAgent {
+    pub name: String,
+    pub email: Option<String>,
+    pub role: Role,
+    pub team_id: Option<i64>,
+    pub now: Micros,
+}
+
+impl WriteOp for CreateAgent {
+    type Output = Result<agent::Model, DirectoryError>;
+    fn apply<'a>(
+        &'a self,
+        txn: &'a DatabaseTransaction,
+    ) -> BoxFuture<'a, Result<Self::Output, DbErr>> {
+        Box::pin(async move {
+            if let Some(team_id) = self.team_id
+                && team::Entity::find_by_id(team_id).one(txn).await?.is_none()
+            {
+                return Ok(Err(DirectoryError::TeamNotFound(team_id)));
+            }
+            if let Some(email) = &self.email
+                && agent::Entity::find()
+                    .filter(agent::Column::Email.eq(email))
+                    .one(txn)
+                    .await?
+                    .is_some()
+            {
+                return Ok(Err(DirectoryError::AgentEmailTaken(email.clone())));
+            }
+            let agent = agent::ActiveModel {
+                name: Set(self.name.clone()),
+                email: Set(self.email.clone()),
+                role: Set(self.role.as_str().into()),
+                team_id: Set(self.team_id),
+                created_at: Set(self.now),
+                ..Default::default()
+            }
+            .insert(txn)
+            .await?;
+            Ok(Ok(agent))
+        })
+    }
+}
+
+pub struct CreateToken {
+    pub name: String,
+    pub role: Role,
+    pub agent_id: Option<i64>,
+    pub token_hash: String,
+    pub now: Micros,
+}
+
+impl WriteOp for CreateToken {
+    type Output = Result<api_token::Model, DirectoryError>;
+    fn apply<'a>(
+        &'a self,
+        txn: &'a DatabaseTransaction,
+    ) -> BoxFuture<'a, Result<Self::Output, DbErr>> {
+        Box::pin(async move {
+            if let Some(agent_id) = self.agent_id
+                && agent::Entity::find_by_id(agent_id)
+                    .one(txn)
+                    .await?
+                    .is_none()
+            {
+                return Ok(Err(DirectoryError::AgentNotFound(agent_id)));
+            }
+            let token = api_token::ActiveModel {
+                name: Set(self.name.clone()),
+                role: Set(self.role.as_str().into()),
+                token_hash: Set(self.token_hash.clone()),
+                agent_id: Set(self.agent_id),
+                created_at: Set(self.now),
+                revoked_at: Set(None),
+                ..Default::default()
+            }
+            .insert(txn)
+            .await?;
+            Ok(Ok(token))
+        })
+    }
+}
+
+impl Store {
+    pub async fn token_by_hash(&self, hash: &str) -> Result<Option<api_token::Model>, StoreError> {
+        Ok(api_token::Entity::find()
+            .filter(api_token::Column::TokenHash.eq(hash))
+            .filter(api_token::Column::RevokedAt.is_null())
+            .one(self.db())
+            .await?)
+    }
+
+    pub async fn agent(&self, id: i64) -> Result<Option<agent::Model>, StoreError> {
+        Ok(agent::Entity::find_by_id(id).one(self.db()).await?)
+    }
+
+    pub async fn team(&self, id: i64) -> Result<Option<team::Model>, StoreError> {
+        Ok(team::Entity::find_by_id(id).one(self.db()).await?)
+    }
+
+    pub async fn teams(&self) -> Result<Vec<team::Model>, StoreError> {
+        Ok(team::Entity::find()
+            .order_by_asc(team::Column::Id)
+            .all(self.db())
+            .await?)
+    }
+
+    pub async fn agents(&self) -> Result<Vec<agent::Model>, StoreError> {
+        Ok(agent::Entity::find()
+            .order_by_asc(agent::Column::Id)
+            .all(self.db())
+            .await?)
+    }
+}

@@ -1,0 +1,15 @@
+//! sea-orm entities, one per table of `parley-migrations`. Instants are microseconds since
+//! the Unix epoch; enums are stored as their snake_case names.
+
+pub mod agent;
+pub mod api_token;
+pub mod contact;
+pub mod conversation;
+pub mod conversation_event;
+pub mod dead_letter;
+pub mod inbox;
+pub mod message;
+pub mod message_status;
+pub mod note;
+pub mod outbox;
+pub mod team;

@@ -1,0 +1,201 @@
+//! Logs, traces and metrics.
+//!
+//! `tracing` everywhere; an OpenTelemetry OTLP/HTTP exporter when the standard
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` variable is set; Prometheus counters and histograms
+//! rendered at `/metrics`. Log fields never carry message text, phone numbers or secrets.
+
+use crate::config::TelemetrySettings;
+use opentelemetry::trace::TracerProvider as _;
+use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry};
+use std::sync::OnceLock;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+/// Keeps the trace exporter alive; flushes it when dropped.
+pub struct TelemetryGuard {
+    provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Some(provider) = self.provider.take()
+            && let Err(error) = provider.shutdown()
+        {
+            eprintln!("parley: flushing traces failed: {error}");
+        }
+    }
+}
+
+/// Installs the global subscriber. Safe to call more than once (later calls keep the first).
+pub fn init(settings: &TelemetrySettings) -> TelemetryGuard {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.log_filter));
+    let fmt = if settings.json_logs {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_writer(std::io::stderr)
+            .boxed()
+    } else {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .boxed()
+    };
+    let mut provider = None;
+    let otel = match std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT") {
+        Ok(endpoint) if !endpoint.is_empty() => match build_tracer_provider(&settings.service_name)
+        {
+            Ok(built) => {
+                let tracer = built.tracer("parley");
+                opentelemetry::global::set_tracer_provider(built.clone());
+                provider = Some(built);
+                Some(tracing_opentelemetry::layer().with_tracer(tracer))
+            }
+            Err(error) => {
+                eprintln!("parley: OpenTelemetry export is off: {error}");
+                None
+            }
+        },
+        _ => None,
+    };
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(fmt)
+        .with(otel)
+        .try_init();
+    TelemetryGuard { provider }
+}
+
+fn build_tracer_provider(
+    service_name: &str,
+) -> Result<opentelemetry_sdk::trace::SdkTracerProvider, String> {
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .build()
+        .map_err(|e| e.to_string())?;
+    Ok(opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(
+            opentelemetry_sdk::Resource::builder()
+                .with_service_name(service_name.to_owned())
+                .build(),
+        )
+        .build())
+}
+
+/// Parley's Prometheus metrics.
+pub struct Metrics {
+    pub registry: Registry,
+    pub webhooks: IntCounterVec,
+    pub webhook_ack_seconds: Histogram,
+    pub ingest_apply_lag_seconds: Histogram,
+    pub messages: IntCounterVec,
+    pub reopens: prometheus::IntCounter,
+    pub group_commit_batch_size: Histogram,
+    pub live_actors: IntGauge,
+    pub actor_restarts: prometheus::IntCounter,
+    pub outbound_sends: IntCounterVec,
+    pub dead_letters: IntCounterVec,
+}
+
+fn build_metrics() -> Result<Metrics, prometheus::Error> {
+    let registry = Registry::new_custom(Some("parley".into()), None)?;
+    let latency_buckets = vec![
+        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+    ];
+    let webhooks = IntCounterVec::new(
+        Opts::new("webhooks_total", "Webhook requests by channel and outcome"),
+        &["channel", "outcome"],
+    )?;
+    let webhook_ack_seconds = Histogram::with_opts(
+        HistogramOpts::new(
+            "webhook_ack_seconds",
+            "Time from a webhook's arrival to its acknowledgement",
+        )
+        .buckets(latency_buckets.clone()),
+    )?;
+    let ingest_apply_lag_seconds = Histogram::with_opts(
+        HistogramOpts::new(
+            "ingest_apply_lag_seconds",
+            "Time from a webhook's durable commit to its conversation actor having applied the message",
+        )
+        .buckets(latency_buckets),
+    )?;
+    let messages = IntCounterVec::new(
+        Opts::new("messages_total", "Messages stored by direction"),
+        &["direction"],
+    )?;
+    let reopens = prometheus::IntCounter::new(
+        "conversation_reopens_total",
+        "Resolved conversations reopened by the customer",
+    )?;
+    let group_commit_batch_size = Histogram::with_opts(
+        HistogramOpts::new("group_commit_batch_size", "Write operations per commit").buckets(vec![
+            1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0,
+        ]),
+    )?;
+    let live_actors = IntGauge::new(
+        "conversation_actors_live",
+        "Conversation actors currently running",
+    )?;
+    let actor_restarts = prometheus::IntCounter::new(
+        "conversation_actor_restarts_total",
+        "Conversation actors restarted after a panic",
+    )?;
+    let outbound_sends = IntCounterVec::new(
+        Opts::new("outbound_sends_total", "Provider calls by outcome"),
+        &["outcome"],
+    )?;
+    let dead_letters = IntCounterVec::new(
+        Opts::new(
+            "dead_letters_total",
+            "Payloads moved to the dead-letter table",
+        ),
+        &["source"],
+    )?;
+    registry.register(Box::new(webhooks.clone()))?;
+    registry.register(Box::new(webhook_ack_seconds.clone()))?;
+    registry.register(Box::new(ingest_apply_lag_seconds.clone()))?;
+    registry.register(Box::new(messages.clone()))?;
+    registry.register(Box::new(reopens.clone()))?;
+    registry.register(Box::new(group_commit_batch_size.clone()))?;
+    registry.register(Box::new(live_actors.clone()))?;
+    registry.register(Box::new(actor_restarts.clone()))?;
+    registry.register(Box::new(outbound_sends.clone()))?;
+    registry.register(Box::new(dead_letters.clone()))?;
+    Ok(Metrics {
+        registry,
+        webhooks,
+        webhook_ack_seconds,
+        ingest_apply_lag_seconds,
+        messages,
+        reopens,
+        group_commit_batch_size,
+        live_actors,
+        actor_restarts,
+        outbound_sends,
+        dead_letters,
+    })
+}
+
+/// The process's metrics. Counters are per process by nature: each node exposes its own
+/// and Prometheus sums them.
+pub fn metrics() -> &'static Metrics {
+    static METRICS: OnceLock<Metrics> = OnceLock::new();
+    METRICS.get_or_init(|| match build_metrics() {
+        Ok(metrics) => metrics,
+        // Only reachable through a programming error in the definitions above.
+        Err(error) => panic!("metric definitions are invalid: {error}"),
+    })
+}
+
+/// Prometheus text exposition of every metric.
+pub fn render_metrics() -> String {
+    use prometheus::Encoder;
+    let mut out = Vec::new();
+    let encoder = prometheus::TextEncoder::new();
+    if let Err(error) = encoder.encode(&metrics().registry.gather(), &mut out) {
+        tracing::error!(error = %error, "Could not render metrics.");
+    }
+    String::from_utf8(out).unwrap_or_default()
+}
