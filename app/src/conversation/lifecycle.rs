@@ -1,0 +1,496 @@
+//! The ticket lifecycle as pure functions: given what an actor knows and what happened,
+//! the [`ConversationChange`] to persist. No I/O, so every rule here is unit-tested.
+
+use super::ConversationError;
+use crate::domain::inbound::InboundMessage;
+use crate::domain::{Actor, ConversationKey, Micros, Priority, TicketStatus};
+use crate::store::conversations::{
+    ActorState, ContactUpsert, ConversationChange, NewEvent, NewMessage, NewOutbox,
+};
+use crate::store::entities::conversation;
+use serde_json::json;
+
+/// What the customer's message does to the case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// First case, or the last one is closed: a new conversation.
+    NewCase,
+    /// Resolved too long ago: close it and open a new conversation.
+    NewCaseAfterReopenWindow,
+    /// Resolved within the window: the same conversation again, counted as a reopen.
+    Reopen,
+    /// Was waiting on the customer: back to work.
+    Resume,
+    /// An open case continues.
+    Continue,
+}
+
+pub fn classify_arrival(
+    live: Option<&conversation::Model>,
+    now: Micros,
+    reopen_window: Micros,
+) -> Arrival {
+    let Some(live) = live else {
+        return Arrival::NewCase;
+    };
+    match TicketStatus::parse(&live.status) {
+        Some(TicketStatus::Closed) | None => Arrival::NewCase,
+        Some(TicketStatus::Resolved) => {
+            let resolved_at = live.resolved_at.unwrap_or(live.updated_at);
+            if now.saturating_sub(resolved_at) <= reopen_window {
+                Arrival::Reopen
+            } else {
+                Arrival::NewCaseAfterReopenWindow
+            }
+        }
+        Some(TicketStatus::Pending) => Arrival::Resume,
+        Some(_) => Arrival::Continue,
+    }
+}
+
+fn new_conversation(key: &ConversationKey, contact_id: i64, now: Micros) -> conversation::Model {
+    conversation::Model {
+        id: 0,
+        contact_id,
+        channel_id: key.channel_id.clone(),
+        phone_number_id: key.phone_number_id.clone(),
+        status: TicketStatus::Created.as_str().into(),
+        priority: Priority::Medium.as_str().into(),
+        assignee_id: None,
+        team_id: None,
+        reopen_count: 0,
+        created_at: now,
+        updated_at: now,
+        last_activity_at: now,
+        last_customer_message_at: None,
+        first_response_at: None,
+        resolved_at: None,
+        closed_at: None,
+    }
+}
+
+fn status_changed(from: &str, to: TicketStatus, actor: &Actor, reason: Option<&str>) -> NewEvent {
+    let mut data = json!({ "from": from, "to": to.as_str() });
+    if let (Some(reason), Some(map)) = (reason, data.as_object_mut()) {
+        map.insert("reason".into(), reason.into());
+    }
+    NewEvent {
+        kind: "status_changed",
+        data,
+        actor: actor.label(),
+    }
+}
+
+/// The status a case returns to when work on it resumes.
+fn working_status(c: &conversation::Model) -> TicketStatus {
+    if c.assignee_id.is_some() {
+        TicketStatus::Assigned
+    } else {
+        TicketStatus::Created
+    }
+}
+
+pub fn plan_customer_message(
+    state: &ActorState,
+    key: &ConversationKey,
+    message: &InboundMessage,
+    received_at: Micros,
+    now: Micros,
+    reopen_window: Micros,
+) -> (Arrival, ConversationChange) {
+    let contact = match (state.contact_id, &message.profile_name) {
+        (Some(id), name) if name.is_none() || *name == state.contact_name => {
+            ContactUpsert::Known(id)
+        }
+        _ => ContactUpsert::ByWaId {
+            wa_id: key.wa_id.clone(),
+            name: message.profile_name.clone(),
+        },
+    };
+    let contact_id = state.contact_id.unwrap_or(0);
+    let arrival = classify_arrival(state.live.as_ref(), now, reopen_window);
+    let customer = Actor::Customer;
+    let mut events = Vec::new();
+    let mut previous_events = Vec::new();
+    let mut close_previous = None;
+    let mut conversation = match (arrival, &state.live) {
+        (Arrival::Reopen, Some(live)) => {
+            let mut c = live.clone();
+            let to = working_status(&c);
+            c.status = to.as_str().into();
+            c.reopen_count += 1;
+            c.resolved_at = None;
+            events.push(NewEvent {
+                kind: "reopened",
+                data: json!({ "from": TicketStatus::Resolved.as_str(), "to": to.as_str(), "reopen_count": c.reopen_count }),
+                actor: customer.label(),
+            });
+            c
+        }
+        (Arrival::Resume, Some(live)) => {
+            let mut c = live.clone();
+            let to = if c.assignee_id.is_some() {
+                TicketStatus::InProgress
+            } else {
+                TicketStatus::Created
+            };
+            events.push(status_changed(
+                &c.status,
+                to,
+                &customer,
+                Some("customer replied"),
+            ));
+            c.status = to.as_str().into();
+            c
+        }
+        (Arrival::Continue, Some(live)) => live.clone(),
+        (Arrival::NewCaseAfterReopenWindow, Some(live)) => {
+            previous_events.push(status_changed(
+                &live.status,
+                TicketStatus::Closed,
+                &Actor::System,
+                Some("reopen window passed"),
+            ));
+            close_previous = Some(live.clone());
+            events.push(NewEvent {
+                kind: "created",
+                data: json!({ "channel_id": key.channel_id }),
+                actor: customer.label(),
+            });
+            new_conversation(key, contact_id, now)
+        }
+        _ => {
+            events.push(NewEvent {
+                kind: "created",
+                data: json!({ "channel_id": key.channel_id }),
+                actor: customer.label(),
+            });
+            new_conversation(key, contact_id, now)
+        }
+    };
+    conversation.updated_at = now;
+    conversation.last_activity_at = now;
+    conversation.last_customer_message_at = Some(now);
+    events.push(NewEvent {
+        kind: "message_in",
+        data: json!({ "kind": message.kind.as_str(), "provider_message_id": message.provider_message_id }),
+        actor: customer.label(),
+    });
+    let change = ConversationChange {
+        contact,
+        close_previous,
+        conversation,
+        message: Some(NewMessage {
+            direction: "inbound",
+            kind: message.kind.as_str().into(),
+            text: message.text.clone(),
+            content: serde_json::to_string(&message.content).ok(),
+            provider_message_id: Some(message.provider_message_id.clone()),
+            delivery_status: None,
+            reply_to: message.context.as_ref().and_then(|c| c.message_id.clone()),
+            author_agent_id: None,
+            provider_sent_at: Some(message.sent_at.timestamp_micros()),
+            received_at: Some(received_at),
+        }),
+        outbox: None,
+        note: None,
+        events,
+        previous_events,
+    };
+    (arrival, change)
+}
+
+/// The live conversation `conversation_id` names, or why it cannot be acted on.
+fn live_case(
+    state: &ActorState,
+    conversation_id: i64,
+) -> Result<&conversation::Model, ConversationError> {
+    match &state.live {
+        Some(live) if live.id == conversation_id => Ok(live),
+        _ => Err(ConversationError::Closed(conversation_id)),
+    }
+}
+
+fn unchanged(state: &ActorState, c: conversation::Model, now: Micros) -> ConversationChange {
+    let mut c = c;
+    c.updated_at = now;
+    ConversationChange {
+        contact: ContactUpsert::Known(state.contact_id.unwrap_or(c.contact_id)),
+        close_previous: None,
+        conversation: c,
+        message: None,
+        outbox: None,
+        note: None,
+        events: Vec::new(),
+        previous_events: Vec::new(),
+    }
+}
+
+pub fn plan_reply(
+    state: &ActorState,
+    key: &ConversationKey,
+    conversation_id: i64,
+    text: &str,
+    author: &Actor,
+    author_agent_id: Option<i64>,
+    now: Micros,
+) -> Result<ConversationChange, ConversationError> {
+    let live = live_case(state, conversation_id)?;
+    let mut change = unchanged(state, live.clone(), now);
+    let c = &mut change.conversation;
+    if matches!(
+        TicketStatus::parse(&c.status),
+        Some(TicketStatus::Created | TicketStatus::Assigned)
+    ) {
+        change.events.push(status_changed(
+            &c.status,
+            TicketStatus::InProgress,
+            author,
+            Some("agent replied"),
+        ));
+        c.status = TicketStatus::InProgress.as_str().into();
+    }
+    c.first_response_at = c.first_response_at.or(Some(now));
+    c.last_activity_at = now;
+    change.events.push(NewEvent {
+        kind: "message_out",
+        data: json!({ "kind": "text" }),
+        actor: author.label(),
+    });
+    change.message = Some(NewMessage {
+        direction: "outbound",
+        kind: "text".into(),
+        text: Some(text.to_owned()),
+        content: None,
+        provider_message_id: None,
+        delivery_status: Some("pending"),
+        reply_to: None,
+        author_agent_id,
+        provider_sent_at: None,
+        received_at: None,
+    });
+    change.outbox = Some(NewOutbox {
+        recipient: key.wa_id.clone(),
+        payload: json!({ "type": "text", "text": { "preview_url": false, "body": text } })
+            .to_string(),
+    });
+    Ok(change)
+}
+
+pub fn plan_assignment(
+    state: &ActorState,
+    conversation_id: i64,
+    agent_id: Option<i64>,
+    team_id: Option<i64>,
+    by: &Actor,
+    now: Micros,
+) -> Result<ConversationChange, ConversationError> {
+    let live = live_case(state, conversation_id)?;
+    let mut change = unchanged(state, live.clone(), now);
+    let c = &mut change.conversation;
+    let previous = json!({ "agent_id": c.assignee_id, "team_id": c.team_id });
+    c.assignee_id = agent_id;
+    if team_id.is_some() {
+        c.team_id = team_id;
+    }
+    change.events.push(NewEvent {
+        kind: "assigned",
+        data: json!({ "agent_id": agent_id, "team_id": c.team_id, "previous": previous }),
+        actor: by.label(),
+    });
+    let status = TicketStatus::parse(&c.status);
+    if agent_id.is_some() && status == Some(TicketStatus::Created) {
+        change
+            .events
+            .push(status_changed(&c.status, TicketStatus::Assigned, by, None));
+        c.status = TicketStatus::Assigned.as_str().into();
+    } else if agent_id.is_none() && status == Some(TicketStatus::Assigned) {
+        change.events.push(status_changed(
+            &c.status,
+            TicketStatus::Created,
+            by,
+            Some("unassigned"),
+        ));
+        c.status = TicketStatus::Created.as_str().into();
+    }
+    Ok(change)
+}
+
+pub fn plan_status_change(
+    state: &ActorState,
+    conversation_id: i64,
+    to: TicketStatus,
+    by: &Actor,
+    now: Micros,
+) -> Result<ConversationChange, ConversationError> {
+    let live = live_case(state, conversation_id)?;
+    let from = TicketStatus::parse(&live.status).unwrap_or(TicketStatus::Created);
+    if !from.can_move_to(to) {
+        return Err(ConversationError::InvalidTransition { from, to });
+    }
+    let mut change = unchanged(state, live.clone(), now);
+    let c = &mut change.conversation;
+    change.events.push(status_changed(&c.status, to, by, None));
+    c.status = to.as_str().into();
+    match to {
+        TicketStatus::Resolved => c.resolved_at = Some(now),
+        TicketStatus::Closed => c.closed_at = Some(now),
+        _ => c.resolved_at = None,
+    }
+    Ok(change)
+}
+
+pub fn plan_note(
+    state: &ActorState,
+    conversation_id: i64,
+    body: &str,
+    by: &Actor,
+    now: Micros,
+) -> Result<ConversationChange, ConversationError> {
+    let live = live_case(state, conversation_id)?;
+    let mut change = unchanged(state, live.clone(), now);
+    change.note = Some((body.to_owned(), by.label()));
+    change.events.push(NewEvent {
+        kind: "note_added",
+        data: json!({}),
+        actor: by.label(),
+    });
+    Ok(change)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::inbound::{MessageContent, MessageKind};
+
+    const HOUR: Micros = 3_600_000_000;
+
+    fn key() -> ConversationKey {
+        ConversationKey {
+            channel_id: "meta".into(),
+            phone_number_id: "1065".into(),
+            wa_id: "16315551234".into(),
+        }
+    }
+
+    fn text(body: &str) -> InboundMessage {
+        InboundMessage {
+            phone_number_id: "1065".into(),
+            wa_id: "16315551234".into(),
+            profile_name: Some("Kerry".into()),
+            provider_message_id: "wamid.1".into(),
+            sent_at: chrono::DateTime::from_timestamp(1_669_233_778, 0).unwrap_or_default(),
+            kind: MessageKind::Text,
+            text: Some(body.into()),
+            content: MessageContent::Text { body: body.into() },
+            context: None,
+            errors: vec![],
+        }
+    }
+
+    fn state_with(status: TicketStatus, resolved_at: Option<Micros>) -> ActorState {
+        let mut c = new_conversation(&key(), 7, 0);
+        c.id = 42;
+        c.status = status.as_str().into();
+        c.resolved_at = resolved_at;
+        ActorState {
+            contact_id: Some(7),
+            contact_name: Some("Kerry".into()),
+            live: Some(c),
+        }
+    }
+
+    #[test]
+    fn first_message_opens_a_new_case() {
+        let empty = ActorState {
+            contact_id: None,
+            contact_name: None,
+            live: None,
+        };
+        let (arrival, change) = plan_customer_message(&empty, &key(), &text("hi"), 1, 1, HOUR);
+        assert_eq!(arrival, Arrival::NewCase);
+        assert_eq!(change.conversation.id, 0);
+        assert_eq!(change.conversation.status, "created");
+        assert!(matches!(change.contact, ContactUpsert::ByWaId { .. }));
+        let kinds: Vec<_> = change.events.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, ["created", "message_in"]);
+    }
+
+    #[test]
+    fn message_within_reopen_window_reopens_the_same_case() {
+        let state = state_with(TicketStatus::Resolved, Some(10));
+        let (arrival, change) =
+            plan_customer_message(&state, &key(), &text("still broken"), 20, 10 + HOUR, HOUR);
+        assert_eq!(arrival, Arrival::Reopen);
+        assert_eq!(change.conversation.id, 42);
+        assert_eq!(change.conversation.reopen_count, 1);
+        assert_eq!(change.conversation.status, "created");
+        assert!(change.events.iter().any(|e| e.kind == "reopened"));
+    }
+
+    #[test]
+    fn message_after_reopen_window_closes_the_old_case_and_opens_a_new_one() {
+        let state = state_with(TicketStatus::Resolved, Some(10));
+        let (arrival, change) =
+            plan_customer_message(&state, &key(), &text("new question"), 20, 11 + HOUR, HOUR);
+        assert_eq!(arrival, Arrival::NewCaseAfterReopenWindow);
+        assert_eq!(change.close_previous.as_ref().map(|c| c.id), Some(42));
+        assert_eq!(change.conversation.id, 0);
+    }
+
+    #[test]
+    fn customer_answer_moves_a_pending_case_back_to_work() {
+        let mut state = state_with(TicketStatus::Pending, None);
+        if let Some(live) = state.live.as_mut() {
+            live.assignee_id = Some(3);
+        }
+        let (arrival, change) =
+            plan_customer_message(&state, &key(), &text("here it is"), 1, 1, HOUR);
+        assert_eq!(arrival, Arrival::Resume);
+        assert_eq!(change.conversation.status, "in_progress");
+    }
+
+    #[test]
+    fn first_reply_records_first_response_and_starts_work() {
+        let state = state_with(TicketStatus::Assigned, None);
+        let change = plan_reply(
+            &state,
+            &key(),
+            42,
+            "hello",
+            &Actor::Agent { id: 3 },
+            Some(3),
+            99,
+        )
+        .unwrap();
+        assert_eq!(change.conversation.status, "in_progress");
+        assert_eq!(change.conversation.first_response_at, Some(99));
+        assert!(change.outbox.is_some());
+    }
+
+    #[test]
+    fn replying_to_a_conversation_that_is_not_live_is_refused() {
+        let state = state_with(TicketStatus::InProgress, None);
+        let error = plan_reply(&state, &key(), 41, "hello", &Actor::System, None, 1).unwrap_err();
+        assert!(matches!(error, ConversationError::Closed(41)));
+    }
+
+    #[test]
+    fn invalid_transitions_are_refused() {
+        let state = state_with(TicketStatus::InProgress, None);
+        let error =
+            plan_status_change(&state, 42, TicketStatus::Created, &Actor::System, 1).unwrap_err();
+        assert!(matches!(error, ConversationError::InvalidTransition { .. }));
+        let resolved =
+            plan_status_change(&state, 42, TicketStatus::Resolved, &Actor::System, 5).unwrap();
+        assert_eq!(resolved.conversation.resolved_at, Some(5));
+    }
+
+    #[test]
+    fn assigning_an_agent_to_a_new_case_marks_it_assigned() {
+        let state = state_with(TicketStatus::Created, None);
+        let change = plan_assignment(&state, 42, Some(3), Some(1), &Actor::System, 1).unwrap();
+        assert_eq!(change.conversation.status, "assigned");
+        assert_eq!(change.conversation.team_id, Some(1));
+    }
+}

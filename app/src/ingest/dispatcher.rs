@@ -1,0 +1,261 @@
+//! After the acknowledgement: from a stored webhook to applied messages and statuses.
+//!
+//! Each message goes to its conversation actor; messages of one conversation within a
+//! payload are applied in payload order. Statuses go straight to the store (they change
+//! no conversation state an actor decides on). An inbox row is marked done once every
+//! item in it has been applied or set aside in the dead-letter table; rows still pending
+//! at start-up are replayed, which is safe because every item is recorded once.
+
+use crate::clock::SharedClock;
+use crate::conversation::{ConversationRegistry, CustomerMessageArrived};
+use crate::domain::ConversationKey;
+use crate::domain::inbound::InboundMessage;
+use crate::events::EventBus;
+use crate::store::Store;
+use crate::store::inbox::{MarkInboxDone, RecordDeadLetter};
+use crate::store::outbox::ApplyStatuses;
+use crate::telemetry::metrics;
+use bytes::Bytes;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tracing::Instrument;
+
+/// A stored webhook waiting to be applied.
+pub struct InboxItem {
+    pub inbox_id: i64,
+    pub channel_id: String,
+    pub body: Bytes,
+    pub received_at: i64,
+    pub committed: std::time::Instant,
+    pub span: tracing::Span,
+}
+
+/// Pause before retrying an item whose apply failed (a transient store error, a
+/// restarted actor); doubled on each further attempt.
+const APPLY_RETRY_BASE: Duration = Duration::from_millis(50);
+/// Inbox rows replayed per page at start-up.
+const REPLAY_PAGE: u64 = 500;
+
+#[derive(Clone)]
+pub struct Dispatcher {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    registry: ConversationRegistry,
+    store: Store,
+    clock: SharedClock,
+    events: EventBus,
+    done: mpsc::UnboundedSender<i64>,
+    max_attempts: u32,
+}
+
+impl Dispatcher {
+    pub fn start(
+        registry: ConversationRegistry,
+        store: Store,
+        clock: SharedClock,
+        events: EventBus,
+        max_attempts: u32,
+    ) -> Self {
+        let (done, finished) = mpsc::unbounded_channel();
+        tokio::spawn(mark_done(store.clone(), clock.clone(), finished));
+        Self {
+            inner: Arc::new(Inner {
+                registry,
+                store,
+                clock,
+                events,
+                done,
+                max_attempts: max_attempts.max(1),
+            }),
+        }
+    }
+
+    /// Processes a committed webhook in the background.
+    pub fn dispatch(&self, item: InboxItem) {
+        let this = self.clone();
+        let span =
+            tracing::info_span!(parent: &item.span, "intake.process", inbox_id = item.inbox_id);
+        tokio::spawn(async move { this.process(item).await }.instrument(span));
+    }
+
+    /// Replays every inbox row left pending by a previous run, oldest first.
+    pub async fn replay_pending(&self) -> Result<usize, crate::store::StoreError> {
+        let mut after = 0;
+        let mut replayed = 0;
+        loop {
+            let rows = self.inner.store.pending_inbox(after, REPLAY_PAGE).await?;
+            let Some(last) = rows.last() else { break };
+            after = last.id;
+            for row in rows {
+                let span = tracing::info_span!("intake.replay", inbox_id = row.id);
+                self.process(InboxItem {
+                    inbox_id: row.id,
+                    channel_id: row.channel_id,
+                    body: Bytes::from(row.body),
+                    received_at: row.received_at,
+                    committed: std::time::Instant::now(),
+                    span: span.clone(),
+                })
+                .instrument(span)
+                .await;
+                replayed += 1;
+            }
+        }
+        if replayed > 0 {
+            tracing::info!(
+                replayed,
+                "Replayed webhooks left pending by the previous run."
+            );
+        }
+        Ok(replayed)
+    }
+
+    async fn process(&self, item: InboxItem) {
+        let inner = &self.inner;
+        let batch = match super::cloud_api::parse_webhook(&item.body) {
+            Ok(batch) => batch,
+            Err(error) => {
+                tracing::warn!(error = %error, "Signed webhook cannot be parsed; kept as a dead letter.");
+                self.dead_letter(&item, "webhook", error.to_string(), item.body.clone(), true)
+                    .await;
+                return;
+            }
+        };
+        for rejected in &batch.rejected {
+            tracing::warn!(path = %rejected.path, reason = %rejected.reason, "Webhook item cannot be parsed; kept as a dead letter.");
+            let reason = format!("{}: {}", rejected.path, rejected.reason);
+            self.dead_letter(&item, "webhook_item", reason, item.body.clone(), false)
+                .await;
+        }
+
+        // Messages of one conversation, in payload order; conversations in parallel.
+        let mut groups: Vec<(ConversationKey, Vec<Arc<InboundMessage>>)> = Vec::new();
+        for message in batch.messages {
+            let key = ConversationKey {
+                channel_id: item.channel_id.clone(),
+                phone_number_id: message.phone_number_id.clone(),
+                wa_id: message.wa_id.clone(),
+            };
+            match groups.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, list)) => list.push(Arc::new(message)),
+                None => groups.push((key, vec![Arc::new(message)])),
+            }
+        }
+        let conversations = groups.into_iter().map(|(key, messages)| {
+            let item = &item;
+            async move {
+                for message in messages {
+                    self.apply_message(item, &key, message).await;
+                }
+            }
+        });
+        let statuses = async {
+            if batch.statuses.is_empty() {
+                return;
+            }
+            for attempt in 0..inner.max_attempts {
+                let op = ApplyStatuses {
+                    channel_id: item.channel_id.clone(),
+                    statuses: batch.statuses.clone(),
+                    now: inner.clock.now(),
+                };
+                match inner.store.write(op).await {
+                    Ok(events) => {
+                        inner.events.publish(events);
+                        return;
+                    }
+                    Err(error) => {
+                        tracing::warn!(error = %error, attempt, "Statuses could not be applied; retrying.");
+                        tokio::time::sleep(APPLY_RETRY_BASE * 2u32.pow(attempt)).await;
+                    }
+                }
+            }
+            let payload = serde_json::to_vec(&batch.statuses).unwrap_or_default();
+            self.dead_letter(
+                &item,
+                "status",
+                "statuses could not be applied".into(),
+                payload.into(),
+                false,
+            )
+            .await;
+        };
+        futures::join!(futures::future::join_all(conversations), statuses);
+        let _ = inner.done.send(item.inbox_id);
+    }
+
+    async fn apply_message(
+        &self,
+        item: &InboxItem,
+        key: &ConversationKey,
+        message: Arc<InboundMessage>,
+    ) {
+        let inner = &self.inner;
+        let arrived = CustomerMessageArrived {
+            message: message.clone(),
+            received_at: item.received_at,
+            committed: item.committed,
+            span: tracing::Span::current(),
+        };
+        let mut last_error = String::new();
+        for attempt in 0..inner.max_attempts {
+            match inner.registry.send(key, arrived.clone()).await {
+                Ok(_) => return,
+                Err(error) => {
+                    tracing::warn!(error = %error, attempt, "Message could not be applied; retrying.");
+                    last_error = error.to_string();
+                    tokio::time::sleep(APPLY_RETRY_BASE * 2u32.pow(attempt)).await;
+                }
+            }
+        }
+        let payload = serde_json::to_vec(message.as_ref()).unwrap_or_default();
+        let reason = format!(
+            "message {} could not be applied: {last_error}",
+            message.provider_message_id
+        );
+        self.dead_letter(item, "message", reason, payload.into(), false)
+            .await;
+    }
+
+    async fn dead_letter(
+        &self,
+        item: &InboxItem,
+        source: &'static str,
+        reason: String,
+        payload: Bytes,
+        kill_inbox_row: bool,
+    ) {
+        metrics().dead_letters.with_label_values(&[source]).inc();
+        let op = RecordDeadLetter {
+            channel_id: item.channel_id.clone(),
+            source,
+            reason,
+            payload,
+            inbox_id: Some(item.inbox_id),
+            kill_inbox_row,
+            at: self.inner.clock.now(),
+        };
+        if let Err(error) = self.inner.store.write(op).await {
+            // The inbox row stays pending and is replayed at the next start.
+            tracing::error!(error = %error, "Dead letter could not be stored.");
+        }
+    }
+}
+
+/// Marks finished inbox rows done, many per write.
+async fn mark_done(store: Store, clock: SharedClock, mut finished: mpsc::UnboundedReceiver<i64>) {
+    let mut ids = Vec::with_capacity(1024);
+    while finished.recv_many(&mut ids, 1024).await > 0 {
+        let op = MarkInboxDone {
+            ids: std::mem::take(&mut ids),
+            at: clock.now(),
+        };
+        if let Err(error) = store.write(op).await {
+            // Harmless: the rows are replayed (and found already applied) at the next start.
+            tracing::warn!(error = %error, "Could not mark webhooks processed.");
+        }
+    }
+}
