@@ -1,0 +1,688 @@
+//! The API: GraphQL (queries, mutations, subscriptions), health and metrics.
+//!
+//! Every GraphQL operation is authenticated by an API token; each role may do only what
+//! [`crate::domain::Role::allows`]. Resolvers read from the store and send changes to
+//! conversation actors; they hold no business rules of their own. Errors carry a stable
+//! `extensions.code` from [`crate::error::ErrorCode`].
+
+pub mod auth;
+pub mod cursor;
+pub mod types;
+
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::conversation::{
+    AddNote, AssignConversation, ChangeStatus, ConversationError, ConversationRegistry, SendReply,
+};
+use crate::domain::{MAX_TEXT_CHARS, Permission, Role as DomainRole};
+use crate::error::{ApiError, ErrorCode};
+use crate::events::EventBus;
+use crate::store::Store;
+use crate::store::directory::{CreateAgent, CreateTeam, CreateToken, DirectoryError};
+use crate::store::queries::{ConversationCursor, ConversationFilter as StoreFilter};
+use actix_web::{HttpRequest, HttpResponse, web};
+use async_graphql::http::GraphiQLSource;
+use async_graphql::{Context, Data, ID, InputObject, Object, Schema, SimpleObject, Subscription};
+use async_graphql_actix_web::{GraphQLRequest, GraphQLResponse, GraphQLSubscription};
+use auth::Principal;
+use futures::Stream;
+use std::sync::Arc;
+use types::*;
+
+pub type ParleySchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
+
+/// What resolvers share.
+pub struct ApiContext {
+    pub store: Store,
+    pub registry: ConversationRegistry,
+    pub settings: Arc<Settings>,
+    pub events: EventBus,
+    pub clock: SharedClock,
+}
+
+pub fn build_schema(context: ApiContext) -> ParleySchema {
+    let limits = context.settings.graphql.clone();
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+        .data(context)
+        .limit_depth(limits.depth_limit)
+        .limit_complexity(limits.complexity_limit)
+        .finish()
+}
+
+/// The published SDL (`schema/schema.graphql`).
+pub fn sdl() -> String {
+    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+        .finish()
+        .sdl()
+}
+
+fn principal<'a>(ctx: &'a Context<'_>) -> Result<&'a Principal, ApiError> {
+    ctx.data_opt::<Principal>().ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::Unauthenticated,
+            "send Authorization: Bearer <token>",
+        )
+    })
+}
+
+fn api<'a>(ctx: &Context<'a>) -> &'a ApiContext {
+    ctx.data_unchecked::<ApiContext>()
+}
+
+fn conversation_error(error: ConversationError) -> ApiError {
+    match error {
+        ConversationError::Closed(id) => ApiError::new(
+            ErrorCode::ConversationClosed,
+            format!("conversation {id} is closed; a new customer message opens a new one"),
+        ),
+        ConversationError::InvalidTransition { from, to } => ApiError::new(
+            ErrorCode::InvalidStatusTransition,
+            format!("a conversation cannot move from {from} to {to}"),
+        ),
+        ConversationError::Unavailable => {
+            ApiError::new(ErrorCode::Unavailable, "the conversation is busy; retry")
+        }
+        other => ApiError::internal(other),
+    }
+}
+
+async fn conversation_key(
+    ctx: &Context<'_>,
+    id: &ID,
+) -> Result<
+    (
+        crate::domain::ConversationKey,
+        crate::store::entities::conversation::Model,
+    ),
+    ApiError,
+> {
+    let id = id_of(id, "conversation")?;
+    api(ctx)
+        .store
+        .conversation_key(id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::ConversationNotFound,
+                format!("conversation {id} does not exist"),
+            )
+        })
+}
+
+/// Filters for the conversation list; all given conditions must hold.
+#[derive(InputObject, Default)]
+pub struct ConversationFilter {
+    pub status: Option<Vec<ConversationStatus>>,
+    pub assignee_id: Option<ID>,
+    pub team_id: Option<ID>,
+    pub channel_id: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct CreateAgentInput {
+    pub name: String,
+    pub email: Option<String>,
+    pub role: Role,
+    pub team_id: Option<ID>,
+}
+
+/// A new API token. The token itself is shown once, here, and never again.
+#[derive(SimpleObject)]
+pub struct CreatedToken {
+    pub id: ID,
+    pub name: String,
+    pub role: Role,
+    pub token: String,
+}
+
+/// The caller, as the API sees them.
+#[derive(SimpleObject)]
+pub struct Viewer {
+    pub token_id: ID,
+    pub role: Role,
+    pub agent_id: Option<ID>,
+}
+
+pub struct QueryRoot;
+
+#[Object]
+impl QueryRoot {
+    /// Who is calling.
+    async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Viewer> {
+        let who = principal(ctx)?;
+        Ok(Viewer {
+            token_id: ID(who.token_id.to_string()),
+            role: who.role.into(),
+            agent_id: who.agent_id.map(|id| ID(id.to_string())),
+        })
+    }
+
+    /// Conversations, newest activity first.
+    #[graphql(complexity = "first.unwrap_or(DEFAULT_PAGE).max(1) as usize * child_complexity")]
+    async fn conversations(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        filter: Option<ConversationFilter>,
+    ) -> async_graphql::Result<ConversationConnection> {
+        principal(ctx)?.require(Permission::ReadConversations)?;
+        let limit = page_size(ctx, first)?;
+        let after = after
+            .as_deref()
+            .map(cursor::decode_conversation)
+            .transpose()?;
+        let filter = filter.unwrap_or_default();
+        let store_filter = StoreFilter {
+            statuses: filter
+                .status
+                .unwrap_or_default()
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            assignee_id: filter
+                .assignee_id
+                .as_ref()
+                .map(|id| id_of(id, "agent"))
+                .transpose()?,
+            team_id: filter
+                .team_id
+                .as_ref()
+                .map(|id| id_of(id, "team"))
+                .transpose()?,
+            channel_id: filter.channel_id,
+        };
+        let mut rows = api(ctx)
+            .store
+            .conversations_page(&store_filter, after, limit + 1)
+            .await
+            .map_err(ApiError::internal)?;
+        let has_next_page = rows.len() as u64 > limit;
+        rows.truncate(limit as usize);
+        let edges: Vec<ConversationEdge> = rows
+            .into_iter()
+            .map(|c| ConversationEdge {
+                cursor: cursor::encode_conversation(ConversationCursor {
+                    last_activity_at: c.last_activity_at,
+                    id: c.id,
+                }),
+                node: Conversation(c),
+            })
+            .collect();
+        let end_cursor = edges.last().map(|e| e.cursor.clone());
+        Ok(ConversationConnection {
+            edges,
+            page_info: PageInfo {
+                has_next_page,
+                end_cursor,
+            },
+        })
+    }
+
+    async fn conversation(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<Option<Conversation>> {
+        principal(ctx)?.require(Permission::ReadConversations)?;
+        let id = id_of(&id, "conversation")?;
+        Ok(api(ctx)
+            .store
+            .conversation(id)
+            .await
+            .map_err(ApiError::internal)?
+            .map(Conversation))
+    }
+
+    async fn teams(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Team>> {
+        principal(ctx)?.require(Permission::ReadConversations)?;
+        Ok(api(ctx)
+            .store
+            .teams()
+            .await
+            .map_err(ApiError::internal)?
+            .into_iter()
+            .map(Team)
+            .collect())
+    }
+
+    async fn agents(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Agent>> {
+        principal(ctx)?.require(Permission::ReadConversations)?;
+        Ok(api(ctx)
+            .store
+            .agents()
+            .await
+            .map_err(ApiError::internal)?
+            .into_iter()
+            .map(Agent)
+            .collect())
+    }
+
+    /// Payloads and items that could not be applied, newest first (admins only).
+    #[graphql(complexity = "first.unwrap_or(DEFAULT_PAGE).max(1) as usize * child_complexity")]
+    async fn dead_letters(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        before: Option<ID>,
+    ) -> async_graphql::Result<Vec<DeadLetter>> {
+        principal(ctx)?.require(Permission::ReadDeadLetters)?;
+        let limit = page_size(ctx, first)?;
+        let before = before
+            .as_ref()
+            .map(|id| id_of(id, "dead letter"))
+            .transpose()?;
+        let rows = api(ctx)
+            .store
+            .dead_letters_page(before, limit)
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(rows.into_iter().map(DeadLetter::from).collect())
+    }
+}
+
+pub struct MutationRoot;
+
+#[Object]
+impl MutationRoot {
+    /// Sends a text reply to the customer. It is stored and queued at once; its
+    /// `deliveryStatus` follows the provider's callbacks.
+    async fn send_reply(
+        &self,
+        ctx: &Context<'_>,
+        conversation_id: ID,
+        text: String,
+    ) -> async_graphql::Result<Message> {
+        let who = principal(ctx)?;
+        who.require(Permission::ReplyToCustomers)?;
+        if text.trim().is_empty() {
+            return Err(ApiError::new(ErrorCode::InvalidInput, "the reply text is empty").into());
+        }
+        if text.chars().count() > MAX_TEXT_CHARS {
+            return Err(ApiError::new(
+                ErrorCode::InvalidInput,
+                format!("the reply is longer than {MAX_TEXT_CHARS} characters"),
+            )
+            .into());
+        }
+        let (key, conversation) = conversation_key(ctx, &conversation_id).await?;
+        let request = SendReply {
+            conversation_id: conversation.id,
+            text,
+            by: who.actor(),
+            agent_id: who.agent_id,
+        };
+        let applied = api(ctx)
+            .registry
+            .send(&key, request)
+            .await
+            .map_err(conversation_error)?;
+        let message = applied
+            .message
+            .ok_or_else(|| ApiError::internal("reply stored without its message"))?;
+        Ok(Message(message))
+    }
+
+    /// Gives the conversation to an agent and/or a team. Omitting `agentId` unassigns the
+    /// agent. Agents may only assign conversations to themselves.
+    async fn assign_conversation(
+        &self,
+        ctx: &Context<'_>,
+        conversation_id: ID,
+        agent_id: Option<ID>,
+        team_id: Option<ID>,
+    ) -> async_graphql::Result<Conversation> {
+        let who = principal(ctx)?;
+        who.require(Permission::AssignConversations)?;
+        let agent_id = agent_id.as_ref().map(|id| id_of(id, "agent")).transpose()?;
+        let team_id = team_id.as_ref().map(|id| id_of(id, "team")).transpose()?;
+        if who.role == DomainRole::Agent && agent_id.is_some() && agent_id != who.agent_id {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "agents may only assign conversations to themselves",
+            )
+            .into());
+        }
+        let store = &api(ctx).store;
+        if let Some(id) = agent_id
+            && store.agent(id).await.map_err(ApiError::internal)?.is_none()
+        {
+            return Err(ApiError::new(
+                ErrorCode::AgentNotFound,
+                format!("agent {id} does not exist"),
+            )
+            .into());
+        }
+        if let Some(id) = team_id
+            && store.team(id).await.map_err(ApiError::internal)?.is_none()
+        {
+            return Err(ApiError::new(
+                ErrorCode::TeamNotFound,
+                format!("team {id} does not exist"),
+            )
+            .into());
+        }
+        let (key, conversation) = conversation_key(ctx, &conversation_id).await?;
+        let request = AssignConversation {
+            conversation_id: conversation.id,
+            agent_id,
+            team_id,
+            by: who.actor(),
+        };
+        let applied = api(ctx)
+            .registry
+            .send(&key, request)
+            .await
+            .map_err(conversation_error)?;
+        Ok(Conversation(applied.conversation))
+    }
+
+    /// Moves the conversation through its lifecycle (for example to PENDING or RESOLVED).
+    async fn set_conversation_status(
+        &self,
+        ctx: &Context<'_>,
+        conversation_id: ID,
+        status: ConversationStatus,
+    ) -> async_graphql::Result<Conversation> {
+        let who = principal(ctx)?;
+        who.require(Permission::ChangeStatus)?;
+        let (key, conversation) = conversation_key(ctx, &conversation_id).await?;
+        let request = ChangeStatus {
+            conversation_id: conversation.id,
+            to: status.into(),
+            by: who.actor(),
+        };
+        let applied = api(ctx)
+            .registry
+            .send(&key, request)
+            .await
+            .map_err(conversation_error)?;
+        Ok(Conversation(applied.conversation))
+    }
+
+    /// Adds an internal note (never sent to the customer).
+    async fn add_note(
+        &self,
+        ctx: &Context<'_>,
+        conversation_id: ID,
+        body: String,
+    ) -> async_graphql::Result<Note> {
+        let who = principal(ctx)?;
+        who.require(Permission::WriteNotes)?;
+        if body.trim().is_empty() {
+            return Err(ApiError::new(ErrorCode::InvalidInput, "the note is empty").into());
+        }
+        let (key, conversation) = conversation_key(ctx, &conversation_id).await?;
+        let request = AddNote {
+            conversation_id: conversation.id,
+            body,
+            by: who.actor(),
+        };
+        let applied = api(ctx)
+            .registry
+            .send(&key, request)
+            .await
+            .map_err(conversation_error)?;
+        let note_id = applied
+            .note_id
+            .ok_or_else(|| ApiError::internal("note stored without an id"))?;
+        let note = api(ctx)
+            .store
+            .notes(conversation.id)
+            .await
+            .map_err(ApiError::internal)?
+            .into_iter()
+            .find(|n| n.id == note_id)
+            .ok_or_else(|| ApiError::internal("stored note not found"))?;
+        Ok(Note(note))
+    }
+
+    async fn create_team(&self, ctx: &Context<'_>, name: String) -> async_graphql::Result<Team> {
+        principal(ctx)?.require(Permission::ManageTeams)?;
+        let name = name.trim().to_owned();
+        if name.is_empty() {
+            return Err(ApiError::new(ErrorCode::InvalidInput, "the team name is empty").into());
+        }
+        let now = api(ctx).clock.now();
+        let team = api(ctx)
+            .store
+            .write(CreateTeam { name, now })
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(Team(team.map_err(directory_error)?))
+    }
+
+    async fn create_agent(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateAgentInput,
+    ) -> async_graphql::Result<Agent> {
+        principal(ctx)?.require(Permission::ManageAgents)?;
+        let name = input.name.trim().to_owned();
+        if name.is_empty() {
+            return Err(ApiError::new(ErrorCode::InvalidInput, "the agent name is empty").into());
+        }
+        let email = input
+            .email
+            .map(|e| e.trim().to_owned())
+            .filter(|e| !e.is_empty());
+        if email.as_deref().is_some_and(|e| !e.contains('@')) {
+            return Err(
+                ApiError::new(ErrorCode::InvalidInput, "the email address is not valid").into(),
+            );
+        }
+        let team_id = input
+            .team_id
+            .as_ref()
+            .map(|id| id_of(id, "team"))
+            .transpose()?;
+        let op = CreateAgent {
+            name,
+            email,
+            role: input.role.into(),
+            team_id,
+            now: api(ctx).clock.now(),
+        };
+        let agent = api(ctx).store.write(op).await.map_err(ApiError::internal)?;
+        Ok(Agent(agent.map_err(directory_error)?))
+    }
+
+    /// Creates an API token (admins only). The token is in the answer, once.
+    async fn create_api_token(
+        &self,
+        ctx: &Context<'_>,
+        name: String,
+        role: Role,
+        agent_id: Option<ID>,
+    ) -> async_graphql::Result<CreatedToken> {
+        principal(ctx)?.require(Permission::ManageAgents)?;
+        if name.trim().is_empty() {
+            return Err(ApiError::new(ErrorCode::InvalidInput, "the token name is empty").into());
+        }
+        let agent_id = agent_id.as_ref().map(|id| id_of(id, "agent")).transpose()?;
+        let (token, token_hash) = auth::generate_token();
+        let op = CreateToken {
+            name: name.trim().into(),
+            role: role.into(),
+            agent_id,
+            token_hash,
+            now: api(ctx).clock.now(),
+        };
+        let created = api(ctx)
+            .store
+            .write(op)
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(directory_error)?;
+        Ok(CreatedToken {
+            id: ID(created.id.to_string()),
+            name: created.name,
+            role,
+            token,
+        })
+    }
+}
+
+fn directory_error(error: DirectoryError) -> ApiError {
+    let code = match error {
+        DirectoryError::TeamNameTaken(_) | DirectoryError::AgentEmailTaken(_) => {
+            ErrorCode::NameTaken
+        }
+        DirectoryError::TeamNotFound(_) => ErrorCode::TeamNotFound,
+        DirectoryError::AgentNotFound(_) => ErrorCode::AgentNotFound,
+    };
+    ApiError::new(code, error.to_string())
+}
+
+pub struct SubscriptionRoot;
+
+#[Subscription]
+impl SubscriptionRoot {
+    /// Events as they are committed: of one conversation, or of all when no id is given.
+    async fn conversation_events(
+        &self,
+        ctx: &Context<'_>,
+        conversation_id: Option<ID>,
+    ) -> async_graphql::Result<impl Stream<Item = ConversationEvent>> {
+        principal(ctx)?.require(Permission::ReadConversations)?;
+        let only = conversation_id
+            .as_ref()
+            .map(|id| id_of(id, "conversation"))
+            .transpose()?;
+        let receiver = api(ctx).events.subscribe();
+        Ok(futures::stream::unfold(
+            receiver,
+            move |mut receiver| async move {
+                loop {
+                    match receiver.recv().await {
+                        Ok(event) if only.is_none_or(|id| id == event.conversation_id) => {
+                            return Some((ConversationEvent(event.as_ref().clone()), receiver));
+                        }
+                        Ok(_) => continue,
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                            tracing::warn!(
+                                missed,
+                                "A subscriber fell behind; it can re-read the event log."
+                            );
+                            continue;
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                    }
+                }
+            },
+        ))
+    }
+}
+
+fn unauthenticated(error: ApiError) -> HttpResponse {
+    HttpResponse::Unauthorized().json(serde_json::json!({
+        "errors": [{ "message": error.message, "extensions": { "code": error.code.as_str() } }]
+    }))
+}
+
+async fn graphql(
+    schema: web::Data<ParleySchema>,
+    store: web::Data<Store>,
+    req: HttpRequest,
+    request: GraphQLRequest,
+) -> HttpResponse {
+    let header = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok());
+    let who = match auth::authenticate(&store, header).await {
+        Ok(who) => who,
+        Err(error) if error.code == ErrorCode::Unauthenticated => return unauthenticated(error),
+        Err(error) => {
+            return actix_web::ResponseError::error_response(&crate::error::HttpError(error));
+        }
+    };
+    let response: GraphQLResponse = schema.execute(request.into_inner().data(who)).await.into();
+    actix_web::Responder::respond_to(response, &req).map_into_boxed_body()
+}
+
+async fn graphiql(settings: web::Data<Arc<Settings>>) -> HttpResponse {
+    if !settings.http.graphiql {
+        return HttpResponse::NotFound().finish();
+    }
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(
+            GraphiQLSource::build()
+                .endpoint("/graphql")
+                .subscription_endpoint("/graphql/ws")
+                .finish(),
+        )
+}
+
+/// GraphQL over WebSocket (`graphql-transport-ws`, and the older `graphql-ws`). The token
+/// comes from the upgrade request's Authorization header or from `connection_init`'s
+/// payload (`{"Authorization": "Bearer ..."}`), since browsers cannot set headers.
+async fn graphql_ws(
+    schema: web::Data<ParleySchema>,
+    store: web::Data<Store>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> actix_web::Result<HttpResponse> {
+    let header = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let store = store.get_ref().clone();
+    GraphQLSubscription::new(Schema::clone(&*schema))
+        .on_connection_init(move |init: serde_json::Value| async move {
+            let from_init = ["Authorization", "authorization", "token"]
+                .iter()
+                .find_map(|k| init.get(*k).and_then(|v| v.as_str()).map(str::to_owned))
+                .map(|v| {
+                    if v.contains(' ') {
+                        v
+                    } else {
+                        format!("Bearer {v}")
+                    }
+                });
+            let header = from_init.or(header);
+            let who = auth::authenticate(&store, header.as_deref())
+                .await
+                .map_err(async_graphql::Error::from)?;
+            let mut data = Data::default();
+            data.insert(who);
+            Ok(data)
+        })
+        .start(&req, payload)
+}
+
+async fn metrics_text() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(crate::telemetry::render_metrics())
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn readyz(store: web::Data<Store>) -> HttpResponse {
+    match store.ping().await {
+        Ok(()) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })),
+        Err(error) => {
+            tracing::warn!(error = %error, "Not ready: the database does not answer.");
+            HttpResponse::ServiceUnavailable()
+                .json(serde_json::json!({ "status": "database unavailable" }))
+        }
+    }
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/graphql")
+            .route(web::post().to(graphql))
+            .route(web::get().to(graphiql)),
+    )
+    .service(web::resource("/graphql/ws").route(web::get().to(graphql_ws)))
+    .route("/metrics", web::get().to(metrics_text))
+    .route("/healthz", web::get().to(healthz))
+    .route("/readyz", web::get().to(readyz));
+}

@@ -1,0 +1,546 @@
+//! GraphQL object types: thin views over store rows.
+
+use super::{ApiContext, cursor};
+use crate::clock::micros_to_datetime;
+use crate::domain::inbound::DeliveryStatus as Delivery;
+use crate::domain::{Priority as DomainPriority, Role as DomainRole, TicketStatus};
+use crate::error::{ApiError, ErrorCode};
+use crate::store::entities::{
+    agent, contact, conversation, conversation_event, dead_letter, message, note, team,
+};
+use async_graphql::{ComplexObject, Context, Enum, ID, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+
+pub const DEFAULT_PAGE: i32 = 20;
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum ConversationStatus {
+    Created,
+    Assigned,
+    InProgress,
+    Pending,
+    Resolved,
+    Closed,
+}
+
+impl From<TicketStatus> for ConversationStatus {
+    fn from(status: TicketStatus) -> Self {
+        match status {
+            TicketStatus::Created => Self::Created,
+            TicketStatus::Assigned => Self::Assigned,
+            TicketStatus::InProgress => Self::InProgress,
+            TicketStatus::Pending => Self::Pending,
+            TicketStatus::Resolved => Self::Resolved,
+            TicketStatus::Closed => Self::Closed,
+        }
+    }
+}
+
+impl From<ConversationStatus> for TicketStatus {
+    fn from(status: ConversationStatus) -> Self {
+        match status {
+            ConversationStatus::Created => Self::Created,
+            ConversationStatus::Assigned => Self::Assigned,
+            ConversationStatus::InProgress => Self::InProgress,
+            ConversationStatus::Pending => Self::Pending,
+            ConversationStatus::Resolved => Self::Resolved,
+            ConversationStatus::Closed => Self::Closed,
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum Priority {
+    Low,
+    Medium,
+    High,
+    Urgent,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum Role {
+    Admin,
+    Supervisor,
+    Agent,
+    Integration,
+}
+
+impl From<Role> for DomainRole {
+    fn from(role: Role) -> Self {
+        match role {
+            Role::Admin => Self::Admin,
+            Role::Supervisor => Self::Supervisor,
+            Role::Agent => Self::Agent,
+            Role::Integration => Self::Integration,
+        }
+    }
+}
+
+impl From<DomainRole> for Role {
+    fn from(role: DomainRole) -> Self {
+        match role {
+            DomainRole::Admin => Self::Admin,
+            DomainRole::Supervisor => Self::Supervisor,
+            DomainRole::Agent => Self::Agent,
+            DomainRole::Integration => Self::Integration,
+        }
+    }
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum MessageDirection {
+    Inbound,
+    Outbound,
+}
+
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum DeliveryStatus {
+    Pending,
+    Sent,
+    Delivered,
+    Read,
+    Failed,
+}
+
+/// Why an outbound message failed, for the inbox to explain.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum MessageErrorReason {
+    /// 131047: more than 24 hours since the customer last wrote; only a template can reach them.
+    OutsideWindow,
+    /// The provider throttled us and retries ran out.
+    RateLimited,
+    /// The server stopped or the provider did not answer while sending; not resent.
+    OutcomeUnknown,
+    /// Any other error reported by the provider.
+    Provider,
+}
+
+#[derive(SimpleObject)]
+pub struct PageInfo {
+    pub has_next_page: bool,
+    pub end_cursor: Option<String>,
+}
+
+pub fn id_of(id: &ID, what: &str) -> Result<i64, ApiError> {
+    id.parse::<i64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::InvalidInput,
+            format!("{what} id {:?} is not a valid id", id.as_str()),
+        )
+    })
+}
+
+pub fn page_size(ctx: &Context<'_>, first: Option<i32>) -> Result<u64, ApiError> {
+    let max = ctx
+        .data_unchecked::<ApiContext>()
+        .settings
+        .graphql
+        .max_page_size;
+    let first = first.unwrap_or(DEFAULT_PAGE);
+    if first < 1 || first as usize > max {
+        return Err(ApiError::new(
+            ErrorCode::InvalidInput,
+            format!("first must be between 1 and {max}"),
+        ));
+    }
+    Ok(first as u64)
+}
+
+pub struct Conversation(pub conversation::Model);
+
+#[derive(SimpleObject)]
+pub struct ConversationEdge {
+    pub cursor: String,
+    pub node: Conversation,
+}
+
+#[derive(SimpleObject)]
+pub struct ConversationConnection {
+    pub edges: Vec<ConversationEdge>,
+    pub page_info: PageInfo,
+}
+
+#[Object]
+impl Conversation {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn status(&self) -> ConversationStatus {
+        TicketStatus::parse(&self.0.status)
+            .unwrap_or(TicketStatus::Created)
+            .into()
+    }
+    async fn priority(&self) -> Priority {
+        match DomainPriority::parse(&self.0.priority) {
+            Some(DomainPriority::Low) => Priority::Low,
+            Some(DomainPriority::High) => Priority::High,
+            Some(DomainPriority::Urgent) => Priority::Urgent,
+            _ => Priority::Medium,
+        }
+    }
+    async fn channel_id(&self) -> &str {
+        &self.0.channel_id
+    }
+    /// The business number the customer wrote to.
+    async fn phone_number_id(&self) -> &str {
+        &self.0.phone_number_id
+    }
+    async fn contact(&self, ctx: &Context<'_>) -> async_graphql::Result<Contact> {
+        let store = &ctx.data_unchecked::<ApiContext>().store;
+        let contact = store
+            .contact(self.0.contact_id)
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(Contact(contact.ok_or_else(|| {
+            ApiError::internal("conversation without contact")
+        })?))
+    }
+    async fn assignee(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Agent>> {
+        let Some(id) = self.0.assignee_id else {
+            return Ok(None);
+        };
+        let store = &ctx.data_unchecked::<ApiContext>().store;
+        Ok(store
+            .agent(id)
+            .await
+            .map_err(ApiError::internal)?
+            .map(Agent))
+    }
+    async fn team(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Team>> {
+        let Some(id) = self.0.team_id else {
+            return Ok(None);
+        };
+        let store = &ctx.data_unchecked::<ApiContext>().store;
+        Ok(store.team(id).await.map_err(ApiError::internal)?.map(Team))
+    }
+    /// Times the customer wrote again after the case was resolved.
+    async fn reopen_count(&self) -> i32 {
+        self.0.reopen_count
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        micros_to_datetime(self.0.created_at)
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        micros_to_datetime(self.0.updated_at)
+    }
+    /// Last customer or agent message: the inbox's sort key.
+    async fn last_activity_at(&self) -> DateTime<Utc> {
+        micros_to_datetime(self.0.last_activity_at)
+    }
+    async fn first_response_at(&self) -> Option<DateTime<Utc>> {
+        self.0.first_response_at.map(micros_to_datetime)
+    }
+    async fn resolved_at(&self) -> Option<DateTime<Utc>> {
+        self.0.resolved_at.map(micros_to_datetime)
+    }
+    /// Messages, oldest first.
+    #[graphql(complexity = "first.unwrap_or(DEFAULT_PAGE).max(1) as usize * child_complexity")]
+    async fn messages(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<MessageConnection> {
+        let limit = page_size(ctx, first)?;
+        let after = after.as_deref().map(cursor::decode_message).transpose()?;
+        let store = &ctx.data_unchecked::<ApiContext>().store;
+        let mut rows = store
+            .messages_page(self.0.id, after, limit + 1)
+            .await
+            .map_err(ApiError::internal)?;
+        let has_next_page = rows.len() as u64 > limit;
+        rows.truncate(limit as usize);
+        let edges: Vec<MessageEdge> = rows
+            .into_iter()
+            .map(|m| MessageEdge {
+                cursor: cursor::encode_message(m.id),
+                node: Message(m),
+            })
+            .collect();
+        let end_cursor = edges.last().map(|e| e.cursor.clone());
+        Ok(MessageConnection {
+            edges,
+            page_info: PageInfo {
+                has_next_page,
+                end_cursor,
+            },
+        })
+    }
+    /// Internal notes, oldest first.
+    async fn notes(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Note>> {
+        let store = &ctx.data_unchecked::<ApiContext>().store;
+        Ok(store
+            .notes(self.0.id)
+            .await
+            .map_err(ApiError::internal)?
+            .into_iter()
+            .map(Note)
+            .collect())
+    }
+    /// The conversation's event log, oldest first.
+    #[graphql(complexity = "first.unwrap_or(DEFAULT_PAGE).max(1) as usize * child_complexity")]
+    async fn events(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Vec<ConversationEvent>> {
+        let limit = page_size(ctx, first)?;
+        let after = after.as_deref().map(cursor::decode_message).transpose()?;
+        let store = &ctx.data_unchecked::<ApiContext>().store;
+        Ok(store
+            .events_page(self.0.id, after, limit)
+            .await
+            .map_err(ApiError::internal)?
+            .into_iter()
+            .map(ConversationEvent)
+            .collect())
+    }
+}
+
+pub struct Contact(pub contact::Model);
+
+#[Object]
+impl Contact {
+    /// The customer's WhatsApp id.
+    async fn wa_id(&self) -> &str {
+        &self.0.wa_id
+    }
+    /// Profile name as WhatsApp reported it.
+    async fn name(&self) -> Option<&str> {
+        self.0.name.as_deref()
+    }
+}
+
+pub struct Agent(pub agent::Model);
+
+#[Object]
+impl Agent {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn email(&self) -> Option<&str> {
+        self.0.email.as_deref()
+    }
+    async fn role(&self) -> Role {
+        DomainRole::parse(&self.0.role)
+            .unwrap_or(DomainRole::Agent)
+            .into()
+    }
+    async fn team(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Team>> {
+        let Some(id) = self.0.team_id else {
+            return Ok(None);
+        };
+        let store = &ctx.data_unchecked::<ApiContext>().store;
+        Ok(store.team(id).await.map_err(ApiError::internal)?.map(Team))
+    }
+}
+
+pub struct Team(pub team::Model);
+
+#[Object]
+impl Team {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+}
+
+pub struct Message(pub message::Model);
+
+#[derive(SimpleObject)]
+pub struct MessageEdge {
+    pub cursor: String,
+    pub node: Message,
+}
+
+#[derive(SimpleObject)]
+pub struct MessageConnection {
+    pub edges: Vec<MessageEdge>,
+    pub page_info: PageInfo,
+}
+
+/// Why a message could not be delivered.
+#[derive(SimpleObject)]
+pub struct MessageError {
+    /// The provider's error code (for example "131047"), or a Parley code such as
+    /// "outcome_unknown".
+    pub code: String,
+    pub title: String,
+    pub reason: MessageErrorReason,
+}
+
+#[Object]
+impl Message {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn conversation_id(&self) -> ID {
+        ID(self.0.conversation_id.to_string())
+    }
+    async fn direction(&self) -> MessageDirection {
+        if self.0.direction == "outbound" {
+            MessageDirection::Outbound
+        } else {
+            MessageDirection::Inbound
+        }
+    }
+    /// text, image, audio, video, document, sticker, location, contacts, interactive,
+    /// button, reaction, unsupported or other.
+    async fn kind(&self) -> &str {
+        &self.0.kind
+    }
+    /// The text; a media message's caption; the chosen title of an interactive or
+    /// template-button reply; a reaction's emoji.
+    async fn text(&self) -> Option<&str> {
+        self.0.text.as_deref()
+    }
+    /// Kind-specific details (media ids, location, reply ids) as JSON.
+    async fn content(&self) -> Option<async_graphql::Json<serde_json::Value>> {
+        self.0
+            .content
+            .as_deref()
+            .and_then(|c| serde_json::from_str(c).ok())
+            .map(async_graphql::Json)
+    }
+    /// The provider's message id (`wamid...`).
+    async fn provider_message_id(&self) -> Option<&str> {
+        self.0.provider_message_id.as_deref()
+    }
+    /// The provider id of the message this one replies to.
+    async fn reply_to(&self) -> Option<&str> {
+        self.0.reply_to.as_deref()
+    }
+    /// Outbound messages only.
+    async fn delivery_status(&self) -> Option<DeliveryStatus> {
+        self.0
+            .delivery_status
+            .as_deref()
+            .and_then(Delivery::parse)
+            .map(|s| match s {
+                Delivery::Pending => DeliveryStatus::Pending,
+                Delivery::Sent => DeliveryStatus::Sent,
+                Delivery::Delivered => DeliveryStatus::Delivered,
+                Delivery::Read => DeliveryStatus::Read,
+                Delivery::Failed => DeliveryStatus::Failed,
+            })
+    }
+    async fn error(&self) -> Option<MessageError> {
+        let code = self.0.error_code.clone()?;
+        let reason = match code.as_str() {
+            "131047" => MessageErrorReason::OutsideWindow,
+            "130429" | "131056" | "retries_exhausted" => MessageErrorReason::RateLimited,
+            crate::store::outbox::OUTCOME_UNKNOWN => MessageErrorReason::OutcomeUnknown,
+            _ => MessageErrorReason::Provider,
+        };
+        let title = match reason {
+            MessageErrorReason::OutsideWindow => format!(
+                "outside the 24-hour customer service window: send an approved template instead ({})",
+                self.0.error_title.clone().unwrap_or_default()
+            ),
+            _ => self.0.error_title.clone().unwrap_or_default(),
+        };
+        Some(MessageError {
+            code,
+            title,
+            reason,
+        })
+    }
+    async fn author_agent_id(&self) -> Option<ID> {
+        self.0.author_agent_id.map(|id| ID(id.to_string()))
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        micros_to_datetime(self.0.created_at)
+    }
+    /// When the customer sent it, as the provider reported.
+    async fn sent_at(&self) -> Option<DateTime<Utc>> {
+        self.0.provider_sent_at.map(micros_to_datetime)
+    }
+}
+
+pub struct Note(pub note::Model);
+
+#[Object]
+impl Note {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn body(&self) -> &str {
+        &self.0.body
+    }
+    /// `agent:<id>` or `token:<id>`.
+    async fn author(&self) -> &str {
+        &self.0.author
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        micros_to_datetime(self.0.created_at)
+    }
+}
+
+pub struct ConversationEvent(pub conversation_event::Model);
+
+#[Object]
+impl ConversationEvent {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn conversation_id(&self) -> ID {
+        ID(self.0.conversation_id.to_string())
+    }
+    /// created, assigned, status_changed, reopened, message_in, message_out,
+    /// message_status, note_added.
+    async fn kind(&self) -> &str {
+        &self.0.kind
+    }
+    async fn data(&self) -> async_graphql::Json<serde_json::Value> {
+        async_graphql::Json(serde_json::from_str(&self.0.data).unwrap_or_default())
+    }
+    /// customer, system, agent:<id> or token:<id>.
+    async fn actor(&self) -> &str {
+        &self.0.actor
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        micros_to_datetime(self.0.created_at)
+    }
+}
+
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct DeadLetter {
+    pub id: ID,
+    pub channel_id: String,
+    /// webhook (whole payload unusable), webhook_item, message or status.
+    pub source: String,
+    pub reason: String,
+    pub inbox_id: Option<ID>,
+    pub created_at: DateTime<Utc>,
+    #[graphql(skip)]
+    pub payload: Vec<u8>,
+}
+
+#[ComplexObject]
+impl DeadLetter {
+    /// The payload as received (lossy UTF-8).
+    async fn payload(&self) -> String {
+        String::from_utf8_lossy(&self.payload).into_owned()
+    }
+}
+
+impl From<dead_letter::Model> for DeadLetter {
+    fn from(row: dead_letter::Model) -> Self {
+        Self {
+            id: ID(row.id.to_string()),
+            channel_id: row.channel_id,
+            source: row.source,
+            reason: row.reason,
+            inbox_id: row.inbox_id.map(|id| ID(id.to_string())),
+            created_at: micros_to_datetime(row.created_at),
+            payload: row.payload,
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! The `parley` command.
+
+use clap::{Parser, Subcommand};
+use parley::api::auth::generate_token;
+use parley::clock::{Clock, SystemClock};
+use parley::config::Settings;
+use parley::domain::Role;
+use parley::startup::Application;
+use parley::store::Store;
+use parley::store::directory::CreateToken;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "parley",
+    version,
+    about = "WhatsApp-first customer-support server"
+)]
+struct Cli {
+    /// Configuration file layered over config/default.toml (environment variables
+    /// PARLEY_SECTION__KEY override both).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the server (migrates an SQLite database by itself).
+    Serve,
+    /// Brings the database schema up to date.
+    Migrate,
+    /// Manages API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Prints the GraphQL schema (SDL) that schema/schema.graphql publishes.
+    Schema,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Creates a token and prints it, alone on the last line, once.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// admin, supervisor, agent or integration.
+        #[arg(long)]
+        role: String,
+        /// The agent this token acts as (for people using an inbox).
+        #[arg(long)]
+        agent_id: Option<i64>,
+    },
+}
+
+#[actix_web::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Schema = cli.command {
+        print!("{}", parley::api::sdl());
+        return ExitCode::SUCCESS;
+    }
+    let settings = match Settings::load(cli.config.as_deref()) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("parley: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let _telemetry = parley::telemetry::init(&settings.telemetry);
+    let result = match cli.command {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => migrate(settings).await,
+        Command::Token {
+            command:
+                TokenCommand::Create {
+                    name,
+                    role,
+                    agent_id,
+                },
+        } => create_token(settings, name, role, agent_id).await,
+        Command::Schema => Ok(()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("parley: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    if settings.channels.is_empty() {
+        eprintln!(
+            "parley: no channel is configured; add a [[channels]] section (see README) to receive webhooks."
+        );
+    }
+    let app = Application::build(settings, Arc::new(SystemClock)).await?;
+    eprintln!("parley: listening on port {}", app.port());
+    app.run_until_stopped().await?;
+    Ok(())
+}
+
+async fn migrate(settings: Settings) -> anyhow::Result<()> {
+    let store = Store::connect(&settings.database).await?;
+    store.migrate().await?;
+    eprintln!("parley: the database schema is up to date.");
+    Ok(())
+}
+
+async fn create_token(
+    settings: Settings,
+    name: String,
+    role: String,
+    agent_id: Option<i64>,
+) -> anyhow::Result<()> {
+    let role = Role::parse(&role).ok_or_else(|| {
+        anyhow::anyhow!("unknown role {role:?}: use admin, supervisor, agent or integration")
+    })?;
+    if name.trim().is_empty() {
+        anyhow::bail!("the token name is empty");
+    }
+    let store = Store::connect(&settings.database).await?;
+    if store.is_sqlite() || settings.database.migrate_on_start {
+        store.migrate().await?;
+    }
+    let (token, token_hash) = generate_token();
+    let created = store
+        .write(CreateToken {
+            name: name.clone(),
+            role,
+            agent_id,
+            token_hash,
+            now: SystemClock.now(),
+        })
+        .await??;
+    println!(
+        "Created API token {} ({name}) with role {role}. It is shown once; keep it safe:",
+        created.id
+    );
+    println!("{token}");
+    Ok(())
+}

@@ -1,0 +1,198 @@
+//! Outbound: the outbox worker that sends queued messages through the provider.
+//!
+//! Sends are read from the durable outbox, claimed (`sending`) in a commit before the
+//! provider is called, and their outcome recorded afterwards. Throttling (429, 130429)
+//! and server errors are retried with exponential backoff; permanent errors fail the
+//! message with the provider's code, 131047 (outside the 24-hour window) included. A call
+//! whose outcome is unknown (timeout, crash) is never repeated: a message is never sent
+//! twice. Messages to one customer leave one at a time, in order.
+
+pub mod graph_api;
+
+use crate::clock::SharedClock;
+use crate::config::{ChannelSettings, OutboundSettings};
+use crate::events::EventBus;
+use crate::store::Store;
+use crate::store::entities::outbox;
+use crate::store::outbox::{
+    ClaimSend, OUTCOME_UNKNOWN, RecordSendOutcome, RecoverInDoubtSends, SendOutcome,
+};
+use crate::telemetry::metrics;
+use futures::StreamExt;
+use graph_api::{CallOutcome, GraphApi};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
+
+/// How often the worker looks at the outbox even when nothing woke it (a safety net;
+/// replies wake it directly).
+const IDLE_POLL: Duration = Duration::from_secs(5);
+
+pub struct OutboxWorker {
+    store: Store,
+    clock: SharedClock,
+    events: EventBus,
+    wakeup: Arc<Notify>,
+    channels: HashMap<String, ChannelSettings>,
+    api: GraphApi,
+    settings: OutboundSettings,
+}
+
+impl OutboxWorker {
+    pub fn new(
+        store: Store,
+        clock: SharedClock,
+        events: EventBus,
+        wakeup: Arc<Notify>,
+        channels: &[ChannelSettings],
+        settings: OutboundSettings,
+    ) -> Result<Self, reqwest::Error> {
+        let api = GraphApi::new(Duration::from_millis(settings.request_timeout_ms))?;
+        Ok(Self {
+            store,
+            clock,
+            events,
+            wakeup,
+            channels: channels.iter().map(|c| (c.id.clone(), c.clone())).collect(),
+            api,
+            settings,
+        })
+    }
+
+    /// Runs until the process stops.
+    pub async fn run(self) {
+        match self
+            .store
+            .write(RecoverInDoubtSends {
+                now: self.clock.now(),
+            })
+            .await
+        {
+            Ok(events) => {
+                if !events.is_empty() {
+                    tracing::warn!(
+                        count = events.len(),
+                        "Sends interrupted by the last stop are marked unknown, not resent."
+                    );
+                }
+                self.events.publish(events);
+            }
+            Err(error) => tracing::error!(error = %error, "Could not recover interrupted sends."),
+        }
+        loop {
+            let now = self.clock.now();
+            let due = match self
+                .store
+                .due_sends(now, (self.settings.concurrency * 4).max(1) as u64)
+                .await
+            {
+                Ok(due) => due,
+                Err(error) => {
+                    tracing::error!(error = %error, "Could not read the outbox.");
+                    tokio::time::sleep(IDLE_POLL).await;
+                    continue;
+                }
+            };
+            if due.is_empty() {
+                let next = self.store.next_send_due().await.ok().flatten();
+                let timer = match next {
+                    Some(at) => self.clock.sleep_until(at),
+                    None => Box::pin(futures::future::pending()),
+                };
+                tokio::select! {
+                    _ = self.wakeup.notified() => {}
+                    _ = timer => {}
+                    _ = tokio::time::sleep(IDLE_POLL) => {}
+                }
+                continue;
+            }
+            // One send per customer at a time keeps their messages in order.
+            let mut recipients = HashSet::new();
+            let batch: Vec<outbox::Model> = due
+                .into_iter()
+                .filter(|job| recipients.insert(job.recipient.clone()))
+                .collect();
+            futures::stream::iter(batch)
+                .for_each_concurrent(self.settings.concurrency.max(1), |job| self.send(job))
+                .await;
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(outbox_id = job.id, message_id = job.message_id))]
+    async fn send(&self, job: outbox::Model) {
+        match self
+            .store
+            .write(ClaimSend {
+                outbox_id: job.id,
+                now: self.clock.now(),
+            })
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return,
+            Err(error) => {
+                tracing::error!(error = %error, "Could not claim a send.");
+                return;
+            }
+        }
+        let attempt = job.attempts as u32 + 1;
+        let outcome = match self.channels.get(&job.channel_id) {
+            None => SendOutcome::Failed {
+                code: "channel_not_configured".into(),
+                title: format!("channel {:?} is not configured", job.channel_id),
+            },
+            Some(channel) => match self.api.send(channel, &job).await {
+                CallOutcome::Sent(id) => SendOutcome::Sent {
+                    provider_message_id: id,
+                },
+                CallOutcome::Retryable { error, retry_after }
+                    if attempt < self.settings.max_attempts =>
+                {
+                    let delay = retry_after.unwrap_or_else(|| self.backoff(attempt));
+                    SendOutcome::Retry {
+                        next_attempt_at: self.clock.now() + delay.as_micros() as i64,
+                        error,
+                    }
+                }
+                CallOutcome::Retryable { error, .. } => SendOutcome::Failed {
+                    code: "retries_exhausted".into(),
+                    title: format!("gave up after {attempt} attempts: {error}"),
+                },
+                CallOutcome::Permanent { code, title } => SendOutcome::Failed { code, title },
+                CallOutcome::Unknown(reason) => SendOutcome::Failed {
+                    code: OUTCOME_UNKNOWN.into(),
+                    title: format!("{reason}; not resent, to avoid a duplicate"),
+                },
+            },
+        };
+        let label = match &outcome {
+            SendOutcome::Sent { .. } => "sent",
+            SendOutcome::Retry { .. } => "retry",
+            SendOutcome::Failed { .. } => "failed",
+        };
+        metrics().outbound_sends.with_label_values(&[label]).inc();
+        if label == "sent" {
+            metrics().messages.with_label_values(&["outbound"]).inc();
+        }
+        let record = RecordSendOutcome {
+            outbox_id: job.id,
+            message_id: job.message_id,
+            outcome,
+            now: self.clock.now(),
+        };
+        match self.store.write(record).await {
+            Ok(events) => self.events.publish(events),
+            // The row stays `sending`: at the next start it is marked unknown, never resent.
+            Err(error) => tracing::error!(error = %error, "Could not record a send's outcome."),
+        }
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self
+            .settings
+            .initial_backoff_ms
+            .saturating_mul(1u64 << attempt.saturating_sub(1).min(20));
+        Duration::from_millis(exp.min(self.settings.max_backoff_ms))
+    }
+}

@@ -1,0 +1,157 @@
+//! `Application::build`: the one place where Parley is wired together, used by `main`
+//! and by the integration tests alike.
+
+use crate::api::{self, ApiContext};
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::conversation::{ActorDeps, ConversationRegistry};
+use crate::events::EventBus;
+use crate::ingest::{self, Intake, dispatcher::Dispatcher};
+use crate::outbound::OutboxWorker;
+use crate::store::Store;
+use actix_web::dev::Server;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use anyhow::Context;
+use std::net::TcpListener;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    pub store: Store,
+    pub registry: ConversationRegistry,
+    pub events: EventBus,
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+}
+
+impl Application {
+    /// Connects and migrates the store, starts the actors and workers, binds the listener.
+    /// Must run inside an actix system.
+    pub async fn build(settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
+        let store = Store::connect(&settings.database)
+            .await
+            .with_context(|| "Failed to open the database")?;
+        if store.is_sqlite() || settings.database.migrate_on_start {
+            store
+                .migrate()
+                .await
+                .context("Failed to migrate the database")?;
+        }
+        let events = EventBus::new();
+        let outbox_wakeup = Arc::new(Notify::new());
+        let threads = match settings.conversations.actor_threads {
+            0 => cores(),
+            n => n,
+        };
+        let registry = ConversationRegistry::start(
+            ActorDeps {
+                store: store.clone(),
+                clock: clock.clone(),
+                events: events.clone(),
+                outbox_wakeup: outbox_wakeup.clone(),
+                idle_timeout: settings.conversations.idle_timeout_secs as i64
+                    * crate::domain::SECOND_MICROS,
+                reopen_window: settings.conversations.reopen_window_secs as i64
+                    * crate::domain::SECOND_MICROS,
+            },
+            threads,
+        );
+        let dispatcher = Dispatcher::start(
+            registry.clone(),
+            store.clone(),
+            clock.clone(),
+            events.clone(),
+            settings.conversations.max_apply_attempts,
+        );
+        let replay = dispatcher.clone();
+        tokio::spawn(async move {
+            if let Err(error) = replay.replay_pending().await {
+                tracing::error!(error = %error, "Replaying pending webhooks failed; they are retried at the next start.");
+            }
+        });
+        let outbox = OutboxWorker::new(
+            store.clone(),
+            clock.clone(),
+            events.clone(),
+            outbox_wakeup,
+            &settings.channels,
+            settings.outbound.clone(),
+        )
+        .context("Failed to build the provider client")?;
+        tokio::spawn(outbox.run());
+
+        if settings.channels.is_empty() {
+            tracing::warn!(
+                "No channel is configured: webhooks answer 404 until one is added under [[channels]]."
+            );
+        }
+        let settings = Arc::new(settings);
+        let schema = api::build_schema(ApiContext {
+            store: store.clone(),
+            registry: registry.clone(),
+            settings: settings.clone(),
+            events: events.clone(),
+            clock: clock.clone(),
+        });
+        let intake = web::Data::new(Intake {
+            settings: settings.clone(),
+            store: store.clone(),
+            clock,
+            dispatcher,
+        });
+        let listener = TcpListener::bind(&settings.http.bind)
+            .with_context(|| format!("Failed to listen on {}", settings.http.bind))?;
+        let port = listener.local_addr()?.port();
+        let workers = match settings.http.workers {
+            0 => cores(),
+            n => n,
+        };
+        let schema = web::Data::new(schema);
+        let store_data = web::Data::new(store.clone());
+        let settings_data = web::Data::new(settings.clone());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(intake.clone())
+                .app_data(schema.clone())
+                .app_data(store_data.clone())
+                .app_data(settings_data.clone())
+                .configure(ingest::routes)
+                .configure(api::routes)
+                .default_service(web::to(|| async {
+                    HttpResponse::NotFound().json(serde_json::json!({
+                        "error": { "code": "not_found", "message": "no such endpoint" }
+                    }))
+                }))
+        })
+        .workers(workers)
+        .listen(listener)?
+        .run();
+        tracing::info!(port, "Parley is listening.");
+        Ok(Self {
+            port,
+            server,
+            store,
+            registry,
+            events,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle that stops the HTTP server.
+    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
