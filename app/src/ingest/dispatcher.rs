@@ -12,8 +12,9 @@ use crate::domain::ConversationKey;
 use crate::domain::inbound::InboundMessage;
 use crate::events::EventBus;
 use crate::store::Store;
+use crate::store::batcher::Batcher;
 use crate::store::inbox::{MarkInboxDone, RecordDeadLetter};
-use crate::store::outbox::ApplyStatuses;
+use crate::store::outbox::{ApplyStatuses, StatusItem};
 use crate::telemetry::metrics;
 use bytes::Bytes;
 use std::sync::Arc;
@@ -34,6 +35,8 @@ pub struct InboxItem {
 /// Pause before retrying an item whose apply failed (a transient store error, a
 /// restarted actor); doubled on each further attempt.
 const APPLY_RETRY_BASE: Duration = Duration::from_millis(50);
+/// Most delivery statuses written by one statement.
+const STATUSES_PER_BATCH: usize = 1024;
 /// Inbox rows replayed per page at start-up.
 const REPLAY_PAGE: u64 = 500;
 
@@ -47,6 +50,7 @@ struct Inner {
     store: Store,
     clock: SharedClock,
     events: EventBus,
+    statuses: Batcher<ApplyStatuses>,
     done: mpsc::UnboundedSender<i64>,
     max_attempts: u32,
 }
@@ -61,12 +65,14 @@ impl Dispatcher {
     ) -> Self {
         let (done, finished) = mpsc::unbounded_channel();
         tokio::spawn(mark_done(store.clone(), clock.clone(), finished));
+        let statuses = Batcher::start(store.clone(), STATUSES_PER_BATCH);
         Self {
             inner: Arc::new(Inner {
                 registry,
                 store,
                 clock,
                 events,
+                statuses,
                 done,
                 max_attempts: max_attempts.max(1),
             }),
@@ -81,15 +87,17 @@ impl Dispatcher {
         tokio::spawn(async move { this.process(item).await }.instrument(span));
     }
 
-    /// Replays every inbox row left pending by a previous run, oldest first.
-    pub async fn replay_pending(&self) -> Result<usize, crate::store::StoreError> {
+    /// Replays the inbox rows left pending by a previous run, oldest first: those up to
+    /// `up_to`, the newest row stored before this run started taking webhooks (later rows
+    /// are being processed live).
+    pub async fn replay_pending(&self, up_to: i64) -> Result<usize, crate::store::StoreError> {
         let mut after = 0;
         let mut replayed = 0;
         loop {
             let rows = self.inner.store.pending_inbox(after, REPLAY_PAGE).await?;
             let Some(last) = rows.last() else { break };
             after = last.id;
-            for row in rows {
+            for row in rows.into_iter().filter(|row| row.id <= up_to) {
                 let span = tracing::info_span!("intake.replay", inbox_id = row.id);
                 self.process(InboxItem {
                     inbox_id: row.id,
@@ -102,6 +110,9 @@ impl Dispatcher {
                 .instrument(span)
                 .await;
                 replayed += 1;
+            }
+            if after >= up_to {
+                break;
             }
         }
         if replayed > 0 {
@@ -156,22 +167,27 @@ impl Dispatcher {
             if batch.statuses.is_empty() {
                 return;
             }
+            // Recording a status twice is harmless (its unique key skips it), so a failed
+            // attempt simply resubmits them all.
             for attempt in 0..inner.max_attempts {
-                let op = ApplyStatuses {
-                    channel_id: item.channel_id.clone(),
-                    statuses: batch.statuses.clone(),
-                    now: inner.clock.now(),
-                };
-                match inner.store.write(op).await {
-                    Ok(events) => {
-                        inner.events.publish(events);
-                        return;
-                    }
-                    Err(error) => {
-                        tracing::warn!(error = %error, attempt, "Statuses could not be applied; retrying.");
-                        tokio::time::sleep(APPLY_RETRY_BASE * 2u32.pow(attempt)).await;
-                    }
+                let now = inner.clock.now();
+                let submitted = batch.statuses.iter().map(|status| {
+                    inner.statuses.submit(StatusItem {
+                        channel_id: item.channel_id.clone(),
+                        status: status.clone(),
+                        now,
+                    })
+                });
+                let results = futures::future::join_all(submitted).await;
+                if let Some(error) = results.iter().find_map(|r| r.as_ref().err()) {
+                    tracing::warn!(error = %error, attempt, "Statuses could not be applied; retrying.");
+                    tokio::time::sleep(APPLY_RETRY_BASE * 2u32.pow(attempt)).await;
+                    continue;
                 }
+                inner
+                    .events
+                    .publish(results.into_iter().flatten().flatten());
+                return;
             }
             let payload = serde_json::to_vec(&batch.statuses).unwrap_or_default();
             self.dead_letter(

@@ -15,7 +15,8 @@ use crate::clock::SharedClock;
 use crate::config::{ChannelSettings, Settings};
 use crate::error::{ApiError, ErrorCode, HttpError};
 use crate::store::Store;
-use crate::store::inbox::{InboxInsert, InsertInbox};
+use crate::store::batcher::Batcher;
+use crate::store::inbox::{InboxInsert, InsertInbox, NewInboxRow};
 use crate::telemetry::metrics;
 use actix_web::{HttpRequest, HttpResponse, web};
 use bytes::{Bytes, BytesMut};
@@ -29,9 +30,29 @@ use tracing::Instrument;
 /// What the webhook handlers share.
 pub struct Intake {
     pub settings: Arc<Settings>,
-    pub store: Store,
+    /// Stores webhook bodies, many per statement.
+    pub inbox: Batcher<InsertInbox>,
     pub clock: SharedClock,
     pub dispatcher: dispatcher::Dispatcher,
+}
+
+/// Most webhook bodies stored by one statement.
+pub const WEBHOOKS_PER_BATCH: usize = 512;
+
+impl Intake {
+    pub fn new(
+        settings: Arc<Settings>,
+        store: &Store,
+        clock: SharedClock,
+        dispatcher: dispatcher::Dispatcher,
+    ) -> Self {
+        Self {
+            settings,
+            inbox: Batcher::start(store.clone(), WEBHOOKS_PER_BATCH),
+            clock,
+            dispatcher,
+        }
+    }
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -148,8 +169,8 @@ async fn receive(
         }
         let received_at = intake.clock.now();
         let stored = intake
-            .store
-            .write(InsertInbox {
+            .inbox
+            .submit(NewInboxRow {
                 channel_id: channel_id.clone(),
                 body_sha256: hex::encode(Sha256::digest(&body)),
                 body: body.clone(),

@@ -7,10 +7,10 @@ use super::entities::{contact, conversation, conversation_event, message, note, 
 use super::{Store, StoreError, WriteOp};
 use crate::domain::{ConversationKey, Micros, TicketStatus};
 use futures::future::BoxFuture;
-use sea_orm::sea_query::OnConflict;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, DatabaseTransaction,
-    DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
+    DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
 };
 
 /// An event to append to a conversation's log.
@@ -88,34 +88,32 @@ impl WriteOp for ConversationChange {
     ) -> BoxFuture<'a, Result<ChangeApplied, DbErr>> {
         Box::pin(async move {
             let now = self.conversation.updated_at;
-            // A redelivered inbound message changes nothing; checked first so that a late
-            // duplicate never opens a new case.
-            if let Some(NewMessage {
-                provider_message_id: Some(pmid),
-                direction: "inbound",
-                ..
-            }) = &self.message
+            let channel_id = self.conversation.channel_id.as_str();
+            // A redelivered inbound message changes nothing. For a case that exists, its row
+            // goes in first and the unique key tells; for a new case, look first, so that a
+            // late duplicate never opens one.
+            let mut stored_message = None;
+            if let Some(
+                new @ NewMessage {
+                    direction: "inbound",
+                    provider_message_id: Some(pmid),
+                    ..
+                },
+            ) = &self.message
             {
-                let existing = message::Entity::find()
-                    .filter(message::Column::ChannelId.eq(&self.conversation.channel_id))
-                    .filter(message::Column::ProviderMessageId.eq(pmid))
-                    .one(txn)
-                    .await?;
-                if let Some(existing) = existing {
-                    let conversation = conversation::Entity::find_by_id(existing.conversation_id)
-                        .one(txn)
-                        .await?
-                        .ok_or_else(|| {
-                            DbErr::RecordNotFound("conversation of a stored message".into())
-                        })?;
-                    return Ok(ChangeApplied {
-                        contact_id: conversation.contact_id,
-                        conversation,
-                        message: Some(existing),
-                        note_id: None,
-                        events: Vec::new(),
-                        duplicate: true,
-                    });
+                if self.conversation.id == 0 {
+                    if let Some(duplicate) = duplicate_of(txn, channel_id, pmid).await? {
+                        return Ok(duplicate);
+                    }
+                } else {
+                    match insert_message(txn, self.conversation.id, channel_id, new, now).await? {
+                        Some(message) => stored_message = Some(message),
+                        None => {
+                            return duplicate_of(txn, channel_id, pmid)
+                                .await?
+                                .ok_or_else(|| DbErr::RecordNotFound(format!("message {pmid}")));
+                        }
+                    }
                 }
             }
 
@@ -150,12 +148,12 @@ impl WriteOp for ConversationChange {
                 active.update(txn).await?
             };
 
-            let message = match &self.message {
-                Some(new) => Some(
-                    insert_message(txn, conversation.id, &conversation.channel_id, new, now)
-                        .await?,
-                ),
-                None => None,
+            let message = match (stored_message, &self.message) {
+                (Some(stored), _) => Some(stored),
+                (None, Some(new)) => {
+                    insert_message(txn, conversation.id, &conversation.channel_id, new, now).await?
+                }
+                (None, None) => None,
             };
             if let (Some(queued), Some(message)) = (&self.outbox, &message) {
                 outbox::Entity::insert(outbox::ActiveModel {
@@ -191,9 +189,7 @@ impl WriteOp for ConversationChange {
                 None => None,
             };
             let refs = (message.as_ref().map(|m| m.id), note_id);
-            for event in &self.events {
-                events.push(insert_event(txn, conversation.id, event, Some(refs), now).await?);
-            }
+            events.extend(insert_events(txn, conversation.id, &self.events, refs, now).await?);
             Ok(ChangeApplied {
                 contact_id,
                 conversation,
@@ -206,78 +202,118 @@ impl WriteOp for ConversationChange {
     }
 }
 
+/// Creates the contact or refreshes its name, in one statement that returns its id either
+/// way (`DO UPDATE ... RETURNING` answers for the existing row too).
 async fn upsert_contact(
     txn: &DatabaseTransaction,
     wa_id: &str,
     name: Option<&str>,
     now: Micros,
 ) -> Result<i64, DbErr> {
-    let mut on_conflict = OnConflict::column(contact::Column::WaId);
-    if name.is_some() {
-        on_conflict.update_columns([contact::Column::Name, contact::Column::UpdatedAt]);
-    } else {
-        on_conflict.do_nothing();
-    }
-    let inserted = contact::Entity::insert(contact::ActiveModel {
+    let contact = contact::Entity::insert(contact::ActiveModel {
         wa_id: Set(wa_id.into()),
         name: Set(name.map(str::to_owned)),
         created_at: Set(now),
         updated_at: Set(now),
         ..Default::default()
     })
-    .on_conflict(on_conflict.to_owned())
-    .exec_without_returning(txn)
-    .await;
-    match inserted {
-        Ok(_) | Err(DbErr::RecordNotInserted) => {}
-        Err(error) => return Err(error),
-    }
-    contact::Entity::find()
-        .select_only()
-        .column(contact::Column::Id)
-        .filter(contact::Column::WaId.eq(wa_id))
-        .into_tuple()
-        .one(txn)
-        .await?
-        .ok_or_else(|| DbErr::RecordNotFound(format!("contact {wa_id}")))
+    .on_conflict(
+        OnConflict::column(contact::Column::WaId)
+            .value(
+                contact::Column::Name,
+                Expr::cust("COALESCE(excluded.name, contacts.name)"),
+            )
+            .value(contact::Column::UpdatedAt, now)
+            .to_owned(),
+    )
+    .exec_with_returning(txn)
+    .await?;
+    Ok(contact.id)
 }
 
+/// Inserts a message; `None` when its provider id is already stored on this channel.
 async fn insert_message(
     txn: &DatabaseTransaction,
     conversation_id: i64,
     channel_id: &str,
     new: &NewMessage,
     now: Micros,
-) -> Result<message::Model, DbErr> {
-    message::ActiveModel {
-        conversation_id: Set(conversation_id),
-        channel_id: Set(channel_id.into()),
-        direction: Set(new.direction.into()),
-        kind: Set(new.kind.clone()),
-        text: Set(new.text.clone()),
-        content: Set(new.content.clone()),
-        provider_message_id: Set(new.provider_message_id.clone()),
-        delivery_status: Set(new.delivery_status.map(str::to_owned)),
-        error_code: Set(None),
-        error_title: Set(None),
-        reply_to: Set(new.reply_to.clone()),
-        author_agent_id: Set(new.author_agent_id),
-        provider_sent_at: Set(new.provider_sent_at),
-        received_at: Set(new.received_at),
-        created_at: Set(now),
-        ..Default::default()
+) -> Result<Option<message::Model>, DbErr> {
+    let mut model = message::Model {
+        id: 0,
+        conversation_id,
+        channel_id: channel_id.into(),
+        direction: new.direction.into(),
+        kind: new.kind.clone(),
+        text: new.text.clone(),
+        content: new.content.clone(),
+        provider_message_id: new.provider_message_id.clone(),
+        delivery_status: new.delivery_status.map(str::to_owned),
+        error_code: None,
+        error_title: None,
+        reply_to: new.reply_to.clone(),
+        author_agent_id: new.author_agent_id,
+        provider_sent_at: new.provider_sent_at,
+        received_at: new.received_at,
+        created_at: now,
+    };
+    let mut active = model.clone().into_active_model();
+    active.id = NotSet;
+    let inserted = message::Entity::insert(active)
+        .on_conflict(
+            OnConflict::columns([
+                message::Column::ChannelId,
+                message::Column::ProviderMessageId,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec(txn)
+        .await;
+    match inserted {
+        Ok(result) => {
+            model.id = result.last_insert_id;
+            Ok(Some(model))
+        }
+        Err(DbErr::RecordNotInserted) => Ok(None),
+        Err(error) => Err(error),
     }
-    .insert(txn)
-    .await
 }
 
-pub(crate) async fn insert_event(
+/// The stored copy of an inbound message, answered as a duplicate.
+async fn duplicate_of(
     txn: &DatabaseTransaction,
+    channel_id: &str,
+    pmid: &str,
+) -> Result<Option<ChangeApplied>, DbErr> {
+    let Some(existing) = message::Entity::find()
+        .filter(message::Column::ChannelId.eq(channel_id))
+        .filter(message::Column::ProviderMessageId.eq(pmid))
+        .one(txn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let conversation = conversation::Entity::find_by_id(existing.conversation_id)
+        .one(txn)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound("conversation of a stored message".into()))?;
+    Ok(Some(ChangeApplied {
+        contact_id: conversation.contact_id,
+        conversation,
+        message: Some(existing),
+        note_id: None,
+        events: Vec::new(),
+        duplicate: true,
+    }))
+}
+
+fn event_row(
     conversation_id: i64,
     event: &NewEvent,
     refs: Option<(Option<i64>, Option<i64>)>,
     now: Micros,
-) -> Result<conversation_event::Model, DbErr> {
+) -> conversation_event::ActiveModel {
     let mut data = event.data.clone();
     if let (Some((message_id, note_id)), serde_json::Value::Object(map)) = (refs, &mut data) {
         if let Some(id) = message_id {
@@ -295,8 +331,40 @@ pub(crate) async fn insert_event(
         created_at: Set(now),
         ..Default::default()
     }
-    .insert(txn)
-    .await
+}
+
+pub(crate) async fn insert_event(
+    txn: &DatabaseTransaction,
+    conversation_id: i64,
+    event: &NewEvent,
+    refs: Option<(Option<i64>, Option<i64>)>,
+    now: Micros,
+) -> Result<conversation_event::Model, DbErr> {
+    event_row(conversation_id, event, refs, now)
+        .insert(txn)
+        .await
+}
+
+/// Appends events in one statement, returned in the order given.
+async fn insert_events(
+    txn: &DatabaseTransaction,
+    conversation_id: i64,
+    events: &[NewEvent],
+    refs: (Option<i64>, Option<i64>),
+    now: Micros,
+) -> Result<Vec<conversation_event::Model>, DbErr> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = events
+        .iter()
+        .map(|event| event_row(conversation_id, event, Some(refs), now));
+    let mut inserted = conversation_event::Entity::insert_many(rows)
+        .exec_with_returning_many(txn)
+        .await?;
+    // Ids grow with insertion order, whatever order RETURNING lists them in.
+    inserted.sort_by_key(|event| event.id);
+    Ok(inserted)
 }
 
 /// What a conversation actor loads when it starts.

@@ -4,27 +4,34 @@
 //! finds its first copy. Rows stay `pending` until every item in them has been applied,
 //! which is what start-up replays after a crash.
 
+use super::batcher::BatchOp;
 use super::entities::{dead_letter, inbox};
 use super::{Store, StoreError, WriteOp};
 use crate::domain::Micros;
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
+use std::collections::HashMap;
 
 pub const PENDING: &str = "pending";
 pub const DONE: &str = "done";
 pub const DEAD: &str = "dead";
 
-/// Stores one verified webhook body.
-pub struct InsertInbox {
+/// One verified webhook body to store.
+pub struct NewInboxRow {
     pub channel_id: String,
     pub body: Bytes,
     pub body_sha256: String,
     pub received_at: Micros,
+}
+
+/// Stores verified webhook bodies: many webhooks, one multi-row statement.
+pub struct InsertInbox {
+    pub rows: Vec<NewInboxRow>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,49 +42,97 @@ pub enum InboxInsert {
     Duplicate(i64),
 }
 
+impl BatchOp for InsertInbox {
+    type Item = NewInboxRow;
+    type ItemOutput = InboxInsert;
+    fn from_items(rows: Vec<NewInboxRow>) -> Self {
+        Self { rows }
+    }
+}
+
 impl WriteOp for InsertInbox {
-    type Output = InboxInsert;
+    type Output = Vec<InboxInsert>;
     fn apply<'a>(
         &'a self,
         txn: &'a DatabaseTransaction,
-    ) -> BoxFuture<'a, Result<InboxInsert, DbErr>> {
+    ) -> BoxFuture<'a, Result<Vec<InboxInsert>, DbErr>> {
         Box::pin(async move {
-            let row = inbox::ActiveModel {
-                channel_id: Set(self.channel_id.clone()),
-                body: Set(self.body.to_vec()),
-                body_sha256: Set(self.body_sha256.clone()),
-                state: Set(PENDING.into()),
-                attempts: Set(0),
-                received_at: Set(self.received_at),
-                ..Default::default()
-            };
-            let inserted = inbox::Entity::insert(row)
-                .on_conflict(
-                    OnConflict::columns([inbox::Column::ChannelId, inbox::Column::BodySha256])
-                        .do_nothing()
-                        .to_owned(),
-                )
-                .exec(txn)
-                .await;
-            match inserted {
-                Ok(result) => Ok(InboxInsert::Stored(result.last_insert_id)),
-                Err(DbErr::RecordNotInserted) => {
-                    let id: Option<i64> = inbox::Entity::find()
+            let mut stored: HashMap<(&str, &str), i64> = HashMap::with_capacity(self.rows.len());
+            for chunk in self.rows.chunks(ROWS_PER_STATEMENT) {
+                let mut insert = Query::insert()
+                    .into_table(inbox::Entity)
+                    .columns([
+                        inbox::Column::ChannelId,
+                        inbox::Column::Body,
+                        inbox::Column::BodySha256,
+                        inbox::Column::State,
+                        inbox::Column::Attempts,
+                        inbox::Column::ReceivedAt,
+                    ])
+                    .on_conflict(
+                        OnConflict::columns([inbox::Column::ChannelId, inbox::Column::BodySha256])
+                            .do_nothing()
+                            .to_owned(),
+                    )
+                    .returning(
+                        Query::returning().columns([inbox::Column::Id, inbox::Column::BodySha256]),
+                    )
+                    .to_owned();
+                for row in chunk {
+                    insert
+                        .values([
+                            row.channel_id.clone().into(),
+                            row.body.to_vec().into(),
+                            row.body_sha256.clone().into(),
+                            PENDING.into(),
+                            0i32.into(),
+                            row.received_at.into(),
+                        ])
+                        .map_err(|e| DbErr::Custom(e.to_string()))?;
+                }
+                let backend = txn.get_database_backend();
+                for returned in txn.query_all(backend.build(&insert)).await? {
+                    let id: i64 = returned.try_get("", "id")?;
+                    let sha: String = returned.try_get("", "body_sha256")?;
+                    if let Some(row) = chunk.iter().find(|r| r.body_sha256 == sha) {
+                        stored.insert((row.channel_id.as_str(), row.body_sha256.as_str()), id);
+                    }
+                }
+            }
+            // The first occurrence of a body is the stored one; any other is a duplicate,
+            // whether of a row from this batch or of an older one.
+            let mut answered: HashMap<(&str, &str), i64> = HashMap::new();
+            let mut outputs = Vec::with_capacity(self.rows.len());
+            for row in &self.rows {
+                let key = (row.channel_id.as_str(), row.body_sha256.as_str());
+                if let Some(id) = answered.get(&key) {
+                    outputs.push(InboxInsert::Duplicate(*id));
+                } else if let Some(id) = stored.get(&key) {
+                    answered.insert(key, *id);
+                    outputs.push(InboxInsert::Stored(*id));
+                } else {
+                    let id: i64 = inbox::Entity::find()
                         .select_only()
                         .column(inbox::Column::Id)
-                        .filter(inbox::Column::ChannelId.eq(&self.channel_id))
-                        .filter(inbox::Column::BodySha256.eq(&self.body_sha256))
+                        .filter(inbox::Column::ChannelId.eq(&row.channel_id))
+                        .filter(inbox::Column::BodySha256.eq(&row.body_sha256))
                         .into_tuple()
                         .one(txn)
-                        .await?;
-                    id.map(InboxInsert::Duplicate)
-                        .ok_or_else(|| DbErr::Custom("inbox conflict without a stored row".into()))
+                        .await?
+                        .ok_or_else(|| {
+                            DbErr::Custom("inbox conflict without a stored row".into())
+                        })?;
+                    answered.insert(key, id);
+                    outputs.push(InboxInsert::Duplicate(id));
                 }
-                Err(error) => Err(error),
             }
+            Ok(outputs)
         })
     }
 }
+
+/// Rows per multi-row statement: well under SQLite's and PostgreSQL's parameter limits.
+pub(crate) const ROWS_PER_STATEMENT: usize = 500;
 
 /// Marks inbox rows whose every item has been applied.
 pub struct MarkInboxDone {
@@ -145,6 +200,18 @@ impl WriteOp for RecordDeadLetter {
 }
 
 impl Store {
+    /// The newest inbox row's id (0 when empty).
+    pub async fn last_inbox_id(&self) -> Result<i64, StoreError> {
+        Ok(inbox::Entity::find()
+            .select_only()
+            .column_as(inbox::Column::Id.max(), "last")
+            .into_tuple::<Option<i64>>()
+            .one(self.db())
+            .await?
+            .flatten()
+            .unwrap_or(0))
+    }
+
     /// Pending inbox rows after `after_id`, oldest first: what start-up replays.
     pub async fn pending_inbox(
         &self,

@@ -5,6 +5,7 @@
 //! SQLite). It knows the domain types and the database, nothing about HTTP, GraphQL or
 //! actors.
 
+pub mod batcher;
 pub mod conversations;
 pub mod directory;
 pub mod entities;

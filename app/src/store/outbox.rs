@@ -5,17 +5,20 @@
 //! start-up may or may not have reached the provider, so it is never resent: it becomes
 //! `in_doubt` and its message shows the outcome as unknown until a status callback names it.
 
+use super::batcher::BatchOp;
 use super::conversations::{NewEvent, insert_event};
 use super::entities::{conversation_event, message, message_status, outbox};
+use super::inbox::ROWS_PER_STATEMENT;
 use super::{Store, StoreError, WriteOp};
 use crate::domain::Micros;
 use crate::domain::inbound::{DeliveryStatus, StatusUpdate};
 use futures::future::BoxFuture;
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr,
+    EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
 };
+use std::collections::{HashMap, HashSet};
 
 pub const QUEUED: &str = "queued";
 pub const SENDING: &str = "sending";
@@ -228,81 +231,162 @@ impl WriteOp for RecoverInDoubtSends {
     }
 }
 
-/// Records delivery status callbacks and moves the messages they name forward.
-pub struct ApplyStatuses {
+/// One delivery status callback to record.
+#[derive(Debug, Clone)]
+pub struct StatusItem {
     pub channel_id: String,
-    pub statuses: Vec<StatusUpdate>,
+    pub status: StatusUpdate,
     pub now: Micros,
 }
 
+/// Records delivery status callbacks (many webhooks' worth in one multi-row statement) and
+/// moves the outbound messages they name forward. Each item answers the events it caused.
+pub struct ApplyStatuses {
+    pub items: Vec<StatusItem>,
+}
+
+impl BatchOp for ApplyStatuses {
+    type Item = StatusItem;
+    type ItemOutput = Vec<conversation_event::Model>;
+    fn from_items(items: Vec<StatusItem>) -> Self {
+        Self { items }
+    }
+}
+
+type StatusKey = (String, String, &'static str);
+
 impl WriteOp for ApplyStatuses {
-    type Output = Vec<conversation_event::Model>;
+    type Output = Vec<Vec<conversation_event::Model>>;
     fn apply<'a>(
         &'a self,
         txn: &'a DatabaseTransaction,
     ) -> BoxFuture<'a, Result<Self::Output, DbErr>> {
         Box::pin(async move {
-            let mut events = Vec::new();
-            for status in &self.statuses {
-                let errors = if status.errors.is_empty() {
-                    None
-                } else {
-                    serde_json::to_string(&status.errors).ok()
-                };
-                let inserted = message_status::Entity::insert(message_status::ActiveModel {
-                    channel_id: Set(self.channel_id.clone()),
-                    provider_message_id: Set(status.provider_message_id.clone()),
-                    status: Set(status.status.as_str().into()),
-                    at: Set(status.at.timestamp_micros()),
-                    errors: Set(errors),
-                    created_at: Set(self.now),
-                    ..Default::default()
-                })
-                .on_conflict(
-                    OnConflict::columns([
+            let backend = txn.get_database_backend();
+            // Which callbacks are new: redelivered ones are skipped by the unique key.
+            let mut fresh: HashSet<StatusKey> = HashSet::new();
+            for chunk in self.items.chunks(ROWS_PER_STATEMENT) {
+                let mut insert = Query::insert()
+                    .into_table(message_status::Entity)
+                    .columns([
                         message_status::Column::ChannelId,
                         message_status::Column::ProviderMessageId,
                         message_status::Column::Status,
+                        message_status::Column::At,
+                        message_status::Column::Errors,
+                        message_status::Column::CreatedAt,
                     ])
-                    .do_nothing()
-                    .to_owned(),
-                )
-                .exec_without_returning(txn)
-                .await;
-                match inserted {
-                    Ok(0) | Err(DbErr::RecordNotInserted) => continue, // redelivered callback
-                    Ok(_) => {}
-                    Err(error) => return Err(error),
+                    .on_conflict(
+                        OnConflict::columns([
+                            message_status::Column::ChannelId,
+                            message_status::Column::ProviderMessageId,
+                            message_status::Column::Status,
+                        ])
+                        .do_nothing()
+                        .to_owned(),
+                    )
+                    .returning(Query::returning().columns([
+                        message_status::Column::ChannelId,
+                        message_status::Column::ProviderMessageId,
+                        message_status::Column::Status,
+                    ]))
+                    .to_owned();
+                for item in chunk {
+                    let errors = (!item.status.errors.is_empty())
+                        .then(|| serde_json::to_string(&item.status.errors).ok())
+                        .flatten();
+                    insert
+                        .values([
+                            item.channel_id.clone().into(),
+                            item.status.provider_message_id.clone().into(),
+                            item.status.status.as_str().into(),
+                            item.status.at.timestamp_micros().into(),
+                            errors.into(),
+                            item.now.into(),
+                        ])
+                        .map_err(|e| DbErr::Custom(e.to_string()))?;
                 }
-                let Some(message) = find_outbound(txn, &self.channel_id, status).await? else {
-                    continue;
-                };
-                if let Some((_, event)) =
-                    progress(txn, message, status.status, &status.errors, self.now).await?
-                {
-                    events.push(event);
+                for row in txn.query_all(backend.build(&insert)).await? {
+                    let status: String = row.try_get("", "status")?;
+                    let Some(status) = DeliveryStatus::parse(&status) else {
+                        continue;
+                    };
+                    fresh.insert((
+                        row.try_get("", "channel_id")?,
+                        row.try_get("", "provider_message_id")?,
+                        status.as_str(),
+                    ));
                 }
             }
-            Ok(events)
+            // The outbound messages the new callbacks name, in one query per chunk.
+            let mut named: Vec<&str> = fresh.iter().map(|(_, pmid, _)| pmid.as_str()).collect();
+            named.sort_unstable();
+            named.dedup();
+            let mut messages: HashMap<(String, String), message::Model> = HashMap::new();
+            for chunk in named.chunks(ROWS_PER_STATEMENT) {
+                let found = message::Entity::find()
+                    .filter(message::Column::Direction.eq("outbound"))
+                    .filter(message::Column::ProviderMessageId.is_in(chunk.iter().copied()))
+                    .all(txn)
+                    .await?;
+                for message in found {
+                    if let Some(pmid) = message.provider_message_id.clone() {
+                        messages.insert((message.channel_id.clone(), pmid), message);
+                    }
+                }
+            }
+            let mut outputs = Vec::with_capacity(self.items.len());
+            for item in &self.items {
+                let status = &item.status;
+                let key = (
+                    item.channel_id.clone(),
+                    status.provider_message_id.clone(),
+                    status.status.as_str(),
+                );
+                if !fresh.remove(&key) {
+                    outputs.push(Vec::new());
+                    continue;
+                }
+                let message_key = (key.0, key.1);
+                let message = match messages.remove(&message_key) {
+                    Some(message) => Some(message),
+                    None => find_by_callback(txn, &item.channel_id, status).await?,
+                };
+                let Some(message) = message else {
+                    outputs.push(Vec::new());
+                    continue;
+                };
+                match progress(
+                    txn,
+                    message.clone(),
+                    status.status,
+                    &status.errors,
+                    item.now,
+                )
+                .await?
+                {
+                    Some((updated, event)) => {
+                        messages.insert(message_key, updated);
+                        outputs.push(vec![event]);
+                    }
+                    None => {
+                        messages.insert(message_key, message);
+                        outputs.push(Vec::new());
+                    }
+                }
+            }
+            Ok(outputs)
         })
     }
 }
 
-async fn find_outbound(
+/// A status for a message whose send answer was lost (crash, timeout): the provider
+/// echoes the reference Parley sent in `biz_opaque_callback_data`.
+async fn find_by_callback(
     txn: &DatabaseTransaction,
     channel_id: &str,
     status: &StatusUpdate,
 ) -> Result<Option<message::Model>, DbErr> {
-    let by_provider_id = message::Entity::find()
-        .filter(message::Column::ChannelId.eq(channel_id))
-        .filter(message::Column::ProviderMessageId.eq(&status.provider_message_id))
-        .filter(message::Column::Direction.eq("outbound"))
-        .one(txn)
-        .await?;
-    if by_provider_id.is_some() {
-        return Ok(by_provider_id);
-    }
-    // The send's answer was lost (crash, timeout) but the provider echoes our reference.
     let Some(id) = status
         .callback_data
         .as_deref()
@@ -339,7 +423,8 @@ fn rank(status: DeliveryStatus) -> u8 {
         DeliveryStatus::Sent => 1,
         DeliveryStatus::Delivered => 2,
         DeliveryStatus::Read => 3,
-        DeliveryStatus::Failed => 4,
+        DeliveryStatus::Played => 4,
+        DeliveryStatus::Failed => 5,
     }
 }
 
@@ -359,7 +444,10 @@ async fn progress(
         .unwrap_or(DeliveryStatus::Pending);
     let moves = match (current, to) {
         (DeliveryStatus::Failed, _) => false,
-        (DeliveryStatus::Delivered | DeliveryStatus::Read, DeliveryStatus::Failed) => false,
+        (
+            DeliveryStatus::Delivered | DeliveryStatus::Read | DeliveryStatus::Played,
+            DeliveryStatus::Failed,
+        ) => false,
         (from, to) => rank(to) > rank(from),
     };
     if !moves {

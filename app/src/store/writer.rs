@@ -8,8 +8,10 @@
 //! retried alone, so one bad write never fails its neighbours.
 
 use super::StoreError;
+use futures::FutureExt;
 use futures::future::BoxFuture;
 use sea_orm::{DatabaseConnection, DatabaseTransaction, DbErr, TransactionTrait};
+use std::panic::AssertUnwindSafe;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
@@ -42,7 +44,18 @@ impl<O: WriteOp> Job for Pending<O> {
         let span = tracing::debug_span!(parent: &self.span, "store.write", op = std::any::type_name::<O>());
         Box::pin(
             async move {
-                let result = self.op.apply(txn).await;
+                // A panicking operation fails alone; the writer, and every other caller,
+                // carry on.
+                let result = match AssertUnwindSafe(self.op.apply(txn)).catch_unwind().await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        tracing::error!(
+                            op = std::any::type_name::<O>(),
+                            "A write operation panicked."
+                        );
+                        Err(DbErr::Custom("the write operation panicked".into()))
+                    }
+                };
                 let ok = result.is_ok();
                 self.output = Some(result);
                 ok
@@ -152,5 +165,44 @@ async fn commit_batch(db: &DatabaseConnection, mut batch: Vec<Box<dyn Job>>) {
             let _ = txn.rollback().await;
             job.finish(Ok(()));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{DatabaseSettings, SqliteSynchronous};
+    use crate::store::Store;
+
+    struct Panics;
+    impl WriteOp for Panics {
+        type Output = ();
+        fn apply<'a>(&'a self, _: &'a DatabaseTransaction) -> BoxFuture<'a, Result<(), DbErr>> {
+            Box::pin(async { panic!("injected") })
+        }
+    }
+
+    struct Answers(i64);
+    impl WriteOp for Answers {
+        type Output = i64;
+        fn apply<'a>(&'a self, _: &'a DatabaseTransaction) -> BoxFuture<'a, Result<i64, DbErr>> {
+            Box::pin(async move { Ok(self.0) })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_operation_fails_alone_and_the_writer_carries_on() {
+        let settings = DatabaseSettings {
+            url: "sqlite::memory:".into(),
+            max_connections: 1,
+            sqlite_synchronous: SqliteSynchronous::Full,
+            migrate_on_start: false,
+            group_commit_max_batch: 8,
+        };
+        let store = Store::connect(&settings).await.unwrap();
+        let (bad, good) = tokio::join!(store.write(Panics), store.write(Answers(7)));
+        assert!(bad.is_err());
+        assert_eq!(good.unwrap(), 7);
+        assert_eq!(store.write(Answers(8)).await.unwrap(), 8);
     }
 }
