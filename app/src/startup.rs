@@ -69,9 +69,14 @@ impl Application {
             events.clone(),
             settings.conversations.max_apply_attempts,
         );
+        // Read before the listener opens: rows after it belong to this run.
+        let replay_up_to = store
+            .last_inbox_id()
+            .await
+            .context("Failed to read the inbox")?;
         let replay = dispatcher.clone();
         tokio::spawn(async move {
-            if let Err(error) = replay.replay_pending().await {
+            if let Err(error) = replay.replay_pending(replay_up_to).await {
                 tracing::error!(error = %error, "Replaying pending webhooks failed; they are retried at the next start.");
             }
         });
@@ -99,12 +104,7 @@ impl Application {
             events: events.clone(),
             clock: clock.clone(),
         });
-        let intake = web::Data::new(Intake {
-            settings: settings.clone(),
-            store: store.clone(),
-            clock,
-            dispatcher,
-        });
+        let intake = web::Data::new(Intake::new(settings.clone(), &store, clock, dispatcher));
         let listener = TcpListener::bind(&settings.http.bind)
             .with_context(|| format!("Failed to listen on {}", settings.http.bind))?;
         let port = listener.local_addr()?.port();
@@ -151,7 +151,10 @@ impl Application {
         self.server.handle()
     }
 
+    /// Serves until the server is stopped, then stops the actor threads.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let result = self.server.await;
+        self.registry.stop();
+        result
     }
 }

@@ -325,7 +325,7 @@ impl MutationRoot {
     }
 
     /// Gives the conversation to an agent and/or a team. Omitting `agentId` unassigns the
-    /// agent. Agents may only assign conversations to themselves.
+    /// agent. Agents may only assign conversations to themselves, or unassign their own.
     async fn assign_conversation(
         &self,
         ctx: &Context<'_>,
@@ -337,12 +337,17 @@ impl MutationRoot {
         who.require(Permission::AssignConversations)?;
         let agent_id = agent_id.as_ref().map(|id| id_of(id, "agent")).transpose()?;
         let team_id = team_id.as_ref().map(|id| id_of(id, "team")).transpose()?;
-        if who.role == DomainRole::Agent && agent_id.is_some() && agent_id != who.agent_id {
-            return Err(ApiError::new(
-                ErrorCode::Forbidden,
-                "agents may only assign conversations to themselves",
-            )
-            .into());
+        let (key, conversation) = conversation_key(ctx, &conversation_id).await?;
+        if who.role == DomainRole::Agent {
+            // Agents take cases or let go of their own; moving others' cases is supervision.
+            let own = |id: Option<i64>| id.is_none() || id == who.agent_id;
+            if !own(agent_id) || (agent_id.is_none() && !own(conversation.assignee_id)) {
+                return Err(ApiError::new(
+                    ErrorCode::Forbidden,
+                    "agents may only assign conversations to themselves or unassign their own",
+                )
+                .into());
+            }
         }
         let store = &api(ctx).store;
         if let Some(id) = agent_id
@@ -363,7 +368,6 @@ impl MutationRoot {
             )
             .into());
         }
-        let (key, conversation) = conversation_key(ctx, &conversation_id).await?;
         let request = AssignConversation {
             conversation_id: conversation.id,
             agent_id,
@@ -598,7 +602,16 @@ async fn graphql(
             return actix_web::ResponseError::error_response(&crate::error::HttpError(error));
         }
     };
-    let response: GraphQLResponse = schema.execute(request.into_inner().data(who)).await.into();
+    let mut response = schema.execute(request.into_inner().data(who)).await;
+    // Errors raised before any resolver ran (syntax, validation, depth and complexity
+    // limits, argument types) get a code too, like every other error.
+    for error in &mut response.errors {
+        let extensions = error.extensions.get_or_insert_with(Default::default);
+        if extensions.get("code").is_none() {
+            extensions.set("code", "invalid_query");
+        }
+    }
+    let response: GraphQLResponse = response.into();
     actix_web::Responder::respond_to(response, &req).map_into_boxed_body()
 }
 

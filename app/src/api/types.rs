@@ -99,6 +99,8 @@ pub enum DeliveryStatus {
     Sent,
     Delivered,
     Read,
+    /// A voice message was played.
+    Played,
     Failed,
 }
 
@@ -427,6 +429,7 @@ impl Message {
                 Delivery::Sent => DeliveryStatus::Sent,
                 Delivery::Delivered => DeliveryStatus::Delivered,
                 Delivery::Read => DeliveryStatus::Read,
+                Delivery::Played => DeliveryStatus::Played,
                 Delivery::Failed => DeliveryStatus::Failed,
             })
     }

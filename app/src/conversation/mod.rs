@@ -157,6 +157,14 @@ impl ConversationRegistry {
         }
     }
 
+    /// Stops every actor thread (at shutdown): the actors' state is in the store.
+    pub fn stop(&self) {
+        self.inner.actors.clear();
+        for arbiter in &self.inner.arbiters {
+            arbiter.stop();
+        }
+    }
+
     /// Actors currently running.
     pub fn live_actors(&self) -> usize {
         self.inner.actors.len()

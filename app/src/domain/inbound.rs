@@ -159,6 +159,8 @@ pub enum DeliveryStatus {
     Sent,
     Delivered,
     Read,
+    /// A voice message was played (sent by Meta after `read`).
+    Played,
     Failed,
 }
 
@@ -169,6 +171,7 @@ impl DeliveryStatus {
             Self::Sent => "sent",
             Self::Delivered => "delivered",
             Self::Read => "read",
+            Self::Played => "played",
             Self::Failed => "failed",
         }
     }
@@ -179,6 +182,7 @@ impl DeliveryStatus {
             "sent" => Self::Sent,
             "delivered" => Self::Delivered,
             "read" => Self::Read,
+            "played" => Self::Played,
             "failed" => Self::Failed,
             _ => return None,
         })

@@ -1156,9 +1156,19 @@ mod tests {
     }
 
     #[test]
-    fn unknown_status_value_rejects_only_that_status() {
+    fn played_status_of_a_voice_message_is_understood() {
         let body = webhook(json!({"statuses": [
             {"id": "wamid.A", "status": "played", "timestamp": "1669233990", "recipient_id": CUSTOMER},
+        ]}));
+        let batch = parse(&body);
+        assert_eq!(batch.statuses[0].status, DeliveryStatus::Played);
+        assert!(batch.rejected.is_empty());
+    }
+
+    #[test]
+    fn unknown_status_value_rejects_only_that_status() {
+        let body = webhook(json!({"statuses": [
+            {"id": "wamid.A", "status": "exploded", "timestamp": "1669233990", "recipient_id": CUSTOMER},
             {"id": "wamid.B", "status": "read", "timestamp": "1669233991", "recipient_id": CUSTOMER},
         ]}));
         let batch = parse(&body);
@@ -1170,7 +1180,7 @@ mod tests {
             "entry[0].changes[0].value.statuses[0]"
         );
         assert!(
-            batch.rejected[0].reason.contains("played"),
+            batch.rejected[0].reason.contains("exploded"),
             "{}",
             batch.rejected[0].reason
         );
