@@ -1,0 +1,13 @@
+//! Parley's integration tests: one binary (one link), the real application on port 0
+//! against a fresh database, SQLite and PostgreSQL, with a fake Graph API for Meta.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod helpers;
+
+mod crash;
+mod graphql;
+mod intake;
+mod lifecycle;
+mod outbound;
+mod schema;
