@@ -17,3 +17,4 @@ pub mod outbound;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod triage;

@@ -40,6 +40,29 @@ enum Command {
     },
     /// Prints the GraphQL schema (SDL) that schema/schema.graphql publishes.
     Schema,
+    /// Classifies messages with the triage model (config/triage.toml).
+    Triage {
+        #[command(subcommand)]
+        command: TriageCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TriageCommand {
+    /// Scores a labelled JSONL file: per-label precision, recall and F1, macro averages
+    /// and the most frequent confusions, as JSON on stdout.
+    Eval {
+        /// Lines like {"text": "...", "intents": [...], "urgency": "...", "risk": [...], "language": "hi"}.
+        file: PathBuf,
+        /// A triage configuration other than the shipped one.
+        #[arg(long)]
+        taxonomy: Option<PathBuf>,
+    },
+    /// Reads JSONL lines with a "text" on stdin; writes one JSON classification per line.
+    Classify {
+        #[arg(long)]
+        taxonomy: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -60,9 +83,21 @@ enum TokenCommand {
 #[actix_web::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::Schema = cli.command {
-        print!("{}", parley::api::sdl());
-        return ExitCode::SUCCESS;
+    match cli.command {
+        Command::Schema => {
+            print!("{}", parley::api::sdl());
+            return ExitCode::SUCCESS;
+        }
+        Command::Triage { command } => {
+            return match triage(command) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("parley: {error:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        _ => {}
     }
     let settings = match Settings::load(cli.config.as_deref()) {
         Ok(settings) => settings,
@@ -83,7 +118,7 @@ async fn main() -> ExitCode {
                     agent_id,
                 },
         } => create_token(settings, name, role, agent_id).await,
-        Command::Schema => Ok(()),
+        Command::Schema | Command::Triage { .. } => Ok(()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -144,5 +179,31 @@ async fn create_token(
         created.id
     );
     println!("{token}");
+    Ok(())
+}
+
+fn triage(command: TriageCommand) -> anyhow::Result<()> {
+    use parley::triage::{Classifier, TriageConfig};
+    use std::io::BufReader;
+    let taxonomy = match &command {
+        TriageCommand::Eval { taxonomy, .. } | TriageCommand::Classify { taxonomy } => taxonomy.clone(),
+    };
+    let text = match &taxonomy {
+        Some(path) => std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?,
+        None => parley::triage::DEFAULT_CONFIG.to_owned(),
+    };
+    let config = TriageConfig::from_toml(&text)?;
+    let classifier = Classifier::train(&config)?;
+    match command {
+        TriageCommand::Eval { file, .. } => {
+            let input = std::fs::File::open(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let report = parley::triage::eval(&classifier, BufReader::new(input))?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        TriageCommand::Classify { .. } => {
+            let stdout = std::io::stdout();
+            parley::triage::classify_stream(&classifier, std::io::stdin().lock(), stdout.lock())?;
+        }
+    }
     Ok(())
 }

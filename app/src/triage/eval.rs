@@ -1,0 +1,520 @@
+//! Measuring the classifier on labelled JSONL, and classifying a JSONL stream.
+//!
+//! Input lines look like
+//! `{"text": "...", "intents": ["refund_request"], "urgency": "priority", "risk": ["fraud_signal"], "language": "hi"}`;
+//! every field but `text` is optional, and a family is scored only on the lines that label
+//! it. Blank lines are skipped. These functions back `parley triage eval FILE.jsonl` and
+//! `parley triage classify`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, Write};
+
+use serde::{Deserialize, Serialize};
+
+use crate::triage::classifier::{Classification, Classifier};
+
+/// Evaluating or classifying a stream failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EvalError {
+    /// The input or output could not be read or written.
+    #[error("line {line}: i/o error: {source}")]
+    Io {
+        /// 1-based input line being handled.
+        line: usize,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An input line is not a JSON object with a `text` string.
+    #[error("line {line}: {message}")]
+    BadLine {
+        /// 1-based input line.
+        line: usize,
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
+/// One input line.
+#[derive(Debug, Deserialize)]
+struct Labelled {
+    text: String,
+    id: Option<serde_json::Value>,
+    intents: Option<Vec<String>>,
+    urgency: Option<String>,
+    risk: Option<Vec<String>>,
+    language: Option<String>,
+}
+
+/// Precision, recall and F1 of one label.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct LabelScore {
+    /// Correct predictions over predictions (1 when nothing was predicted).
+    pub precision: f64,
+    /// Correct predictions over expected (1 when nothing was expected).
+    pub recall: f64,
+    /// Harmonic mean of precision and recall.
+    pub f1: f64,
+    /// Lines expecting the label.
+    pub support: usize,
+    /// Lines where it was predicted.
+    pub predicted: usize,
+}
+
+/// Scores of a multi-label family (intents or risks).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct FamilyReport {
+    /// Lines labelling this family.
+    pub lines: usize,
+    /// Per label, for labels expected or predicted at least once.
+    pub labels: BTreeMap<String, LabelScore>,
+    /// Mean precision over the labels with support.
+    pub macro_precision: f64,
+    /// Mean recall over the labels with support.
+    pub macro_recall: f64,
+    /// Mean F1 over the labels with support.
+    pub macro_f1: f64,
+    /// F1 over all label decisions together.
+    pub micro_f1: f64,
+    /// Lines whose predicted set equals the expected set.
+    pub exact_match: f64,
+}
+
+/// Accuracy of a single-label family (urgency or language).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct AccuracyReport {
+    /// Lines labelling this family.
+    pub lines: usize,
+    /// Share of them predicted right.
+    pub accuracy: f64,
+}
+
+/// A frequent mistake: `expected` was labelled, `predicted` was said instead (`none`
+/// when a label was missed or invented with no counterpart).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Confusion {
+    /// `intent`, `risk`, `urgency` or `language`.
+    pub family: String,
+    /// The expected label.
+    pub expected: String,
+    /// What the classifier said.
+    pub predicted: String,
+    /// How many lines.
+    pub count: usize,
+}
+
+/// What `parley triage eval` prints.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct EvalReport {
+    /// Lines evaluated.
+    pub lines: usize,
+    /// Intent scores.
+    pub intent: FamilyReport,
+    /// Risk scores.
+    pub risk: FamilyReport,
+    /// Urgency accuracy.
+    pub urgency: AccuracyReport,
+    /// Language accuracy.
+    pub language: AccuracyReport,
+    /// The most frequent mistakes, most frequent first.
+    pub confusions: Vec<Confusion>,
+}
+
+/// Most confusion pairs reported.
+const MAX_CONFUSIONS: usize = 25;
+
+#[derive(Default)]
+struct Counts {
+    lines: usize,
+    exact: usize,
+    per_label: BTreeMap<String, (usize, usize, usize)>,
+}
+
+impl Counts {
+    fn add(
+        &mut self,
+        expected: &[String],
+        predicted: &[String],
+        family: &str,
+        confusions: &mut HashMap<(String, String, String), usize>,
+    ) {
+        self.lines += 1;
+        let mut e = expected.to_vec();
+        let mut p = predicted.to_vec();
+        e.sort();
+        e.dedup();
+        p.sort();
+        p.dedup();
+        if e == p {
+            self.exact += 1;
+        }
+        for label in &p {
+            let entry = self.per_label.entry(label.clone()).or_default();
+            if e.contains(label) {
+                entry.0 += 1;
+            } else {
+                entry.1 += 1;
+            }
+        }
+        let missed: Vec<&String> = e.iter().filter(|l| !p.contains(l)).collect();
+        let extra: Vec<&String> = p.iter().filter(|l| !e.contains(l)).collect();
+        for label in &missed {
+            self.per_label.entry((*label).clone()).or_default().2 += 1;
+        }
+        let none = "none".to_owned();
+        let pairs: Vec<(&String, &String)> = match (missed.is_empty(), extra.is_empty()) {
+            (true, true) => Vec::new(),
+            (false, true) => missed.iter().map(|m| (*m, &none)).collect(),
+            (true, false) => extra.iter().map(|x| (&none, *x)).collect(),
+            (false, false) => missed
+                .iter()
+                .flat_map(|m| extra.iter().map(move |x| (*m, *x)))
+                .collect(),
+        };
+        for (m, x) in pairs {
+            *confusions
+                .entry((family.to_owned(), m.clone(), x.clone()))
+                .or_default() += 1;
+        }
+    }
+
+    fn report(&self) -> FamilyReport {
+        let ratio = |a: usize, b: usize| if b == 0 { 1.0 } else { a as f64 / b as f64 };
+        let f1 = |p: f64, r: f64| {
+            if p + r == 0.0 {
+                0.0
+            } else {
+                2.0 * p * r / (p + r)
+            }
+        };
+        let mut labels = BTreeMap::new();
+        let (mut tp_all, mut fp_all, mut fn_all) = (0, 0, 0);
+        for (label, &(tp, fp, fneg)) in &self.per_label {
+            tp_all += tp;
+            fp_all += fp;
+            fn_all += fneg;
+            let precision = ratio(tp, tp + fp);
+            let recall = ratio(tp, tp + fneg);
+            labels.insert(
+                label.clone(),
+                LabelScore {
+                    precision,
+                    recall,
+                    f1: f1(precision, recall),
+                    support: tp + fneg,
+                    predicted: tp + fp,
+                },
+            );
+        }
+        let supported: Vec<&LabelScore> = labels.values().filter(|s| s.support > 0).collect();
+        let mean = |f: fn(&LabelScore) -> f64| {
+            if supported.is_empty() {
+                0.0
+            } else {
+                supported.iter().map(|s| f(s)).sum::<f64>() / supported.len() as f64
+            }
+        };
+        let micro_p = ratio(tp_all, tp_all + fp_all);
+        let micro_r = ratio(tp_all, tp_all + fn_all);
+        FamilyReport {
+            lines: self.lines,
+            macro_precision: mean(|s| s.precision),
+            macro_recall: mean(|s| s.recall),
+            macro_f1: mean(|s| s.f1),
+            micro_f1: f1(micro_p, micro_r),
+            exact_match: ratio(self.exact, self.lines),
+            labels,
+        }
+    }
+}
+
+fn parse_line(line: &str, number: usize) -> Result<Labelled, EvalError> {
+    serde_json::from_str(line).map_err(|e| EvalError::BadLine {
+        line: number,
+        message: format!("expected a JSON object with a \"text\" string: {e}"),
+    })
+}
+
+/// Classifies every labelled line of `reader` and scores the classifier against the labels.
+/// Stops at the first line that is not valid, naming it.
+pub fn eval(classifier: &Classifier, reader: impl BufRead) -> Result<EvalReport, EvalError> {
+    let mut intents = Counts::default();
+    let mut risks = Counts::default();
+    let mut urgency = (0usize, 0usize);
+    let mut language = (0usize, 0usize);
+    let mut confusions: HashMap<(String, String, String), usize> = HashMap::new();
+    let mut lines = 0;
+    for (index, line) in reader.lines().enumerate() {
+        let number = index + 1;
+        let line = line.map_err(|source| EvalError::Io {
+            line: number,
+            source,
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let labelled = parse_line(&line, number)?;
+        lines += 1;
+        let c = classifier.classify(&labelled.text);
+        let names =
+            |s: &[crate::triage::Scored]| s.iter().map(|s| s.label.clone()).collect::<Vec<_>>();
+        if let Some(expected) = &labelled.intents {
+            intents.add(expected, &names(&c.intents), "intent", &mut confusions);
+        }
+        if let Some(expected) = &labelled.risk {
+            risks.add(expected, &names(&c.risks), "risk", &mut confusions);
+        }
+        for (family, expected, predicted, counts) in [
+            ("urgency", &labelled.urgency, &c.urgency.label, &mut urgency),
+            (
+                "language",
+                &labelled.language,
+                &c.language.label,
+                &mut language,
+            ),
+        ] {
+            if let Some(expected) = expected {
+                counts.0 += 1;
+                if expected == predicted {
+                    counts.1 += 1;
+                } else {
+                    *confusions
+                        .entry((family.to_owned(), expected.clone(), predicted.clone()))
+                        .or_default() += 1;
+                }
+            }
+        }
+    }
+    let accuracy = |(n, right): (usize, usize)| AccuracyReport {
+        lines: n,
+        accuracy: if n == 0 { 1.0 } else { right as f64 / n as f64 },
+    };
+    let mut confusions: Vec<Confusion> = confusions
+        .into_iter()
+        .map(|((family, expected, predicted), count)| Confusion {
+            family,
+            expected,
+            predicted,
+            count,
+        })
+        .collect();
+    confusions.sort_by(|a, b| {
+        b.count.cmp(&a.count).then_with(|| {
+            (&a.family, &a.expected, &a.predicted).cmp(&(&b.family, &b.expected, &b.predicted))
+        })
+    });
+    confusions.truncate(MAX_CONFUSIONS);
+    Ok(EvalReport {
+        lines,
+        intent: intents.report(),
+        risk: risks.report(),
+        urgency: accuracy(urgency),
+        language: accuracy(language),
+        confusions,
+    })
+}
+
+/// One output line of [`classify_stream`].
+#[derive(Debug, Serialize)]
+struct Output<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a serde_json::Value>,
+    intents: Vec<&'a str>,
+    urgency: &'a str,
+    risk: Vec<&'a str>,
+    language: &'a str,
+    tones: Vec<&'a str>,
+    low_confidence: bool,
+    confidence: OutputConfidence<'a>,
+}
+
+#[derive(Debug, Serialize)]
+struct OutputConfidence<'a> {
+    intents: BTreeMap<&'a str, f32>,
+    urgency: f32,
+    risk: BTreeMap<&'a str, f32>,
+    language: f32,
+    candidates: BTreeMap<&'a str, f32>,
+}
+
+/// Counts of a [`classify_stream`] run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct StreamSummary {
+    /// Lines classified.
+    pub classified: usize,
+    /// Lines answered with an error object.
+    pub errors: usize,
+}
+
+/// Reads JSONL lines with a `text` field and writes one JSON object per line, in order:
+/// `intents`, `urgency`, `risk`, `language`, `tones`, `low_confidence` and `confidence`
+/// (per predicted label, plus the best intent candidates), echoing `id` when given. A line
+/// that is not valid JSON gets `{"line": N, "error": "..."}` and the stream goes on;
+/// blank lines are skipped.
+pub fn classify_stream(
+    classifier: &Classifier,
+    reader: impl BufRead,
+    mut writer: impl Write,
+) -> Result<StreamSummary, EvalError> {
+    let mut summary = StreamSummary::default();
+    for (index, line) in reader.lines().enumerate() {
+        let number = index + 1;
+        let io = |source| EvalError::Io {
+            line: number,
+            source,
+        };
+        let line = line.map_err(io)?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let json = match parse_line(&line, number) {
+            Ok(labelled) => {
+                summary.classified += 1;
+                let c = classifier.classify(&labelled.text);
+                serde_json::to_string(&output(&c, labelled.id.as_ref()))
+            }
+            Err(e) => {
+                summary.errors += 1;
+                serde_json::to_string(
+                    &serde_json::json!({ "line": number, "error": e.to_string() }),
+                )
+            }
+        };
+        let json = json.map_err(|e| io(std::io::Error::other(e)))?;
+        writeln!(writer, "{json}").map_err(io)?;
+    }
+    writer
+        .flush()
+        .map_err(|source| EvalError::Io { line: 0, source })?;
+    Ok(summary)
+}
+
+fn output<'a>(c: &'a Classification, id: Option<&'a serde_json::Value>) -> Output<'a> {
+    let names =
+        |s: &'a [crate::triage::Scored]| s.iter().map(|s| s.label.as_str()).collect::<Vec<_>>();
+    let confidences = |s: &'a [crate::triage::Scored]| {
+        s.iter()
+            .map(|s| (s.label.as_str(), round(s.confidence)))
+            .collect()
+    };
+    Output {
+        id,
+        intents: names(&c.intents),
+        urgency: &c.urgency.label,
+        risk: names(&c.risks),
+        language: &c.language.label,
+        tones: names(&c.tones),
+        low_confidence: c.low_confidence,
+        confidence: OutputConfidence {
+            intents: confidences(&c.intents),
+            urgency: round(c.urgency.confidence),
+            risk: confidences(&c.risks),
+            language: round(c.language.confidence),
+            candidates: confidences(&c.candidates),
+        },
+    }
+}
+
+/// Three decimals are plenty for a confidence and keep the output readable.
+fn round(x: f32) -> f32 {
+    (x * 1000.0).round() / 1000.0
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::sync::OnceLock;
+
+    use super::*;
+    use crate::triage::{Classifier, TriageConfig};
+
+    fn classifier() -> &'static Classifier {
+        static CLASSIFIER: OnceLock<Classifier> = OnceLock::new();
+        CLASSIFIER.get_or_init(|| {
+            Classifier::train(&TriageConfig::from_toml(crate::triage::DEFAULT_CONFIG).unwrap())
+                .unwrap()
+        })
+    }
+
+    #[test]
+    fn eval_scores_labelled_lines_and_skips_blank_ones() {
+        let input = r#"{"text": "where is my order??", "intents": ["order_tracking"], "language": "en"}
+
+{"text": "quiero cancelar mi suscripción", "intents": ["cancellation"], "risk": ["churn_risk"], "language": "es"}
+"#;
+        let report = eval(classifier(), input.as_bytes()).unwrap();
+        assert_eq!(report.lines, 2);
+        assert_eq!(report.intent.lines, 2);
+        assert_eq!(report.risk.lines, 1);
+        assert_eq!(report.language.accuracy, 1.0);
+        assert!(report.intent.macro_f1 > 0.99, "{report:?}");
+        assert!(
+            serde_json::to_string(&report)
+                .unwrap()
+                .contains("\"macro_f1\"")
+        );
+    }
+
+    #[test]
+    fn eval_names_the_bad_line() {
+        let input = "{\"text\": \"ok\"}\n{\"text\": 12}\n";
+        match eval(classifier(), input.as_bytes()) {
+            Err(EvalError::BadLine { line, .. }) => assert_eq!(line, 2),
+            other => panic!("expected a bad line error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn wrong_predictions_show_up_as_confusions() {
+        let input = r#"{"text": "where is my order", "intents": ["refund_request"]}"#;
+        let report = eval(classifier(), input.as_bytes()).unwrap();
+        assert!(
+            report
+                .confusions
+                .iter()
+                .any(|c| c.expected == "refund_request" && c.predicted == "order_tracking"),
+            "{:?}",
+            report.confusions
+        );
+    }
+
+    #[test]
+    fn classify_writes_one_object_per_line_in_order_and_reports_bad_lines() {
+        let input = "{\"id\": 1, \"text\": \"mera refund kab aayega??\"}\nnot json\n{\"text\": \"where tf is my order\"}\n";
+        let mut out = Vec::new();
+        let summary = classify_stream(classifier(), input.as_bytes(), &mut out).unwrap();
+        assert_eq!(
+            summary,
+            StreamSummary {
+                classified: 2,
+                errors: 1
+            }
+        );
+        let lines: Vec<serde_json::Value> = String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0]["id"], 1);
+        assert_eq!(lines[0]["language"], "hi");
+        assert!(
+            lines[0]["intents"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|i| i == "refund_request")
+        );
+        assert!(
+            lines[0]["confidence"]["intents"]["refund_request"]
+                .as_f64()
+                .unwrap()
+                > 0.5
+        );
+        assert_eq!(lines[1]["line"], 2);
+        assert!(lines[1]["error"].as_str().unwrap().contains("line 2"));
+        assert_eq!(lines[2]["intents"][0], "order_tracking");
+        assert!(lines[2]["urgency"].is_string());
+        assert!(lines[2]["risk"].is_array());
+    }
+}

@@ -1,0 +1,572 @@
+//! The triage taxonomy as data: tag families, their values, cue phrases and labelled
+//! examples, deserialised from TOML (`config/triage.toml`).
+//!
+//! Nothing here is trained or scored; [`TriageConfig::from_toml`] parses and validates,
+//! and a failed parse names the line so the caller can refuse a reload and keep the rules
+//! already in force.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The five tag families of the taxonomy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Family {
+    /// What the customer wants; several per message.
+    Intent,
+    /// How fast someone must act; exactly one per message.
+    Urgency,
+    /// What could hurt the business or the customer; zero or more per message.
+    Risk,
+    /// Facts from CRM data and history (`vip_customer`, `repeat_contact`, ...); declared
+    /// here so rules can name them, never inferred from the text alone.
+    CustomerContext,
+    /// Detected language (one) and tones (`distressed`, `abusive`, `low_confidence`).
+    LanguageAndTone,
+}
+
+/// A triage configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TriageConfigError {
+    /// The TOML is malformed or has an unknown or mistyped field.
+    #[error("triage config line {line}, column {column}: {message}")]
+    Syntax {
+        /// 1-based line of the offending text.
+        line: usize,
+        /// 1-based column of the offending text.
+        column: usize,
+        /// The parser's explanation.
+        message: String,
+    },
+    /// The TOML is well formed but inconsistent (an unknown urgency level, a language
+    /// that is not declared, an intent without examples, ...).
+    #[error("triage config{}: {message}", line.map(|l| format!(" line {l}")).unwrap_or_default())]
+    Invalid {
+        /// 1-based line of the section at fault, when it can be found.
+        line: Option<usize>,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// The whole triage configuration.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TriageConfig {
+    /// Thresholds and model sizes.
+    #[serde(default)]
+    pub settings: Settings,
+    /// Text normalisation: abbreviations and words that split stacked requests.
+    #[serde(default)]
+    pub normalize: NormalizeConfig,
+    /// Languages that may be detected, by ISO 639-1 code.
+    pub languages: BTreeMap<String, LanguageConfig>,
+    /// Intent values, each with cue phrases and examples.
+    pub intents: BTreeMap<String, LabelConfig>,
+    /// Risk values, each with cue phrases and examples.
+    #[serde(default)]
+    pub risks: BTreeMap<String, LabelConfig>,
+    /// Urgency levels and the cues that set them.
+    pub urgency: UrgencyConfig,
+    /// Tone values (besides `low_confidence`, which the classifier sets itself).
+    #[serde(default)]
+    pub tones: BTreeMap<String, ToneConfig>,
+    /// Customer-context values, set from CRM data and history by the router.
+    #[serde(default)]
+    pub context: ContextConfig,
+    /// Messages with no intent and no risk (chit-chat, bare numbers): negatives for every
+    /// intent and risk.
+    #[serde(default)]
+    pub neutral: ExampleSet,
+    /// Fully labelled examples, for messages that carry several tags at once.
+    #[serde(default)]
+    pub labelled: Vec<LabelledExample>,
+}
+
+/// Thresholds and model sizes.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Characters of a message that are looked at; the rest is ignored (bounds the work
+    /// on huge or binary input).
+    pub max_chars: usize,
+    /// The hashed feature space has `2^hash_bits` dimensions.
+    pub hash_bits: u32,
+    /// Passes over the examples when training.
+    pub epochs: u32,
+    /// Initial step size of the training.
+    pub learning_rate: f32,
+    /// An intent is reported at or above this confidence.
+    pub intent_threshold: f32,
+    /// A risk is reported at or above this confidence.
+    pub risk_threshold: f32,
+    /// Below this best confidence the message is tagged `low_confidence`.
+    pub low_confidence_below: f32,
+    /// Logit added when a label's cue phrase is present.
+    pub cue_weight: f32,
+    /// Logit added when one of a label's weak cue phrases is present.
+    pub weak_cue_weight: f32,
+    /// Language reported when nothing else can be told (emoji only, digits only).
+    pub default_language: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            max_chars: 2000,
+            hash_bits: 18,
+            epochs: 14,
+            learning_rate: 0.4,
+            intent_threshold: 0.5,
+            risk_threshold: 0.5,
+            low_confidence_below: 0.6,
+            cue_weight: 4.0,
+            weak_cue_weight: 1.5,
+            default_language: "en".to_owned(),
+        }
+    }
+}
+
+/// Text normalisation rules.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NormalizeConfig {
+    /// Token replacements applied after lowercasing (`blm` -> `belum`, `pls` -> `please`).
+    pub abbreviations: BTreeMap<String, String>,
+    /// Words that separate stacked requests ("and", "also", "aur", "dan"): each part is
+    /// scored on its own as well as the whole message.
+    pub split_words: Vec<String>,
+}
+
+/// One language that may be detected.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LanguageConfig {
+    /// Human-readable name.
+    pub name: String,
+    /// Frequent function words that are strong evidence for this language in short texts.
+    pub markers: Vec<String>,
+}
+
+/// Examples grouped by language code.
+pub type ExampleSet = BTreeMap<String, Vec<String>>;
+
+/// One intent or risk value.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LabelConfig {
+    /// What the value means, for people reading the taxonomy.
+    pub description: String,
+    /// Urgency this value brings: for an intent, the level of a message whose intents are
+    /// this one; for a risk, the lowest level of a message carrying it.
+    pub urgency: Option<String>,
+    /// High-precision phrases. Words match exactly after normalisation; `word*` matches a
+    /// prefix, `*word` a suffix, `*word*` anywhere in a word; words of a phrase must come
+    /// in order, with at most two other words between them.
+    pub cues: Vec<String>,
+    /// Phrases that make the value more likely without deciding it alone.
+    pub weak_cues: Vec<String>,
+    /// Risks always present when this intent is (e.g. `cancellation` implies `churn_risk`).
+    pub implies_risks: Vec<String>,
+    /// Reported only when no other intent is (e.g. `greeting_or_thanks`).
+    pub solo: bool,
+    /// Intents dropped when this one is reported with a higher confidence (cancelling an
+    /// appointment is `appointment_change`, not `cancellation`).
+    pub overrides: Vec<String>,
+    /// Example messages by language code.
+    pub examples: ExampleSet,
+}
+
+/// Urgency levels and their cues.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UrgencyConfig {
+    /// Levels from the lowest to the highest.
+    pub levels: Vec<String>,
+    /// Level of a message with no intent and no cue.
+    pub default: String,
+    /// Cue phrases that set at least the given level.
+    #[serde(default)]
+    pub cues: BTreeMap<String, Vec<String>>,
+    /// Cue phrases that raise the level by one step ("asap", "!!").
+    #[serde(default)]
+    pub raise: Vec<String>,
+}
+
+/// One tone value.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ToneConfig {
+    /// What the tone means.
+    pub description: String,
+    /// Phrases that set the tone.
+    pub cues: Vec<String>,
+    /// Risks that set the tone (e.g. `abuse` sets `abusive`).
+    pub from_risks: Vec<String>,
+}
+
+/// Customer-context values.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ContextConfig {
+    /// Values the router may set from CRM data and history.
+    pub values: Vec<String>,
+}
+
+/// An example carrying every tag of its message.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelledExample {
+    /// The message.
+    pub text: String,
+    /// Its language code.
+    pub language: String,
+    /// All its intents (none is allowed).
+    #[serde(default)]
+    pub intents: Vec<String>,
+    /// All its risks.
+    #[serde(default)]
+    pub risks: Vec<String>,
+}
+
+/// The tone the classifier sets itself when it is unsure.
+pub const LOW_CONFIDENCE_TONE: &str = "low_confidence";
+
+impl TriageConfig {
+    /// Parses and validates a triage configuration. Errors name the line at fault.
+    pub fn from_toml(text: &str) -> Result<Self, TriageConfigError> {
+        let config: TriageConfig = toml::from_str(text).map_err(|e| {
+            let offset = e.span().map(|s| s.start).unwrap_or(0);
+            let (line, column) = line_and_column(text, offset);
+            TriageConfigError::Syntax {
+                line,
+                column,
+                message: e.message().trim().to_owned(),
+            }
+        })?;
+        config.validate(text)?;
+        Ok(config)
+    }
+
+    /// Values of one family, in a stable order.
+    pub fn values(&self, family: Family) -> Vec<String> {
+        match family {
+            Family::Intent => self.intents.keys().cloned().collect(),
+            Family::Urgency => self.urgency.levels.clone(),
+            Family::Risk => self.risks.keys().cloned().collect(),
+            Family::CustomerContext => self.context.values.clone(),
+            Family::LanguageAndTone => self
+                .languages
+                .keys()
+                .cloned()
+                .chain(self.tones.keys().cloned())
+                .chain(std::iter::once(LOW_CONFIDENCE_TONE.to_owned()))
+                .collect(),
+        }
+    }
+
+    fn validate(&self, text: &str) -> Result<(), TriageConfigError> {
+        let invalid = |needle: &str, message: String| TriageConfigError::Invalid {
+            line: line_of(text, needle),
+            message,
+        };
+        let s = &self.settings;
+        if !(10..=22).contains(&s.hash_bits) {
+            return Err(invalid(
+                "hash_bits",
+                format!(
+                    "settings.hash_bits must be between 10 and 22, not {}",
+                    s.hash_bits
+                ),
+            ));
+        }
+        for (name, value) in [
+            ("intent_threshold", s.intent_threshold),
+            ("risk_threshold", s.risk_threshold),
+            ("low_confidence_below", s.low_confidence_below),
+        ] {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(invalid(
+                    name,
+                    format!("settings.{name} must be within 0 and 1"),
+                ));
+            }
+        }
+        if s.max_chars == 0 || s.epochs == 0 {
+            return Err(invalid(
+                "[settings]",
+                "settings.max_chars and settings.epochs must be positive".into(),
+            ));
+        }
+        if self.languages.is_empty() {
+            return Err(invalid(
+                "[languages",
+                "at least one language must be declared".into(),
+            ));
+        }
+        if !self.languages.contains_key(&s.default_language) {
+            return Err(invalid(
+                "default_language",
+                format!(
+                    "default_language {:?} is not a declared language",
+                    s.default_language
+                ),
+            ));
+        }
+        if self.intents.is_empty() {
+            return Err(invalid(
+                "[intents",
+                "at least one intent must be declared".into(),
+            ));
+        }
+        let u = &self.urgency;
+        if u.levels.is_empty() || !u.levels.contains(&u.default) {
+            return Err(invalid(
+                "[urgency]",
+                format!(
+                    "urgency.default {:?} must be one of urgency.levels",
+                    u.default
+                ),
+            ));
+        }
+        for level in u.cues.keys() {
+            if !u.levels.contains(level) {
+                return Err(invalid(
+                    "[urgency.cues]",
+                    format!(
+                        "urgency.cues.{level} is not one of urgency.levels {:?}",
+                        u.levels
+                    ),
+                ));
+            }
+        }
+        for (family, labels) in [("intents", &self.intents), ("risks", &self.risks)] {
+            for (name, label) in labels {
+                let section = format!("[{family}.{name}");
+                if let Some(level) = &label.urgency
+                    && !u.levels.contains(level)
+                {
+                    return Err(invalid(
+                        &section,
+                        format!(
+                            "{family}.{name}.urgency {level:?} is not one of {:?}",
+                            u.levels
+                        ),
+                    ));
+                }
+                for risk in &label.implies_risks {
+                    if !self.risks.contains_key(risk) {
+                        return Err(invalid(
+                            &section,
+                            format!("{family}.{name} implies unknown risk {risk:?}"),
+                        ));
+                    }
+                }
+                for other in &label.overrides {
+                    if family != "intents" || !self.intents.contains_key(other) {
+                        return Err(invalid(
+                            &section,
+                            format!("{family}.{name} overrides unknown intent {other:?}"),
+                        ));
+                    }
+                }
+                for lang in label.examples.keys() {
+                    if !self.languages.contains_key(lang) {
+                        return Err(invalid(
+                            &section,
+                            format!("{family}.{name} has examples in undeclared language {lang:?}"),
+                        ));
+                    }
+                }
+                if label.cues.is_empty() && label.examples.values().all(Vec::is_empty) {
+                    return Err(invalid(
+                        &section,
+                        format!("{family}.{name} needs examples or cues to be recognised"),
+                    ));
+                }
+            }
+        }
+        for (name, tone) in &self.tones {
+            for risk in &tone.from_risks {
+                if !self.risks.contains_key(risk) {
+                    return Err(invalid(
+                        &format!("[tones.{name}"),
+                        format!("tones.{name} refers to unknown risk {risk:?}"),
+                    ));
+                }
+            }
+        }
+        for lang in self.neutral.keys() {
+            if !self.languages.contains_key(lang) {
+                return Err(invalid(
+                    "[neutral",
+                    format!("neutral examples in undeclared language {lang:?}"),
+                ));
+            }
+        }
+        for example in &self.labelled {
+            let unknown = example
+                .intents
+                .iter()
+                .find(|i| !self.intents.contains_key(*i))
+                .or_else(|| example.risks.iter().find(|r| !self.risks.contains_key(*r)));
+            if let Some(label) = unknown {
+                return Err(invalid(
+                    &example.text,
+                    format!(
+                        "labelled example {:?} uses unknown label {label:?}",
+                        example.text
+                    ),
+                ));
+            }
+            if !self.languages.contains_key(&example.language) {
+                return Err(invalid(
+                    &example.text,
+                    format!(
+                        "labelled example {:?} has undeclared language {:?}",
+                        example.text, example.language
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// 1-based line and column of a byte offset.
+fn line_and_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+/// 1-based line of the first occurrence of `needle`.
+fn line_of(text: &str, needle: &str) -> Option<usize> {
+    text.find(needle)
+        .map(|offset| line_and_column(text, offset).0)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_config_uses_the_default_taxonomy_names() {
+        let config = TriageConfig::from_toml(crate::triage::DEFAULT_CONFIG).unwrap();
+        let intents = config.values(Family::Intent);
+        for name in [
+            "order_tracking",
+            "delivery_problem",
+            "return_exchange",
+            "refund_request",
+            "billing_complaint",
+            "invoice_request",
+            "appointment_change",
+            "account_access",
+            "technical_issue",
+            "product_question",
+            "feature_request",
+            "cancellation",
+            "human_request",
+            "greeting_or_thanks",
+        ] {
+            assert!(intents.contains(&name.to_owned()), "missing intent {name}");
+        }
+        assert_eq!(
+            config.values(Family::Urgency),
+            ["low", "normal", "priority", "immediate"]
+        );
+        let mut risks = config.values(Family::Risk);
+        risks.sort();
+        assert_eq!(
+            risks,
+            [
+                "abuse",
+                "churn_risk",
+                "fraud_signal",
+                "legal_threat",
+                "media_risk",
+                "possible_outage"
+            ]
+        );
+        let tones = config.values(Family::LanguageAndTone);
+        for name in [
+            "en",
+            "es",
+            "pt",
+            "ar",
+            "hi",
+            "id",
+            "distressed",
+            "abusive",
+            "low_confidence",
+        ] {
+            assert!(tones.contains(&name.to_owned()), "missing {name}");
+        }
+        assert_eq!(
+            config.values(Family::CustomerContext),
+            [
+                "vip_customer",
+                "repeat_contact",
+                "needs_identity_check",
+                "template_required"
+            ]
+        );
+    }
+
+    #[test]
+    fn syntax_error_names_the_line() {
+        let text = "[settings]\nmax_chars = 100\nhash_bits = = 3\n";
+        match TriageConfig::from_toml(text) {
+            Err(TriageConfigError::Syntax { line, .. }) => assert_eq!(line, 3),
+            other => panic!("expected a syntax error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_field_is_refused_with_its_line() {
+        let text = crate::triage::DEFAULT_CONFIG.replacen(
+            "[settings]\n",
+            "[settings]\nthreshhold = 3\n",
+            1,
+        );
+        let err = TriageConfig::from_toml(&text).unwrap_err();
+        let expected = text
+            .lines()
+            .position(|l| l.starts_with("threshhold"))
+            .unwrap()
+            + 1;
+        match err {
+            TriageConfigError::Syntax { line, message, .. } => {
+                assert_eq!(line, expected);
+                assert!(message.contains("threshhold"), "{message}");
+            }
+            other => panic!("expected a syntax error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_urgency_level_is_refused_naming_the_section() {
+        let text = format!(
+            "{}\n[intents.warranty_claim]\nurgency = \"whenever\"\ncues = [\"warranty\"]\n",
+            crate::triage::DEFAULT_CONFIG
+        );
+        let err = TriageConfig::from_toml(&text).unwrap_err();
+        let section = text
+            .lines()
+            .position(|l| l == "[intents.warranty_claim]")
+            .unwrap()
+            + 1;
+        match err {
+            TriageConfigError::Invalid { line, message } => {
+                assert_eq!(line, Some(section));
+                assert!(message.contains("whenever"));
+            }
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+}
