@@ -186,17 +186,21 @@ fn triage(command: TriageCommand) -> anyhow::Result<()> {
     use parley::triage::{Classifier, TriageConfig};
     use std::io::BufReader;
     let taxonomy = match &command {
-        TriageCommand::Eval { taxonomy, .. } | TriageCommand::Classify { taxonomy } => taxonomy.clone(),
+        TriageCommand::Eval { taxonomy, .. } | TriageCommand::Classify { taxonomy } => {
+            taxonomy.clone()
+        }
     };
     let text = match &taxonomy {
-        Some(path) => std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?,
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?,
         None => parley::triage::DEFAULT_CONFIG.to_owned(),
     };
     let config = TriageConfig::from_toml(&text)?;
     let classifier = Classifier::train(&config)?;
     match command {
         TriageCommand::Eval { file, .. } => {
-            let input = std::fs::File::open(&file).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let input = std::fs::File::open(&file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
             let report = parley::triage::eval(&classifier, BufReader::new(input))?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
