@@ -13,14 +13,6 @@ use std::time::Duration;
 const WEBHOOKS: usize = 3000;
 const CONCURRENCY: usize = 32;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn start(config: &std::path::Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_parley"))
         .args(["--config", config.to_str().unwrap(), "serve"])
@@ -29,18 +21,6 @@ fn start(config: &std::path::Path) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .expect("parley starts")
-}
-
-async fn wait_ready(client: &reqwest::Client, base: &str) {
-    for _ in 0..600 {
-        if let Ok(response) = client.get(format!("{base}/readyz")).send().await
-            && response.status() == 200
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("parley did not become ready");
 }
 
 fn wamid(n: usize) -> String {
@@ -72,27 +52,7 @@ async fn every_acknowledged_webhook_survives_a_hard_kill_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let db_url = format!("sqlite://{}/parley.db?mode=rwc", dir.path().display());
-    let config = dir.path().join("parley.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-[http]
-bind = "127.0.0.1:{port}"
-[database]
-url = "{db_url}"
-[[channels]]
-id = "{CHANNEL}"
-kind = "whatsapp_cloud"
-app_secret = "{APP_SECRET}"
-verify_token = "{VERIFY_TOKEN}"
-access_token = "unused"
-api_base = "http://127.0.0.1:9"
-phone_number_ids = ["{PHONE_NUMBER_ID}"]
-"#
-        ),
-    )
-    .unwrap();
+    let config = binary_config(dir.path(), port);
     let base = format!("http://127.0.0.1:{port}");
     let url = format!("{base}/webhooks/{CHANNEL}");
     let client = reqwest::Client::builder()

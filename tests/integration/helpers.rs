@@ -335,6 +335,56 @@ pub fn status_webhook(wamid: &str, status: &str, errors: Option<Value>) -> Strin
     .to_string()
 }
 
+/// A free loopback port for a server started as a separate process.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Writes a configuration for running the `parley` binary itself on `port`, with its
+/// SQLite database in `dir`; returns the file's path.
+pub fn binary_config(dir: &std::path::Path, port: u16) -> std::path::PathBuf {
+    let config = dir.join("parley.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[http]
+bind = "127.0.0.1:{port}"
+[database]
+url = "sqlite://{}/parley.db?mode=rwc"
+[[channels]]
+id = "{CHANNEL}"
+kind = "whatsapp_cloud"
+app_secret = "{APP_SECRET}"
+verify_token = "{VERIFY_TOKEN}"
+access_token = "unused"
+api_base = "http://127.0.0.1:9"
+phone_number_ids = ["{PHONE_NUMBER_ID}"]
+"#,
+            dir.display()
+        ),
+    )
+    .unwrap();
+    config
+}
+
+/// Waits until a server started as a process answers `/readyz`.
+pub async fn wait_ready(client: &reqwest::Client, base: &str) {
+    for _ in 0..600 {
+        if let Ok(response) = client.get(format!("{base}/readyz")).send().await
+            && response.status() == 200
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("parley did not become ready");
+}
+
 pub fn fixture(name: &str) -> String {
     std::fs::read_to_string(format!(
         "{}/../tests/fixtures/cloud_api/{name}.json",

@@ -11,3 +11,4 @@ mod intake;
 mod lifecycle;
 mod outbound;
 mod schema;
+mod telemetry;
