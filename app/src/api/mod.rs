@@ -12,12 +12,14 @@ pub mod types;
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::conversation::{
-    AddNote, AssignConversation, ChangeStatus, ConversationError, ConversationRegistry, SendReply,
+    AddNote, AssignConversation, ChangeStatus, ConversationActor, ConversationError,
+    ConversationRegistry, SendReply,
 };
 use crate::domain::{MAX_TEXT_CHARS, Permission, Role as DomainRole};
 use crate::error::{ApiError, ErrorCode};
 use crate::events::EventBus;
 use crate::store::Store;
+use crate::store::conversations::ChangeApplied;
 use crate::store::directory::{CreateAgent, CreateTeam, CreateToken, DirectoryError};
 use crate::store::queries::{ConversationCursor, ConversationFilter as StoreFilter};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -108,6 +110,25 @@ async fn conversation_key(
                 format!("conversation {id} does not exist"),
             )
         })
+}
+
+/// Sends the request `build` makes (given the conversation's id) to the conversation's
+/// actor and waits for the change it applied.
+async fn ask_conversation<M>(
+    ctx: &Context<'_>,
+    id: &ID,
+    build: impl FnOnce(i64) -> M,
+) -> Result<ChangeApplied, ApiError>
+where
+    M: actix::Message<Result = Result<ChangeApplied, ConversationError>> + Clone + Send + 'static,
+    ConversationActor: actix::Handler<M>,
+{
+    let (key, conversation) = conversation_key(ctx, id).await?;
+    api(ctx)
+        .registry
+        .send(&key, build(conversation.id))
+        .await
+        .map_err(conversation_error)
 }
 
 /// Filters for the conversation list; all given conditions must hold.
@@ -306,18 +327,13 @@ impl MutationRoot {
             )
             .into());
         }
-        let (key, conversation) = conversation_key(ctx, &conversation_id).await?;
-        let request = SendReply {
-            conversation_id: conversation.id,
+        let applied = ask_conversation(ctx, &conversation_id, |id| SendReply {
+            conversation_id: id,
             text,
             by: who.actor(),
             agent_id: who.agent_id,
-        };
-        let applied = api(ctx)
-            .registry
-            .send(&key, request)
-            .await
-            .map_err(conversation_error)?;
+        })
+        .await?;
         let message = applied
             .message
             .ok_or_else(|| ApiError::internal("reply stored without its message"))?;
@@ -391,17 +407,12 @@ impl MutationRoot {
     ) -> async_graphql::Result<Conversation> {
         let who = principal(ctx)?;
         who.require(Permission::ChangeStatus)?;
-        let (key, conversation) = conversation_key(ctx, &conversation_id).await?;
-        let request = ChangeStatus {
-            conversation_id: conversation.id,
+        let applied = ask_conversation(ctx, &conversation_id, |id| ChangeStatus {
+            conversation_id: id,
             to: status.into(),
             by: who.actor(),
-        };
-        let applied = api(ctx)
-            .registry
-            .send(&key, request)
-            .await
-            .map_err(conversation_error)?;
+        })
+        .await?;
         Ok(Conversation(applied.conversation))
     }
 
@@ -417,27 +428,20 @@ impl MutationRoot {
         if body.trim().is_empty() {
             return Err(ApiError::new(ErrorCode::InvalidInput, "the note is empty").into());
         }
-        let (key, conversation) = conversation_key(ctx, &conversation_id).await?;
-        let request = AddNote {
-            conversation_id: conversation.id,
+        let applied = ask_conversation(ctx, &conversation_id, |id| AddNote {
+            conversation_id: id,
             body,
             by: who.actor(),
-        };
-        let applied = api(ctx)
-            .registry
-            .send(&key, request)
-            .await
-            .map_err(conversation_error)?;
+        })
+        .await?;
         let note_id = applied
             .note_id
             .ok_or_else(|| ApiError::internal("note stored without an id"))?;
         let note = api(ctx)
             .store
-            .notes(conversation.id)
+            .note(note_id)
             .await
             .map_err(ApiError::internal)?
-            .into_iter()
-            .find(|n| n.id == note_id)
             .ok_or_else(|| ApiError::internal("stored note not found"))?;
         Ok(Note(note))
     }

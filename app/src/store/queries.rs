@@ -92,6 +92,10 @@ impl Store {
             .await?)
     }
 
+    pub async fn note(&self, id: i64) -> Result<Option<note::Model>, StoreError> {
+        Ok(note::Entity::find_by_id(id).one(self.db()).await?)
+    }
+
     pub async fn notes(&self, conversation_id: i64) -> Result<Vec<note::Model>, StoreError> {
         Ok(note::Entity::find()
             .filter(note::Column::ConversationId.eq(conversation_id))
