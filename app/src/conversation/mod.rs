@@ -364,8 +364,11 @@ impl ConversationActor {
                 Ok(applied)
             }
             Ok(Err(error)) => {
-                // The store may hold something newer than our copy: reload next time.
-                act.state = None;
+                // After a store failure the store may hold something newer than our copy:
+                // reload next time. A refused request changed nothing.
+                if matches!(error, ConversationError::Store(_)) {
+                    act.state = None;
+                }
                 Err(error)
             }
             Err(_) => {

@@ -169,31 +169,33 @@ impl Dispatcher {
             }
             // Recording a status twice is harmless (its unique key skips it), so a failed
             // attempt simply resubmits them all.
-            for attempt in 0..inner.max_attempts {
+            let statuses = &batch.statuses;
+            let channel_id = &item.channel_id;
+            let applied = with_retries(inner.max_attempts, "Statuses", || async move {
                 let now = inner.clock.now();
-                let submitted = batch.statuses.iter().map(|status| {
+                let submitted = statuses.iter().map(|status| {
                     inner.statuses.submit(StatusItem {
-                        channel_id: item.channel_id.clone(),
+                        channel_id: channel_id.clone(),
                         status: status.clone(),
                         now,
                     })
                 });
-                let results = futures::future::join_all(submitted).await;
-                if let Some(error) = results.iter().find_map(|r| r.as_ref().err()) {
-                    tracing::warn!(error = %error, attempt, "Statuses could not be applied; retrying.");
-                    tokio::time::sleep(APPLY_RETRY_BASE * 2u32.pow(attempt)).await;
-                    continue;
+                let mut events = Vec::new();
+                for result in futures::future::join_all(submitted).await {
+                    events.extend(result?);
                 }
-                inner
-                    .events
-                    .publish(results.into_iter().flatten().flatten());
-                return;
-            }
+                Ok::<_, crate::store::StoreError>(events)
+            })
+            .await;
+            let last_error = match applied {
+                Ok(events) => return inner.events.publish(events),
+                Err(error) => error,
+            };
             let payload = serde_json::to_vec(&batch.statuses).unwrap_or_default();
             self.dead_letter(
                 &item,
                 "status",
-                "statuses could not be applied".into(),
+                format!("statuses could not be applied: {last_error}"),
                 payload.into(),
                 false,
             )
@@ -216,17 +218,12 @@ impl Dispatcher {
             committed: item.committed,
             span: tracing::Span::current(),
         };
-        let mut last_error = String::new();
-        for attempt in 0..inner.max_attempts {
-            match inner.registry.send(key, arrived.clone()).await {
-                Ok(_) => return,
-                Err(error) => {
-                    tracing::warn!(error = %error, attempt, "Message could not be applied; retrying.");
-                    last_error = error.to_string();
-                    tokio::time::sleep(APPLY_RETRY_BASE * 2u32.pow(attempt)).await;
-                }
-            }
-        }
+        let arrived = &arrived;
+        let applied = with_retries(inner.max_attempts, "Message", || async move {
+            inner.registry.send(key, arrived.clone()).await
+        })
+        .await;
+        let Err(last_error) = applied else { return };
         let payload = serde_json::to_vec(message.as_ref()).unwrap_or_default();
         let reason = format!(
             "message {} could not be applied: {last_error}",
@@ -259,6 +256,30 @@ impl Dispatcher {
             tracing::error!(error = %error, "Dead letter could not be stored.");
         }
     }
+}
+
+/// Runs `attempt` up to `max` times, pausing between tries (the pause doubles each time);
+/// answers the last error when every try failed.
+async fn with_retries<T, E, F, Fut>(max: u32, what: &str, mut attempt: F) -> Result<T, String>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut last_error = String::new();
+    for n in 0..max {
+        if n > 0 {
+            tokio::time::sleep(APPLY_RETRY_BASE * 2u32.pow(n - 1)).await;
+        }
+        match attempt().await {
+            Ok(value) => return Ok(value),
+            Err(error) => {
+                tracing::warn!(error = %error, attempt = n, "{what} could not be applied; retrying.");
+                last_error = error.to_string();
+            }
+        }
+    }
+    Err(last_error)
 }
 
 /// Marks finished inbox rows done, many per write.

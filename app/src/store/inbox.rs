@@ -57,7 +57,8 @@ impl WriteOp for InsertInbox {
         txn: &'a DatabaseTransaction,
     ) -> BoxFuture<'a, Result<Vec<InboxInsert>, DbErr>> {
         Box::pin(async move {
-            let mut stored: HashMap<(&str, &str), i64> = HashMap::with_capacity(self.rows.len());
+            let mut stored: HashMap<(String, String), i64> =
+                HashMap::with_capacity(self.rows.len());
             for chunk in self.rows.chunks(ROWS_PER_STATEMENT) {
                 let mut insert = Query::insert()
                     .into_table(inbox::Entity)
@@ -74,9 +75,11 @@ impl WriteOp for InsertInbox {
                             .do_nothing()
                             .to_owned(),
                     )
-                    .returning(
-                        Query::returning().columns([inbox::Column::Id, inbox::Column::BodySha256]),
-                    )
+                    .returning(Query::returning().columns([
+                        inbox::Column::Id,
+                        inbox::Column::ChannelId,
+                        inbox::Column::BodySha256,
+                    ]))
                     .to_owned();
                 for row in chunk {
                     insert
@@ -93,10 +96,11 @@ impl WriteOp for InsertInbox {
                 let backend = txn.get_database_backend();
                 for returned in txn.query_all(backend.build(&insert)).await? {
                     let id: i64 = returned.try_get("", "id")?;
-                    let sha: String = returned.try_get("", "body_sha256")?;
-                    if let Some(row) = chunk.iter().find(|r| r.body_sha256 == sha) {
-                        stored.insert((row.channel_id.as_str(), row.body_sha256.as_str()), id);
-                    }
+                    let key = (
+                        returned.try_get("", "channel_id")?,
+                        returned.try_get("", "body_sha256")?,
+                    );
+                    stored.insert(key, id);
                 }
             }
             // The first occurrence of a body is the stored one; any other is a duplicate,
@@ -107,7 +111,9 @@ impl WriteOp for InsertInbox {
                 let key = (row.channel_id.as_str(), row.body_sha256.as_str());
                 if let Some(id) = answered.get(&key) {
                     outputs.push(InboxInsert::Duplicate(*id));
-                } else if let Some(id) = stored.get(&key) {
+                } else if let Some(id) =
+                    stored.get(&(row.channel_id.clone(), row.body_sha256.clone()))
+                {
                     answered.insert(key, *id);
                     outputs.push(InboxInsert::Stored(*id));
                 } else {
