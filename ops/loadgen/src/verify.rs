@@ -94,6 +94,17 @@ struct Observed {
 /// `(provider_message_id, direction or status, rows)`.
 type GroupedRow = (String, String, i64);
 
+/// Runs the same sqlx code on whichever pool the store holds (the query text and the
+/// decoded types are the same for both databases).
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            Store::Sqlite($pool) => $body,
+            Store::Postgres($pool) => $body,
+        }
+    };
+}
+
 enum Store {
     Sqlite(SqlitePool),
     Postgres(PgPool),
@@ -128,32 +139,10 @@ impl Store {
         const MESSAGES: &str =
             "SELECT COUNT(*) FROM messages WHERE channel_id = $1 AND provider_message_id LIKE $2";
         const STATUSES: &str = "SELECT COUNT(*) FROM message_statuses WHERE channel_id = $1 AND provider_message_id LIKE $2";
-        Ok(match self {
-            Store::Sqlite(pool) => (
-                sqlx::query_scalar(MESSAGES)
-                    .bind(channel)
-                    .bind(like)
-                    .fetch_one(pool)
-                    .await?,
-                sqlx::query_scalar(STATUSES)
-                    .bind(channel)
-                    .bind(like)
-                    .fetch_one(pool)
-                    .await?,
-            ),
-            Store::Postgres(pool) => (
-                sqlx::query_scalar(MESSAGES)
-                    .bind(channel)
-                    .bind(like)
-                    .fetch_one(pool)
-                    .await?,
-                sqlx::query_scalar(STATUSES)
-                    .bind(channel)
-                    .bind(like)
-                    .fetch_one(pool)
-                    .await?,
-            ),
-        })
+        Ok(on_pool!(self, pool => (
+            sqlx::query_scalar(MESSAGES).bind(channel).bind(like).fetch_one(pool).await?,
+            sqlx::query_scalar(STATUSES).bind(channel).bind(like).fetch_one(pool).await?,
+        )))
     }
 
     async fn observe(&self, channel: &str, like: &str) -> Result<Observed> {
@@ -163,32 +152,10 @@ impl Store {
         const STATUSES: &str = "SELECT provider_message_id, status, COUNT(*) FROM message_statuses \
              WHERE channel_id = $1 AND provider_message_id LIKE $2 \
              GROUP BY provider_message_id, status";
-        let (message_rows, status_rows): (Vec<GroupedRow>, Vec<GroupedRow>) = match self {
-            Store::Sqlite(pool) => (
-                sqlx::query_as(MESSAGES)
-                    .bind(channel)
-                    .bind(like)
-                    .fetch_all(pool)
-                    .await?,
-                sqlx::query_as(STATUSES)
-                    .bind(channel)
-                    .bind(like)
-                    .fetch_all(pool)
-                    .await?,
-            ),
-            Store::Postgres(pool) => (
-                sqlx::query_as(MESSAGES)
-                    .bind(channel)
-                    .bind(like)
-                    .fetch_all(pool)
-                    .await?,
-                sqlx::query_as(STATUSES)
-                    .bind(channel)
-                    .bind(like)
-                    .fetch_all(pool)
-                    .await?,
-            ),
-        };
+        let (message_rows, status_rows): (Vec<GroupedRow>, Vec<GroupedRow>) = on_pool!(self, pool => (
+            sqlx::query_as(MESSAGES).bind(channel).bind(like).fetch_all(pool).await?,
+            sqlx::query_as(STATUSES).bind(channel).bind(like).fetch_all(pool).await?,
+        ));
         let mut observed = Observed::default();
         for (wamid, direction, rows) in message_rows {
             let entry = observed.messages.entry(wamid).or_default();
@@ -204,10 +171,7 @@ impl Store {
     }
 
     async fn close(self) {
-        match self {
-            Store::Sqlite(pool) => pool.close().await,
-            Store::Postgres(pool) => pool.close().await,
-        }
+        on_pool!(self, pool => pool.close().await)
     }
 }
 
