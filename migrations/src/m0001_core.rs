@@ -1,47 +1,11 @@
 //! The core: contacts, conversations, messages and their statuses, notes, agents, teams,
 //! API tokens, the conversation event log, the webhook inbox, the outbox and dead letters.
 
+use crate::columns::{big, big_null, id, index, text, text_null};
 use sea_orm_migration::prelude::*;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
-
-fn id<T: IntoIden>(name: T) -> ColumnDef {
-    ColumnDef::new(name)
-        .big_integer()
-        .not_null()
-        .auto_increment()
-        .primary_key()
-        .take()
-}
-
-fn big<T: IntoIden>(name: T) -> ColumnDef {
-    ColumnDef::new(name).big_integer().not_null().take()
-}
-
-fn big_null<T: IntoIden>(name: T) -> ColumnDef {
-    ColumnDef::new(name).big_integer().null().take()
-}
-
-fn text<T: IntoIden>(name: T) -> ColumnDef {
-    ColumnDef::new(name).text().not_null().take()
-}
-
-fn text_null<T: IntoIden>(name: T) -> ColumnDef {
-    ColumnDef::new(name).text().null().take()
-}
-
-fn index(
-    name: &str,
-    table: impl IntoIden + 'static,
-    cols: &[&'static str],
-) -> IndexCreateStatement {
-    let mut stmt = Index::create().name(name).table(table).to_owned();
-    for col in cols {
-        stmt.col(Alias::new(*col));
-    }
-    stmt
-}
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {

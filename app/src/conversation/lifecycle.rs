@@ -66,6 +66,11 @@ fn new_conversation(key: &ConversationKey, contact_id: i64, now: Micros) -> conv
         first_response_at: None,
         resolved_at: None,
         closed_at: None,
+        urgency: None,
+        review: None,
+        watchers: None,
+        language: None,
+        triage: None,
     }
 }
 

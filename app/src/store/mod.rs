@@ -5,11 +5,13 @@
 //! SQLite). It knows the domain types and the database, nothing about HTTP, GraphQL or
 //! actors.
 
+pub mod audit;
 pub mod batcher;
 pub mod conversations;
 pub mod directory;
 pub mod entities;
 pub mod inbox;
+pub mod noise;
 pub mod outbox;
 pub mod queries;
 pub mod writer;

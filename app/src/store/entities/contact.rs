@@ -9,6 +9,10 @@ pub struct Model {
     pub name: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// Blocked contacts are dropped at intake (recorded, never processed).
+    pub blocked_at: Option<i64>,
+    pub blocked_reason: Option<String>,
+    pub vip: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

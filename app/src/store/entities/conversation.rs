@@ -20,6 +20,16 @@ pub struct Model {
     pub first_response_at: Option<i64>,
     pub resolved_at: Option<i64>,
     pub closed_at: Option<i64>,
+    /// The triage urgency of the latest customer message (low, normal, priority, immediate).
+    pub urgency: Option<String>,
+    /// Whether a human must review replies ("human") or automation may answer ("automation").
+    pub review: Option<String>,
+    /// JSON list of the teams that watch the case without owning it.
+    pub watchers: Option<String>,
+    /// The language of the latest customer message.
+    pub language: Option<String>,
+    /// The latest triage decision (JSON), which the router rebuilds its queues from.
+    pub triage: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -3,6 +3,7 @@
 
 pub mod agent;
 pub mod api_token;
+pub mod audit_entry;
 pub mod contact;
 pub mod conversation;
 pub mod conversation_event;
@@ -10,6 +11,8 @@ pub mod dead_letter;
 pub mod inbox;
 pub mod message;
 pub mod message_status;
+pub mod noise_cluster;
 pub mod note;
 pub mod outbox;
+pub mod suppression;
 pub mod team;

@@ -1,0 +1,3 @@
+//! Routing: who owns a case, who watches it, who works it, and why.
+pub mod noise;
+pub mod presence;

@@ -1,0 +1,159 @@
+//! Who is looking at or typing in a conversation right now: the collision detector.
+//!
+//! Inboxes report an agent's presence on a conversation (viewing, typing, or gone) and
+//! refresh it while it lasts; an entry lapses on its own after a short time so a closed
+//! browser tab never blocks anyone. Every change is published to GraphQL subscribers, and
+//! a reply is refused while another agent is typing in the same conversation.
+
+use crate::domain::{Micros, SECOND_MICROS};
+use dashmap::DashMap;
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceState {
+    Viewing,
+    Typing,
+}
+
+impl PresenceState {
+    /// How long a report lasts without a refresh.
+    pub fn ttl(self) -> Micros {
+        match self {
+            Self::Viewing => 60 * SECOND_MICROS,
+            Self::Typing => 10 * SECOND_MICROS,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Presence {
+    pub agent_id: i64,
+    pub agent_name: String,
+    pub state: PresenceState,
+    pub since: Micros,
+    pub expires_at: Micros,
+}
+
+/// Everyone present on one conversation, after a change.
+#[derive(Debug, Clone)]
+pub struct PresenceUpdate {
+    pub conversation_id: i64,
+    pub present: Vec<Presence>,
+}
+
+pub struct PresenceBoard {
+    conversations: DashMap<i64, Vec<Presence>>,
+    updates: broadcast::Sender<PresenceUpdate>,
+}
+
+impl Default for PresenceBoard {
+    fn default() -> Self {
+        Self {
+            conversations: DashMap::new(),
+            updates: broadcast::channel(1024).0,
+        }
+    }
+}
+
+impl PresenceBoard {
+    /// Sets (or with `None` clears) an agent's presence on a conversation and publishes
+    /// who is present now.
+    pub fn set(
+        &self,
+        conversation_id: i64,
+        agent_id: i64,
+        agent_name: &str,
+        state: Option<PresenceState>,
+        now: Micros,
+    ) -> Vec<Presence> {
+        let present = {
+            let mut entry = self.conversations.entry(conversation_id).or_default();
+            entry.retain(|p| p.expires_at > now && p.agent_id != agent_id);
+            let since = entry
+                .iter()
+                .find(|p| p.agent_id == agent_id)
+                .map_or(now, |p| p.since);
+            if let Some(state) = state {
+                entry.push(Presence {
+                    agent_id,
+                    agent_name: agent_name.to_owned(),
+                    state,
+                    since,
+                    expires_at: now + state.ttl(),
+                });
+            }
+            entry.clone()
+        };
+        if present.is_empty() {
+            self.conversations
+                .remove_if(&conversation_id, |_, list| list.is_empty());
+        }
+        // Nobody listening is fine.
+        let _ = self.updates.send(PresenceUpdate {
+            conversation_id,
+            present: present.clone(),
+        });
+        present
+    }
+
+    /// Who is present on a conversation now.
+    pub fn present(&self, conversation_id: i64, now: Micros) -> Vec<Presence> {
+        self.conversations
+            .get(&conversation_id)
+            .map(|list| {
+                list.iter()
+                    .filter(|p| p.expires_at > now)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Another agent typing in the conversation, if any.
+    pub fn typing_other_than(
+        &self,
+        conversation_id: i64,
+        agent_id: Option<i64>,
+        now: Micros,
+    ) -> Option<Presence> {
+        self.present(conversation_id, now)
+            .into_iter()
+            .find(|p| p.state == PresenceState::Typing && Some(p.agent_id) != agent_id)
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<PresenceUpdate> {
+        self.updates.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typing_lapses_and_is_per_agent() {
+        let board = PresenceBoard::default();
+        board.set(1, 10, "Ana", Some(PresenceState::Typing), 0);
+        board.set(1, 11, "Bo", Some(PresenceState::Viewing), 0);
+        assert_eq!(board.typing_other_than(1, Some(11), 1).map(|p| p.agent_id), Some(10));
+        assert!(board.typing_other_than(1, Some(10), 1).is_none());
+        assert!(board.typing_other_than(2, Some(11), 1).is_none());
+        // Ten seconds without a refresh: Ana no longer blocks anyone.
+        assert!(board.typing_other_than(1, Some(11), 11 * SECOND_MICROS).is_none());
+        assert_eq!(board.present(1, 11 * SECOND_MICROS).len(), 1);
+    }
+
+    #[test]
+    fn clearing_publishes_the_remaining_agents() {
+        let board = PresenceBoard::default();
+        let mut updates = board.subscribe();
+        board.set(5, 10, "Ana", Some(PresenceState::Viewing), 0);
+        board.set(5, 10, "Ana", None, 1);
+        let first = updates.try_recv().map(|u| u.present.len()).ok();
+        let second = updates.try_recv().map(|u| u.present.len()).ok();
+        assert_eq!((first, second), (Some(1), Some(0)));
+        assert!(board.present(5, 2).is_empty());
+    }
+}

@@ -1,0 +1,40 @@
+//! Column and index shorthands shared by the migrations.
+
+use sea_orm_migration::prelude::*;
+
+pub fn id<T: IntoIden>(name: T) -> ColumnDef {
+    ColumnDef::new(name)
+        .big_integer()
+        .not_null()
+        .auto_increment()
+        .primary_key()
+        .take()
+}
+
+pub fn big<T: IntoIden>(name: T) -> ColumnDef {
+    ColumnDef::new(name).big_integer().not_null().take()
+}
+
+pub fn big_null<T: IntoIden>(name: T) -> ColumnDef {
+    ColumnDef::new(name).big_integer().null().take()
+}
+
+pub fn text<T: IntoIden>(name: T) -> ColumnDef {
+    ColumnDef::new(name).text().not_null().take()
+}
+
+pub fn text_null<T: IntoIden>(name: T) -> ColumnDef {
+    ColumnDef::new(name).text().null().take()
+}
+
+pub fn index(
+    name: &str,
+    table: impl IntoIden + 'static,
+    cols: &[&'static str],
+) -> IndexCreateStatement {
+    let mut stmt = Index::create().name(name).table(table).to_owned();
+    for col in cols {
+        stmt.col(Alias::new(*col));
+    }
+    stmt
+}
