@@ -18,8 +18,29 @@ pub struct Settings {
     pub outbound: OutboundSettings,
     pub graphql: GraphqlSettings,
     pub telemetry: TelemetrySettings,
+    pub routing: RoutingSettings,
     #[serde(default)]
     pub channels: Vec<ChannelSettings>,
+}
+
+/// Where the triage taxonomy and the routing policy are read from (and re-read on reload).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutingSettings {
+    /// Empty: the built-in `config/triage.toml`.
+    pub triage_file: String,
+    /// Empty: the built-in `config/routing.toml`.
+    pub rules_file: String,
+}
+
+impl RoutingSettings {
+    pub fn sources(&self) -> crate::routing::engine::EngineSources {
+        let path = |s: &str| (!s.is_empty()).then(|| std::path::PathBuf::from(s));
+        crate::routing::engine::EngineSources {
+            triage: path(&self.triage_file),
+            routing: path(&self.rules_file),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -24,6 +24,9 @@ pub enum ErrorCode {
     NameTaken,
     InvalidStatusTransition,
     ConversationClosed,
+    NotAssignee,
+    Collision,
+    InvalidConfig,
     Unavailable,
     Internal,
 }
@@ -44,6 +47,9 @@ impl ErrorCode {
             Self::NameTaken => "name_taken",
             Self::InvalidStatusTransition => "invalid_status_transition",
             Self::ConversationClosed => "conversation_closed",
+            Self::NotAssignee => "not_assignee",
+            Self::Collision => "collision",
+            Self::InvalidConfig => "invalid_config",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }
@@ -61,7 +67,8 @@ impl ErrorCode {
             Self::InvalidInput | Self::InvalidStatusTransition | Self::ConversationClosed => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
-            Self::NameTaken => StatusCode::CONFLICT,
+            Self::NameTaken | Self::NotAssignee | Self::Collision => StatusCode::CONFLICT,
+            Self::InvalidConfig => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }

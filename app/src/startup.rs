@@ -8,7 +8,13 @@ use crate::conversation::{ActorDeps, ConversationRegistry};
 use crate::events::EventBus;
 use crate::ingest::{self, Intake, dispatcher::Dispatcher};
 use crate::outbound::OutboxWorker;
+use crate::routing::noise::NoiseState;
+use crate::routing::presence::PresenceBoard;
+use crate::routing::reload;
+use crate::routing::router::{AttachRegistry, RouterActor};
+use crate::routing::Routing;
 use crate::store::Store;
+use actix::Actor;
 use actix_web::dev::Server;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
@@ -22,6 +28,7 @@ pub struct Application {
     pub store: Store,
     pub registry: ConversationRegistry,
     pub events: EventBus,
+    pub routing: Arc<Routing>,
 }
 
 fn cores() -> usize {
@@ -43,6 +50,30 @@ impl Application {
                 .await
                 .context("Failed to migrate the database")?;
         }
+        let sources = settings.routing.sources();
+        let (engine, loaded) = reload::load(&sources, &store, clock.now())
+            .await
+            .context("Failed to load the triage taxonomy and routing rules")?;
+        tracing::info!(rules = loaded.rules, teams = loaded.teams, intents = loaded.intents, "Triage and routing loaded.");
+        let router = RouterActor::load(engine.clone(), store.clone(), clock.clone())
+            .await
+            .context("Failed to load agents and open cases for the router")?
+            .start();
+        let noise = NoiseState::default();
+        for wa_id in store
+            .blocked_wa_ids()
+            .await
+            .context("Failed to read blocked contacts")?
+        {
+            noise.set_blocked(&wa_id, true);
+        }
+        let routing = Arc::new(Routing {
+            engine,
+            noise,
+            presence: Arc::new(PresenceBoard::default()),
+            router: router.clone(),
+            sources,
+        });
         let events = EventBus::new();
         let outbox_wakeup = Arc::new(Notify::new());
         let threads = match settings.conversations.actor_threads {
@@ -59,9 +90,11 @@ impl Application {
                     * crate::domain::SECOND_MICROS,
                 reopen_window: settings.conversations.reopen_window_secs as i64
                     * crate::domain::SECOND_MICROS,
+                routing: routing.clone(),
             },
             threads,
         );
+        router.do_send(AttachRegistry(registry.clone()));
         let dispatcher = Dispatcher::start(
             registry.clone(),
             store.clone(),
@@ -103,6 +136,7 @@ impl Application {
             settings: settings.clone(),
             events: events.clone(),
             clock: clock.clone(),
+            routing: routing.clone(),
         });
         let intake = web::Data::new(Intake::new(settings.clone(), &store, clock, dispatcher));
         let listener = TcpListener::bind(&settings.http.bind)
@@ -139,6 +173,7 @@ impl Application {
             store,
             registry,
             events,
+            routing,
         })
     }
 

@@ -96,6 +96,11 @@ pub struct Metrics {
     pub actor_restarts: prometheus::IntCounter,
     pub outbound_sends: IntCounterVec,
     pub dead_letters: IntCounterVec,
+    pub triaged: IntCounterVec,
+    pub noise_suppressed: IntCounterVec,
+    pub router_assignments: prometheus::IntCounter,
+    pub router_assignment_seconds: Histogram,
+    pub routing_reloads: IntCounterVec,
 }
 
 fn build_metrics() -> Result<Metrics, prometheus::Error> {
@@ -119,7 +124,36 @@ fn build_metrics() -> Result<Metrics, prometheus::Error> {
             "ingest_apply_lag_seconds",
             "Time from a webhook's durable commit to its conversation actor having applied the message",
         )
+        .buckets(latency_buckets.clone()),
+    )?;
+    let triaged = IntCounterVec::new(
+        Opts::new(
+            "triaged_messages_total",
+            "Customer messages triaged, by whether a human must review them",
+        ),
+        &["review"],
+    )?;
+    let noise_suppressed = IntCounterVec::new(
+        Opts::new(
+            "noise_suppressed_total",
+            "Customer messages kept away from the human queues, by reason",
+        ),
+        &["reason"],
+    )?;
+    let router_assignments = prometheus::IntCounter::new(
+        "router_assignments_total",
+        "Cases the router gave to an agent",
+    )?;
+    let router_assignment_seconds = Histogram::with_opts(
+        HistogramOpts::new(
+            "router_queue_assignment_seconds",
+            "Time from capacity freeing up to a queued case being assigned",
+        )
         .buckets(latency_buckets),
+    )?;
+    let routing_reloads = IntCounterVec::new(
+        Opts::new("routing_reloads_total", "Reloads of taxonomy and rules, by outcome"),
+        &["outcome"],
     )?;
     let messages = IntCounterVec::new(
         Opts::new("messages_total", "Messages stored by direction"),
@@ -163,6 +197,11 @@ fn build_metrics() -> Result<Metrics, prometheus::Error> {
     registry.register(Box::new(actor_restarts.clone()))?;
     registry.register(Box::new(outbound_sends.clone()))?;
     registry.register(Box::new(dead_letters.clone()))?;
+    registry.register(Box::new(triaged.clone()))?;
+    registry.register(Box::new(noise_suppressed.clone()))?;
+    registry.register(Box::new(router_assignments.clone()))?;
+    registry.register(Box::new(router_assignment_seconds.clone()))?;
+    registry.register(Box::new(routing_reloads.clone()))?;
     Ok(Metrics {
         registry,
         webhooks,
@@ -175,6 +214,11 @@ fn build_metrics() -> Result<Metrics, prometheus::Error> {
         actor_restarts,
         outbound_sends,
         dead_letters,
+        triaged,
+        noise_suppressed,
+        router_assignments,
+        router_assignment_seconds,
+        routing_reloads,
     })
 }
 

@@ -104,7 +104,7 @@ async fn the_same_message_delivered_twice_is_stored_once(backend: Backend) {
     assert_eq!(messages[0]["providerMessageId"], "wamid.ONCE");
     assert_eq!(
         event_kinds_of(&app, &id).await,
-        ["created", "message_in"],
+        ["created", "message_in", "triaged"],
         "a duplicate must not log a second arrival"
     );
 }
@@ -233,7 +233,10 @@ async fn customer_message_after_close_starts_a_new_conversation(backend: Backend
     let new_c = conversation(&app, &new).await;
     assert_eq!(new_c["status"], "CREATED");
     assert_eq!(new_c["reopenCount"], 0);
-    assert_eq!(event_kinds_of(&app, &new).await, ["created", "message_in"]);
+    assert_eq!(
+        event_kinds_of(&app, &new).await,
+        ["created", "message_in", "triaged"]
+    );
 }
 
 async fn invalid_status_transitions_are_refused_and_change_nothing(backend: Backend) {
@@ -431,6 +434,7 @@ async fn event_log_lists_every_change_in_order(backend: Backend) {
     let expected: Vec<(String, String)> = [
         ("created", "customer"),
         ("message_in", "customer"),
+        ("triaged", "router"),
         ("assigned", by_agent.as_str()),
         ("status_changed", by_agent.as_str()),
         ("status_changed", by_agent.as_str()),
@@ -442,19 +446,20 @@ async fn event_log_lists_every_change_in_order(backend: Backend) {
     .collect();
     assert_eq!(summary, expected, "{events:?}");
     assert_eq!(events[1]["data"]["provider_message_id"], "wamid.E1");
+    assert_eq!(events[2]["data"]["decision"]["owner"], "tier1_care");
     assert_eq!(
-        events[2]["data"]["agent_id"],
+        events[3]["data"]["agent_id"],
         agent.parse::<i64>().unwrap_or_default()
     );
     assert_eq!(
-        (&events[3]["data"]["from"], &events[3]["data"]["to"]),
+        (&events[4]["data"]["from"], &events[4]["data"]["to"]),
         (&json!("created"), &json!("assigned"))
     );
     assert_eq!(
-        (&events[4]["data"]["from"], &events[4]["data"]["to"]),
+        (&events[5]["data"]["from"], &events[5]["data"]["to"]),
         (&json!("assigned"), &json!("in_progress"))
     );
-    assert_eq!(events[6]["data"]["status"], "sent");
+    assert_eq!(events[7]["data"]["status"], "sent");
 }
 
 async fn messages_posted_together_keep_their_order(backend: Backend) {

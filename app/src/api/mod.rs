@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod cursor;
+pub mod routing;
 pub mod types;
 
 use crate::clock::SharedClock;
@@ -20,7 +21,8 @@ use crate::error::{ApiError, ErrorCode};
 use crate::events::EventBus;
 use crate::store::Store;
 use crate::store::conversations::ChangeApplied;
-use crate::store::directory::{CreateAgent, CreateTeam, CreateToken, DirectoryError};
+use crate::conversation::lifecycle::ReplyAuthority;
+use crate::store::directory::{AgentProfile, CreateAgent, CreateTeam, CreateToken, DirectoryError};
 use crate::store::queries::{ConversationCursor, ConversationFilter as StoreFilter};
 use actix_web::{HttpRequest, HttpResponse, web};
 use async_graphql::http::GraphiQLSource;
@@ -31,6 +33,7 @@ use futures::Stream;
 use std::sync::Arc;
 use types::*;
 
+
 pub type ParleySchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// What resolvers share.
@@ -40,11 +43,16 @@ pub struct ApiContext {
     pub settings: Arc<Settings>,
     pub events: EventBus,
     pub clock: SharedClock,
+    pub routing: Arc<crate::routing::Routing>,
 }
 
 pub fn build_schema(context: ApiContext) -> ParleySchema {
     let limits = context.settings.graphql.clone();
-    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        SubscriptionRoot::default(),
+    )
         .data(context)
         .limit_depth(limits.depth_limit)
         .limit_complexity(limits.complexity_limit)
@@ -53,7 +61,11 @@ pub fn build_schema(context: ApiContext) -> ParleySchema {
 
 /// The published SDL (`schema/schema.graphql`).
 pub fn sdl() -> String {
-    Schema::build(QueryRoot, MutationRoot, SubscriptionRoot)
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        SubscriptionRoot::default(),
+    )
         .finish()
         .sdl()
 }
@@ -83,6 +95,16 @@ fn conversation_error(error: ConversationError) -> ApiError {
         ),
         ConversationError::Unavailable => {
             ApiError::new(ErrorCode::Unavailable, "the conversation is busy; retry")
+        }
+        error @ ConversationError::NotAssignee { .. } => {
+            ApiError::new(ErrorCode::NotAssignee, error.to_string())
+        }
+        error @ ConversationError::Collision { .. } => ApiError::new(
+            ErrorCode::Collision,
+            format!("{error}; a supervisor may send anyway with force: true"),
+        ),
+        error @ ConversationError::AlreadyAssigned(_) => {
+            ApiError::new(ErrorCode::Unavailable, error.to_string())
         }
         other => ApiError::internal(other),
     }
@@ -146,6 +168,15 @@ pub struct CreateAgentInput {
     pub email: Option<String>,
     pub role: Role,
     pub team_id: Option<ID>,
+    /// Skills the router matches against cases' needs (for example "refunds").
+    pub skills: Option<Vec<String>>,
+    /// Languages the agent answers in (ISO 639-1).
+    pub languages: Option<Vec<String>>,
+    /// Conversations the agent works at once (default 5).
+    pub capacity: Option<i32>,
+    pub senior: Option<bool>,
+    /// Offline unless given.
+    pub status: Option<AgentStatus>,
 }
 
 /// A new API token. The token itself is shown once, here, and never again.
@@ -165,10 +196,21 @@ pub struct Viewer {
     pub agent_id: Option<ID>,
 }
 
-pub struct QueryRoot;
+/// The whole query type: the core inbox and the routing views.
+#[derive(async_graphql::MergedObject, Default)]
+pub struct QueryRoot(CoreQuery, routing::RoutingQuery);
+
+#[derive(async_graphql::MergedObject, Default)]
+pub struct MutationRoot(CoreMutation, routing::RoutingMutation);
+
+#[derive(async_graphql::MergedSubscription, Default)]
+pub struct SubscriptionRoot(CoreSubscription, routing::RoutingSubscription);
+
+#[derive(Default)]
+pub struct CoreQuery;
 
 #[Object]
-impl QueryRoot {
+impl CoreQuery {
     /// Who is calling.
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Viewer> {
         let who = principal(ctx)?;
@@ -303,10 +345,11 @@ impl QueryRoot {
     }
 }
 
-pub struct MutationRoot;
+#[derive(Default)]
+pub struct CoreMutation;
 
 #[Object]
-impl MutationRoot {
+impl CoreMutation {
     /// Sends a text reply to the customer. It is stored and queued at once; its
     /// `deliveryStatus` follows the provider's callbacks.
     async fn send_reply(
@@ -314,9 +357,22 @@ impl MutationRoot {
         ctx: &Context<'_>,
         conversation_id: ID,
         text: String,
+        #[graphql(
+            default,
+            desc = "Supervisors: reply even though another agent is typing."
+        )]
+        force: bool,
     ) -> async_graphql::Result<Message> {
         let who = principal(ctx)?;
         who.require(Permission::ReplyToCustomers)?;
+        if force {
+            who.require(Permission::OverrideOwnership)?;
+        }
+        let authority = if who.role.allows(Permission::OverrideOwnership) {
+            ReplyAuthority::Supervisor
+        } else {
+            ReplyAuthority::Agent
+        };
         if text.trim().is_empty() {
             return Err(ApiError::new(ErrorCode::InvalidInput, "the reply text is empty").into());
         }
@@ -332,6 +388,8 @@ impl MutationRoot {
             text,
             by: who.actor(),
             agent_id: who.agent_id,
+            authority,
+            force,
         })
         .await?;
         let message = applied
@@ -389,6 +447,7 @@ impl MutationRoot {
             agent_id,
             team_id,
             by: who.actor(),
+            explanation: None,
         };
         let applied = api(ctx)
             .registry
@@ -485,15 +544,32 @@ impl MutationRoot {
             .as_ref()
             .map(|id| id_of(id, "team"))
             .transpose()?;
+        routing::check_capacity(input.capacity)?;
         let op = CreateAgent {
             name,
             email,
             role: input.role.into(),
             team_id,
+            profile: AgentProfile {
+                skills: input.skills,
+                languages: input.languages,
+                capacity: input.capacity,
+                senior: input.senior,
+                presence: input.status.map(Into::into),
+            },
             now: api(ctx).clock.now(),
         };
-        let agent = api(ctx).store.write(op).await.map_err(ApiError::internal)?;
-        Ok(Agent(agent.map_err(directory_error)?))
+        let agent = api(ctx)
+            .store
+            .write(op)
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(directory_error)?;
+        api(ctx)
+            .routing
+            .router
+            .do_send(crate::routing::router::AgentUpdated(agent.clone()));
+        Ok(Agent(agent))
     }
 
     /// Creates an API token (admins only). The token is in the answer, once.
@@ -532,7 +608,7 @@ impl MutationRoot {
     }
 }
 
-fn directory_error(error: DirectoryError) -> ApiError {
+pub(crate) fn directory_error(error: DirectoryError) -> ApiError {
     let code = match error {
         DirectoryError::TeamNameTaken(_) | DirectoryError::AgentEmailTaken(_) => {
             ErrorCode::NameTaken
@@ -543,10 +619,11 @@ fn directory_error(error: DirectoryError) -> ApiError {
     ApiError::new(code, error.to_string())
 }
 
-pub struct SubscriptionRoot;
+#[derive(Default)]
+pub struct CoreSubscription;
 
 #[Subscription]
-impl SubscriptionRoot {
+impl CoreSubscription {
     /// Events as they are committed: of one conversation, or of all when no id is given.
     async fn conversation_events(
         &self,

@@ -235,6 +235,39 @@ impl Conversation {
     async fn resolved_at(&self) -> Option<DateTime<Utc>> {
         self.0.resolved_at.map(micros_to_datetime)
     }
+    /// Urgency of the latest customer message (low, normal, priority, immediate).
+    async fn urgency(&self) -> Option<&str> {
+        self.0.urgency.as_deref()
+    }
+    /// HUMAN when people must review what is sent (risk, low confidence, policy);
+    /// AUTOMATION when the rules let automation answer.
+    async fn review(&self) -> Option<ReviewMode> {
+        match self.0.review.as_deref() {
+            Some("human") => Some(ReviewMode::Human),
+            Some("automation") => Some(ReviewMode::Automation),
+            _ => None,
+        }
+    }
+    /// Language of the latest customer message (ISO 639-1).
+    async fn language(&self) -> Option<&str> {
+        self.0.language.as_deref()
+    }
+    /// Teams that watch the case without owning it.
+    async fn watcher_teams(&self) -> Vec<String> {
+        self.0
+            .watchers
+            .as_deref()
+            .and_then(|w| serde_json::from_str(w).ok())
+            .unwrap_or_default()
+    }
+    /// The latest triage: tags with confidences, context, the decision and its rules.
+    async fn triage(&self) -> Option<async_graphql::Json<serde_json::Value>> {
+        self.0
+            .triage
+            .as_deref()
+            .and_then(|t| serde_json::from_str(t).ok())
+            .map(async_graphql::Json)
+    }
     /// Messages, oldest first.
     #[graphql(complexity = "first.unwrap_or(DEFAULT_PAGE).max(1) as usize * child_complexity")]
     async fn messages(
@@ -312,6 +345,42 @@ impl Contact {
     async fn name(&self) -> Option<&str> {
         self.0.name.as_deref()
     }
+    /// Priority customer: VIP routing and tighter targets.
+    async fn vip(&self) -> bool {
+        self.0.vip
+    }
+    /// Blocked contacts' messages are recorded and never processed.
+    async fn blocked(&self) -> bool {
+        self.0.blocked_at.is_some()
+    }
+    async fn blocked_reason(&self) -> Option<&str> {
+        self.0.blocked_reason.as_deref()
+    }
+}
+
+/// Who must look at what is sent on a case.
+#[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq)]
+pub enum ReviewMode {
+    Human,
+    Automation,
+}
+
+/// Whether an agent can take cases now.
+#[derive(async_graphql::Enum, Copy, Clone, Eq, PartialEq)]
+pub enum AgentStatus {
+    Online,
+    Away,
+    Offline,
+}
+
+impl From<AgentStatus> for crate::store::directory::AgentPresence {
+    fn from(status: AgentStatus) -> Self {
+        match status {
+            AgentStatus::Online => Self::Online,
+            AgentStatus::Away => Self::Away,
+            AgentStatus::Offline => Self::Offline,
+        }
+    }
 }
 
 pub struct Agent(pub agent::Model);
@@ -338,6 +407,28 @@ impl Agent {
         };
         let store = &ctx.data_unchecked::<ApiContext>().store;
         Ok(store.team(id).await.map_err(ApiError::internal)?.map(Team))
+    }
+    async fn skills(&self) -> Vec<String> {
+        serde_json::from_str(&self.0.skills).unwrap_or_default()
+    }
+    /// Languages the agent answers in (ISO 639-1).
+    async fn languages(&self) -> Vec<String> {
+        serde_json::from_str(&self.0.languages).unwrap_or_default()
+    }
+    /// Conversations the agent works at once.
+    async fn capacity(&self) -> i32 {
+        self.0.capacity
+    }
+    async fn status(&self) -> AgentStatus {
+        match self.0.presence.as_str() {
+            "online" => AgentStatus::Online,
+            "away" => AgentStatus::Away,
+            _ => AgentStatus::Offline,
+        }
+    }
+    /// Senior agents take VIP cases where the team's strategy says so.
+    async fn senior(&self) -> bool {
+        self.0.senior
     }
 }
 

@@ -176,31 +176,17 @@ pub fn plan_customer_message(
     conversation.updated_at = now;
     conversation.last_activity_at = now;
     conversation.last_customer_message_at = Some(now);
-    events.push(NewEvent {
-        kind: "message_in",
-        data: json!({ "kind": message.kind.as_str(), "provider_message_id": message.provider_message_id }),
-        actor: customer.label(),
-    });
+    events.push(message_in(message));
     let change = ConversationChange {
         contact,
         close_previous,
         conversation,
-        message: Some(NewMessage {
-            direction: "inbound",
-            kind: message.kind.as_str().into(),
-            text: message.text.clone(),
-            content: serde_json::to_string(&message.content).ok(),
-            provider_message_id: Some(message.provider_message_id.clone()),
-            delivery_status: None,
-            reply_to: message.context.as_ref().and_then(|c| c.message_id.clone()),
-            author_agent_id: None,
-            provider_sent_at: Some(message.sent_at.timestamp_micros()),
-            received_at: Some(received_at),
-        }),
+        message: Some(inbound_message(message, received_at)),
         outbox: None,
         note: None,
         events,
         previous_events,
+        suppression: None,
     };
     (arrival, change)
 }
@@ -228,7 +214,69 @@ fn unchanged(state: &ActorState, c: conversation::Model, now: Micros) -> Convers
         note: None,
         events: Vec::new(),
         previous_events: Vec::new(),
+        suppression: None,
     }
+}
+
+/// A customer acknowledgement ("ok", "thanks", "?") on a resolved case: the message is kept
+/// on the case and closes the loop instead of reopening it.
+pub fn plan_acknowledgement(
+    state: &ActorState,
+    message: &InboundMessage,
+    received_at: Micros,
+    now: Micros,
+) -> Option<ConversationChange> {
+    let live = state.live.as_ref()?;
+    if TicketStatus::parse(&live.status) != Some(TicketStatus::Resolved) {
+        return None;
+    }
+    let mut change = unchanged(state, live.clone(), now);
+    change.message = Some(inbound_message(message, received_at));
+    change.events.push(message_in(message));
+    let c = &mut change.conversation;
+    change.events.push(status_changed(
+        &c.status,
+        TicketStatus::Closed,
+        &Actor::Customer,
+        Some("customer acknowledged the resolution"),
+    ));
+    c.status = TicketStatus::Closed.as_str().into();
+    c.closed_at = Some(now);
+    c.last_customer_message_at = Some(now);
+    Some(change)
+}
+
+fn message_in(message: &InboundMessage) -> NewEvent {
+    NewEvent {
+        kind: "message_in",
+        data: json!({ "kind": message.kind.as_str(), "provider_message_id": message.provider_message_id }),
+        actor: Actor::Customer.label(),
+    }
+}
+
+fn inbound_message(message: &InboundMessage, received_at: Micros) -> NewMessage {
+    NewMessage {
+        direction: "inbound",
+        kind: message.kind.as_str().into(),
+        text: message.text.clone(),
+        content: serde_json::to_string(&message.content).ok(),
+        provider_message_id: Some(message.provider_message_id.clone()),
+        delivery_status: None,
+        reply_to: message.context.as_ref().and_then(|c| c.message_id.clone()),
+        author_agent_id: None,
+        provider_sent_at: Some(message.sent_at.timestamp_micros()),
+        received_at: Some(received_at),
+    }
+}
+
+/// Who is replying, for the ownership rule: only the assignee, or someone who supervises,
+/// may reply to an assigned case until it is transferred.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyAuthority {
+    /// An agent: bound by assignment.
+    Agent,
+    /// A supervisor, an admin or an integration: may reply to any case.
+    Supervisor,
 }
 
 pub fn plan_reply(
@@ -238,9 +286,19 @@ pub fn plan_reply(
     text: &str,
     author: &Actor,
     author_agent_id: Option<i64>,
+    authority: ReplyAuthority,
     now: Micros,
 ) -> Result<ConversationChange, ConversationError> {
     let live = live_case(state, conversation_id)?;
+    if authority == ReplyAuthority::Agent
+        && let Some(assignee) = live.assignee_id
+        && Some(assignee) != author_agent_id
+    {
+        return Err(ConversationError::NotAssignee {
+            conversation_id,
+            assignee,
+        });
+    }
     let mut change = unchanged(state, live.clone(), now);
     let c = &mut change.conversation;
     if matches!(
@@ -282,15 +340,36 @@ pub fn plan_reply(
     Ok(change)
 }
 
+/// An assignment to plan: who gets the case, and how it was decided.
+pub struct AssignmentPlan<'a> {
+    pub agent_id: Option<i64>,
+    pub team_id: Option<i64>,
+    /// The router's explanation (candidates and reasons), kept in the event.
+    pub explanation: Option<&'a serde_json::Value>,
+    /// Refuse if someone else assigned the case meanwhile (the router's assignments).
+    pub if_unassigned: bool,
+}
+
 pub fn plan_assignment(
     state: &ActorState,
     conversation_id: i64,
-    agent_id: Option<i64>,
-    team_id: Option<i64>,
+    plan: AssignmentPlan<'_>,
     by: &Actor,
     now: Micros,
 ) -> Result<ConversationChange, ConversationError> {
     let live = live_case(state, conversation_id)?;
+    if plan.if_unassigned
+        && (live.assignee_id.is_some()
+            || matches!(
+                TicketStatus::parse(&live.status),
+                Some(TicketStatus::Resolved | TicketStatus::Closed)
+            ))
+    {
+        return Err(ConversationError::AlreadyAssigned(conversation_id));
+    }
+    let AssignmentPlan {
+        agent_id, team_id, ..
+    } = plan;
     let mut change = unchanged(state, live.clone(), now);
     let c = &mut change.conversation;
     let previous = json!({ "agent_id": c.assignee_id, "team_id": c.team_id });
@@ -298,9 +377,13 @@ pub fn plan_assignment(
     if team_id.is_some() {
         c.team_id = team_id;
     }
+    let mut data = json!({ "agent_id": agent_id, "team_id": c.team_id, "previous": previous });
+    if let (Some(explanation), Some(map)) = (plan.explanation, data.as_object_mut()) {
+        map.insert("routing".into(), explanation.clone());
+    }
     change.events.push(NewEvent {
         kind: "assigned",
-        data: json!({ "agent_id": agent_id, "team_id": c.team_id, "previous": previous }),
+        data,
         actor: by.label(),
     });
     let status = TicketStatus::parse(&c.status);
@@ -402,16 +485,13 @@ mod tests {
             contact_id: Some(7),
             contact_name: Some("Kerry".into()),
             live: Some(c),
+            ..ActorState::default()
         }
     }
 
     #[test]
     fn first_message_opens_a_new_case() {
-        let empty = ActorState {
-            contact_id: None,
-            contact_name: None,
-            live: None,
-        };
+        let empty = ActorState::default();
         let (arrival, change) = plan_customer_message(&empty, &key(), &text("hi"), 1, 1, HOUR);
         assert_eq!(arrival, Arrival::NewCase);
         assert_eq!(change.conversation.id, 0);
@@ -465,6 +545,7 @@ mod tests {
             "hello",
             &Actor::Agent { id: 3 },
             Some(3),
+            ReplyAuthority::Agent,
             99,
         )
         .unwrap();
@@ -474,9 +555,55 @@ mod tests {
     }
 
     #[test]
+    fn only_the_assignee_or_a_supervisor_replies_to_an_assigned_case() {
+        let mut state = state_with(TicketStatus::Assigned, None);
+        if let Some(live) = state.live.as_mut() {
+            live.assignee_id = Some(3);
+        }
+        let other = Actor::Agent { id: 4 };
+        let error = plan_reply(&state, &key(), 42, "hi", &other, Some(4), ReplyAuthority::Agent, 1)
+            .unwrap_err();
+        assert!(matches!(
+            error,
+            ConversationError::NotAssignee { assignee: 3, .. }
+        ));
+        assert!(
+            plan_reply(&state, &key(), 42, "hi", &other, Some(4), ReplyAuthority::Supervisor, 1)
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn an_acknowledgement_closes_a_resolved_case_instead_of_reopening_it() {
+        let state = state_with(TicketStatus::Resolved, Some(10));
+        let change = plan_acknowledgement(&state, &text("thanks!"), 20, 30).unwrap();
+        assert_eq!(change.conversation.status, "closed");
+        assert_eq!(change.conversation.reopen_count, 0);
+        assert!(change.message.is_some());
+        let open = state_with(TicketStatus::InProgress, None);
+        assert!(plan_acknowledgement(&open, &text("ok"), 20, 30).is_none());
+    }
+
+    #[test]
+    fn the_router_never_overrides_a_manual_assignment() {
+        let mut state = state_with(TicketStatus::Assigned, None);
+        if let Some(live) = state.live.as_mut() {
+            live.assignee_id = Some(9);
+        }
+        let plan = AssignmentPlan {
+            agent_id: Some(3),
+            team_id: None,
+            explanation: None,
+            if_unassigned: true,
+        };
+        let error = plan_assignment(&state, 42, plan, &Actor::System, 1).unwrap_err();
+        assert!(matches!(error, ConversationError::AlreadyAssigned(42)));
+    }
+
+    #[test]
     fn replying_to_a_conversation_that_is_not_live_is_refused() {
         let state = state_with(TicketStatus::InProgress, None);
-        let error = plan_reply(&state, &key(), 41, "hello", &Actor::System, None, 1).unwrap_err();
+        let error = plan_reply(&state, &key(), 41, "hello", &Actor::System, None, ReplyAuthority::Supervisor, 1).unwrap_err();
         assert!(matches!(error, ConversationError::Closed(41)));
     }
 
@@ -494,7 +621,19 @@ mod tests {
     #[test]
     fn assigning_an_agent_to_a_new_case_marks_it_assigned() {
         let state = state_with(TicketStatus::Created, None);
-        let change = plan_assignment(&state, 42, Some(3), Some(1), &Actor::System, 1).unwrap();
+        let change = plan_assignment(
+            &state,
+            42,
+            AssignmentPlan {
+                agent_id: Some(3),
+                team_id: Some(1),
+                explanation: None,
+                if_unassigned: true,
+            },
+            &Actor::System,
+            1,
+        )
+        .unwrap();
         assert_eq!(change.conversation.status, "assigned");
         assert_eq!(change.conversation.team_id, Some(1));
     }

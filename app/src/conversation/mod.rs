@@ -9,12 +9,18 @@
 //! the API and the intake send it messages.
 
 pub mod lifecycle;
+pub mod triage;
 
 use crate::clock::SharedClock;
 use crate::domain::inbound::InboundMessage;
 use crate::domain::{Actor as Who, ConversationKey, Micros, SECOND_MICROS, TicketStatus};
 use crate::events::EventBus;
+use crate::routing::Routing;
+use crate::routing::noise::RateWindow;
+use crate::store::entities::conversation;
+use crate::routing::router::{CaseUpdated, RoutingNeeds};
 use crate::store::conversations::{ActorState, ChangeApplied, ConversationChange};
+use crate::store::noise::{RecordSuppression, SuppressionRecorded};
 use crate::store::{Store, StoreError};
 use crate::telemetry::metrics;
 use actix::prelude::*;
@@ -41,6 +47,12 @@ pub enum ConversationError {
     Panicked,
     #[error("the conversation actor is unavailable")]
     Unavailable,
+    #[error("conversation {conversation_id} is assigned to agent {assignee}; only they or a supervisor may reply until it is transferred")]
+    NotAssignee { conversation_id: i64, assignee: i64 },
+    #[error("conversation {0} was assigned meanwhile")]
+    AlreadyAssigned(i64),
+    #[error("{agent_name} is typing in this conversation")]
+    Collision { agent_id: i64, agent_name: String },
 }
 
 impl From<StoreError> for ConversationError {
@@ -58,11 +70,13 @@ pub struct ActorDeps {
     pub outbox_wakeup: Arc<Notify>,
     pub idle_timeout: Micros,
     pub reopen_window: Micros,
+    /// Triage engine, noise state, presence and the router.
+    pub routing: Arc<Routing>,
 }
 
 /// A customer message to apply, in the order the intake received it.
 #[derive(Message, Clone)]
-#[rtype(result = "Result<ChangeApplied, ConversationError>")]
+#[rtype(result = "Result<Stepped, ConversationError>")]
 pub struct CustomerMessageArrived {
     pub message: Arc<InboundMessage>,
     /// When the webhook holding it was durably committed (clock time).
@@ -80,6 +94,9 @@ pub struct SendReply {
     pub text: String,
     pub by: Who,
     pub agent_id: Option<i64>,
+    pub authority: lifecycle::ReplyAuthority,
+    /// A supervisor replies even though another agent is typing.
+    pub force: bool,
 }
 
 /// Give the case to an agent and/or team (`agent_id: None` unassigns).
@@ -90,6 +107,54 @@ pub struct AssignConversation {
     pub agent_id: Option<i64>,
     pub team_id: Option<i64>,
     pub by: Who,
+    /// Set by the router: why this agent (kept in the event); such an assignment is
+    /// refused if the case was assigned meanwhile.
+    pub explanation: Option<serde_json::Value>,
+}
+
+/// What one actor step did: a change to the case, or a message set aside as noise.
+#[derive(Debug, Clone)]
+pub enum Stepped {
+    Applied(ChangeApplied),
+    Suppressed {
+        reason: &'static str,
+        recorded: SuppressionRecorded,
+    },
+}
+
+impl Stepped {
+    fn into_change(self) -> Result<ChangeApplied, ConversationError> {
+        match self {
+            Self::Applied(applied) => Ok(applied),
+            Self::Suppressed { .. } => Err(ConversationError::Store(
+                "a request was recorded as noise".into(),
+            )),
+        }
+    }
+}
+
+/// What a step plans to write.
+pub enum Plan {
+    Change {
+        change: ConversationChange,
+        /// The case's routing needs when this change carries a triage decision.
+        needs: Option<RoutingNeeds>,
+    },
+    /// Record the message as noise; no case is touched. `cluster_slot` links the stored
+    /// cluster to the in-memory index.
+    Suppress {
+        record: RecordSuppression,
+        cluster_slot: Option<u64>,
+    },
+}
+
+impl From<ConversationChange> for Plan {
+    fn from(change: ConversationChange) -> Self {
+        Plan::Change {
+            change,
+            needs: None,
+        }
+    }
 }
 
 #[derive(Message, Clone)]
@@ -106,6 +171,18 @@ pub struct AddNote {
     pub conversation_id: i64,
     pub body: String,
     pub by: Who,
+}
+
+/// Drop the cached state; the next message reloads it from the store.
+#[derive(Message, Clone)]
+#[rtype(result = "()")]
+struct ForgetState;
+
+impl Handler<ForgetState> for ConversationActor {
+    type Result = ();
+    fn handle(&mut self, _: ForgetState, _: &mut Self::Context) {
+        self.state = None;
+    }
 }
 
 /// Makes the actor panic inside a handler: exercises supervision in tests and drills.
@@ -170,6 +247,16 @@ impl ConversationRegistry {
         self.inner.actors.len()
     }
 
+    /// Makes the live actors of a contact reload their state before their next message
+    /// (after an admin changed the contact: VIP, blocked).
+    pub fn forget_contact_state(&self, wa_id: &str) {
+        for entry in self.inner.actors.iter() {
+            if entry.key().wa_id == wa_id {
+                entry.value().addr.do_send(ForgetState);
+            }
+        }
+    }
+
     pub fn is_live(&self, key: &ConversationKey) -> bool {
         self.inner.actors.contains_key(key)
     }
@@ -184,6 +271,7 @@ impl ConversationRegistry {
             last_activity: self.inner.deps.clock.now(),
             inflight: inflight.clone(),
             registry: Arc::downgrade(&self.inner),
+            rate: RateWindow::default(),
         };
         let addr = match self.inner.arbiters.get(n) {
             Some(arbiter) => Supervisor::start_in_arbiter(arbiter, move |_| actor),
@@ -242,6 +330,8 @@ pub struct ConversationActor {
     last_activity: Micros,
     inflight: Arc<AtomicUsize>,
     registry: Weak<RegistryInner>,
+    /// This contact's recent message times, for the noise filter's rate limit.
+    rate: RateWindow,
 }
 
 impl Actor for ConversationActor {
@@ -310,18 +400,17 @@ impl ConversationActor {
     }
 
     /// Runs one step: load state if needed, plan the change, persist it, publish its
-    /// events. The actor's mailbox waits until the step is done (messages stay in order).
-    /// A panic anywhere in the step restarts the actor instead of killing its thread.
-    fn step<F>(
+    /// events and tell the router. The actor's mailbox waits until the step is done
+    /// (messages stay in order). A panic anywhere in the step restarts the actor instead
+    /// of killing its thread.
+    fn step_plan<F>(
         &mut self,
         span: tracing::Span,
         committed: Option<std::time::Instant>,
         plan: F,
-    ) -> AtomicResponse<Self, Result<ChangeApplied, ConversationError>>
+    ) -> ResponseActFuture<Self, Result<Stepped, ConversationError>>
     where
-        F: FnOnce(&ActorState, Micros) -> Result<ConversationChange, ConversationError>
-            + Send
-            + 'static,
+        F: FnOnce(&ActorState, Micros) -> Result<Plan, ConversationError> + Send + 'static,
     {
         self.last_activity = self.deps.clock.now();
         let deps = self.deps.clone();
@@ -333,35 +422,68 @@ impl ConversationActor {
                 None => deps.store.load_actor_state(&key).await?,
             };
             let now = deps.clock.now();
-            let change = plan(&state, now)?;
-            let applied = deps.store.write(change).await?;
-            if let (Some(committed), false) = (committed, applied.duplicate) {
-                metrics()
-                    .ingest_apply_lag_seconds
-                    .observe(committed.elapsed().as_secs_f64());
-                metrics().messages.with_label_values(&["inbound"]).inc();
+            match plan(&state, now)? {
+                Plan::Suppress {
+                    record,
+                    cluster_slot,
+                } => {
+                    let reason = record.suppression.reason;
+                    let recorded = deps.store.write(record).await?;
+                    if let (Some(slot), Some(id)) = (cluster_slot, recorded.cluster_id) {
+                        deps.routing.noise.set_cluster_id(slot, id);
+                    }
+                    if !recorded.duplicate {
+                        metrics().noise_suppressed.with_label_values(&[reason]).inc();
+                    }
+                    Ok::<_, ConversationError>((state, Stepped::Suppressed { reason, recorded }))
+                }
+                Plan::Change { change, needs } => {
+                    let suppressed = change.suppression.as_ref().map(|s| s.reason);
+                    let triaged = needs.is_some();
+                    let applied = deps.store.write(change).await?;
+                    if !applied.duplicate {
+                        if let Some(committed) = committed {
+                            metrics()
+                                .ingest_apply_lag_seconds
+                                .observe(committed.elapsed().as_secs_f64());
+                            metrics().messages.with_label_values(&["inbound"]).inc();
+                        }
+                        if let Some(reason) = suppressed {
+                            metrics().noise_suppressed.with_label_values(&[reason]).inc();
+                        }
+                        deps.routing.router.do_send(CaseUpdated {
+                            key: key.clone(),
+                            conversation: applied.conversation.clone(),
+                            needs,
+                        });
+                    }
+                    deps.events.publish(applied.events.iter().cloned());
+                    if applied
+                        .message
+                        .as_ref()
+                        .is_some_and(|m| m.direction == "outbound")
+                    {
+                        deps.outbox_wakeup.notify_one();
+                    }
+                    let mut next = state;
+                    if !applied.duplicate {
+                        next.contact_id = Some(applied.contact_id);
+                        next.live = (applied.conversation.status
+                            != TicketStatus::Closed.as_str())
+                        .then(|| applied.conversation.clone());
+                        if triaged {
+                            remember_intents(&mut next, &applied.conversation, now);
+                        }
+                    }
+                    Ok((next, Stepped::Applied(applied)))
+                }
             }
-            deps.events.publish(applied.events.iter().cloned());
-            if applied
-                .message
-                .as_ref()
-                .is_some_and(|m| m.direction == "outbound")
-            {
-                deps.outbox_wakeup.notify_one();
-            }
-            let mut next = state;
-            if !applied.duplicate {
-                next.contact_id = Some(applied.contact_id);
-                next.live = (applied.conversation.status != TicketStatus::Closed.as_str())
-                    .then(|| applied.conversation.clone());
-            }
-            Ok::<_, ConversationError>((next, applied))
         };
         let guarded = AssertUnwindSafe(work.instrument(span)).catch_unwind();
-        AtomicResponse::new(Box::pin(guarded.into_actor(self).map(|outcome, act, ctx| match outcome {
-            Ok(Ok((next, applied))) => {
+        Box::pin(guarded.into_actor(self).map(|outcome, act, ctx| match outcome {
+            Ok(Ok((next, stepped))) => {
                 act.state = Some(next);
-                Ok(applied)
+                Ok(stepped)
             }
             Ok(Err(error)) => {
                 // After a store failure the store may hold something newer than our copy:
@@ -376,32 +498,78 @@ impl ConversationActor {
                 ctx.stop();
                 Err(ConversationError::Panicked)
             }
-        })))
+        }))
+    }
+
+    /// A step that changes the case (every request but a customer message).
+    fn step<F>(
+        &mut self,
+        span: tracing::Span,
+        plan: F,
+    ) -> AtomicResponse<Self, Result<ChangeApplied, ConversationError>>
+    where
+        F: FnOnce(&ActorState, Micros) -> Result<ConversationChange, ConversationError>
+            + Send
+            + 'static,
+    {
+        let stepped = self.step_plan(span, None, move |state, now| plan(state, now).map(Plan::from));
+        AtomicResponse::new(Box::pin(
+            stepped.map(|result, _, _| result.and_then(Stepped::into_change)),
+        ))
     }
 }
 
+/// Intents remembered per contact for repeat-contact detection.
+const REMEMBERED_INTENTS: usize = 32;
+
+fn remember_intents(state: &mut ActorState, conversation: &conversation::Model, now: Micros) {
+    let Some(triage) = conversation.triage.as_deref() else {
+        return;
+    };
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(triage) else {
+        return;
+    };
+    for intent in value["intents"].as_array().into_iter().flatten() {
+        if let Some(label) = intent["label"].as_str() {
+            state.recent_intents.push((label.to_owned(), now));
+        }
+    }
+    let excess = state.recent_intents.len().saturating_sub(REMEMBERED_INTENTS);
+    state.recent_intents.drain(..excess);
+}
+
 impl Handler<CustomerMessageArrived> for ConversationActor {
-    type Result = AtomicResponse<Self, Result<ChangeApplied, ConversationError>>;
+    type Result = AtomicResponse<Self, Result<Stepped, ConversationError>>;
 
     fn handle(&mut self, msg: CustomerMessageArrived, _: &mut Self::Context) -> Self::Result {
         let span = tracing::info_span!(parent: &msg.span, "conversation.apply", kind = msg.message.kind.as_str());
         let key = self.key.clone();
         let reopen_window = self.deps.reopen_window;
+        let routing = self.deps.routing.clone();
+        let engine = routing.engine.current();
+        let noise = engine.policy.noise();
+        let now = self.deps.clock.now();
+        let rate_limited = self.rate.exceeded(
+            now,
+            noise.rate_limit_messages,
+            noise.rate_limit_window_secs,
+        );
         let message = msg.message.clone();
-        self.step(span, Some(msg.committed), move |state, now| {
-            let (arrival, change) = lifecycle::plan_customer_message(
+        let received_at = msg.received_at;
+        let stepped = self.step_plan(span, Some(msg.committed), move |state, now| {
+            Ok(triage::plan_arrival(triage::Arrival {
                 state,
-                &key,
-                &message,
-                msg.received_at,
+                key: &key,
+                message: &message,
+                received_at,
                 now,
                 reopen_window,
-            );
-            if arrival == lifecycle::Arrival::Reopen {
-                metrics().reopens.inc();
-            }
-            Ok(change)
-        })
+                rate_limited,
+                routing: &routing,
+                engine: &engine,
+            }))
+        });
+        AtomicResponse::new(stepped)
     }
 }
 
@@ -411,7 +579,18 @@ impl Handler<SendReply> for ConversationActor {
     fn handle(&mut self, msg: SendReply, _: &mut Self::Context) -> Self::Result {
         let key = self.key.clone();
         let span = tracing::info_span!("conversation.reply", conversation_id = msg.conversation_id);
-        self.step(span, None, move |state, now| {
+        let presence = self.deps.routing.presence.clone();
+        self.step(span, move |state, now| {
+            let supervisor = msg.authority == lifecycle::ReplyAuthority::Supervisor;
+            if !(msg.force && supervisor)
+                && let Some(typing) =
+                    presence.typing_other_than(msg.conversation_id, msg.agent_id, now)
+            {
+                return Err(ConversationError::Collision {
+                    agent_id: typing.agent_id,
+                    agent_name: typing.agent_name,
+                });
+            }
             lifecycle::plan_reply(
                 state,
                 &key,
@@ -419,6 +598,7 @@ impl Handler<SendReply> for ConversationActor {
                 &msg.text,
                 &msg.by,
                 msg.agent_id,
+                msg.authority,
                 now,
             )
         })
@@ -431,15 +611,14 @@ impl Handler<AssignConversation> for ConversationActor {
     fn handle(&mut self, msg: AssignConversation, _: &mut Self::Context) -> Self::Result {
         let span =
             tracing::info_span!("conversation.assign", conversation_id = msg.conversation_id);
-        self.step(span, None, move |state, now| {
-            lifecycle::plan_assignment(
-                state,
-                msg.conversation_id,
-                msg.agent_id,
-                msg.team_id,
-                &msg.by,
-                now,
-            )
+        self.step(span, move |state, now| {
+            let plan = lifecycle::AssignmentPlan {
+                agent_id: msg.agent_id,
+                team_id: msg.team_id,
+                explanation: msg.explanation.as_ref(),
+                if_unassigned: msg.explanation.is_some(),
+            };
+            lifecycle::plan_assignment(state, msg.conversation_id, plan, &msg.by, now)
         })
     }
 }
@@ -450,7 +629,7 @@ impl Handler<ChangeStatus> for ConversationActor {
     fn handle(&mut self, msg: ChangeStatus, _: &mut Self::Context) -> Self::Result {
         let span =
             tracing::info_span!("conversation.status", conversation_id = msg.conversation_id);
-        self.step(span, None, move |state, now| {
+        self.step(span, move |state, now| {
             lifecycle::plan_status_change(state, msg.conversation_id, msg.to, &msg.by, now)
         })
     }
@@ -461,7 +640,7 @@ impl Handler<AddNote> for ConversationActor {
 
     fn handle(&mut self, msg: AddNote, _: &mut Self::Context) -> Self::Result {
         let span = tracing::info_span!("conversation.note", conversation_id = msg.conversation_id);
-        self.step(span, None, move |state, now| {
+        self.step(span, move |state, now| {
             lifecycle::plan_note(state, msg.conversation_id, &msg.body, &msg.by, now)
         })
     }
@@ -471,7 +650,7 @@ impl Handler<InjectPanic> for ConversationActor {
     type Result = AtomicResponse<Self, Result<ChangeApplied, ConversationError>>;
 
     fn handle(&mut self, _: InjectPanic, _: &mut Self::Context) -> Self::Result {
-        self.step(tracing::Span::current(), None, |_, _| {
+        self.step(tracing::Span::current(), |_, _| {
             panic!("injected failure")
         })
     }

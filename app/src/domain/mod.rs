@@ -173,7 +173,7 @@ impl Role {
         use Permission::*;
         match self {
             Self::Admin => true,
-            Self::Supervisor => !matches!(permission, ManageAgents | ReadDeadLetters),
+            Self::Supervisor => !matches!(permission, ManageAgents | ReadDeadLetters | ManageRouting),
             Self::Agent => matches!(
                 permission,
                 ReadConversations
@@ -207,6 +207,12 @@ pub enum Permission {
     ManageTeams,
     ManageAgents,
     ReadDeadLetters,
+    /// Reload taxonomy and routing rules.
+    ManageRouting,
+    /// Block contacts, mark VIPs, read the noise ledger.
+    ManageContacts,
+    /// Reply while another agent is typing, or to a case assigned to someone else.
+    OverrideOwnership,
 }
 
 /// Who did something, as written to the event log.

@@ -10,7 +10,7 @@ use futures::future::BoxFuture;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, DatabaseTransaction,
-    DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
 };
 
 /// An event to append to a conversation's log.
@@ -60,6 +60,9 @@ pub struct ConversationChange {
     pub events: Vec<NewEvent>,
     /// The closing events of `close_previous`.
     pub previous_events: Vec<NewEvent>,
+    /// The noise filter kept this message from the human queues (recorded with the
+    /// message it names).
+    pub suppression: Option<super::noise::NewSuppression>,
 }
 
 #[derive(Debug, Clone)]
@@ -188,6 +191,17 @@ impl WriteOp for ConversationChange {
                 ),
                 None => None,
             };
+            if let Some(suppression) = &self.suppression {
+                super::noise::insert_suppression(
+                    txn,
+                    suppression,
+                    Some(conversation.id),
+                    message.as_ref().map(|m| m.id),
+                    None,
+                    now,
+                )
+                .await?;
+            }
             let refs = (message.as_ref().map(|m| m.id), note_id);
             events.extend(insert_events(txn, conversation.id, &self.events, refs, now).await?);
             Ok(ChangeApplied {
@@ -367,13 +381,21 @@ async fn insert_events(
     Ok(inserted)
 }
 
+/// Cases and triage events looked at for a contact's recent intents.
+const RECENT_CASES: u64 = 5;
+const RECENT_TRIAGES: u64 = 20;
+
 /// What a conversation actor loads when it starts.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ActorState {
     pub contact_id: Option<i64>,
     pub contact_name: Option<String>,
     /// The newest conversation of this contact on this number that is not closed.
     pub live: Option<conversation::Model>,
+    pub contact_vip: bool,
+    /// Intents this contact wrote about recently (any case), newest last: the router marks
+    /// `repeat_contact` when a new message is about one of them.
+    pub recent_intents: Vec<(String, Micros)>,
 }
 
 impl Store {
@@ -383,11 +405,7 @@ impl Store {
             .one(self.db())
             .await?;
         let Some(contact) = contact else {
-            return Ok(ActorState {
-                contact_id: None,
-                contact_name: None,
-                live: None,
-            });
+            return Ok(ActorState::default());
         };
         let live = conversation::Entity::find()
             .filter(conversation::Column::ContactId.eq(contact.id))
@@ -397,11 +415,78 @@ impl Store {
             .order_by_desc(conversation::Column::Id)
             .one(self.db())
             .await?;
+        let recent_intents = self.recent_intents(contact.id).await?;
         Ok(ActorState {
             contact_id: Some(contact.id),
             contact_name: contact.name,
             live,
+            contact_vip: contact.vip,
+            recent_intents,
         })
+    }
+
+    /// The intents of the contact's latest triaged messages, oldest first.
+    pub(crate) async fn recent_intents(&self, contact_id: i64) -> Result<Vec<(String, Micros)>, StoreError> {
+        let ids: Vec<i64> = conversation::Entity::find()
+            .filter(conversation::Column::ContactId.eq(contact_id))
+            .select_only()
+            .column(conversation::Column::Id)
+            .order_by_desc(conversation::Column::Id)
+            .limit(RECENT_CASES)
+            .into_tuple()
+            .all(self.db())
+            .await?;
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let events = conversation_event::Entity::find()
+            .filter(conversation_event::Column::ConversationId.is_in(ids))
+            .filter(conversation_event::Column::Kind.eq("triaged"))
+            .order_by_desc(conversation_event::Column::Id)
+            .limit(RECENT_TRIAGES)
+            .all(self.db())
+            .await?;
+        let mut out = Vec::new();
+        for event in events.into_iter().rev() {
+            let data: serde_json::Value = serde_json::from_str(&event.data).unwrap_or_default();
+            for intent in data["intents"].as_array().into_iter().flatten() {
+                if let Some(label) = intent["label"].as_str() {
+                    out.push((label.to_owned(), event.created_at));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every case not resolved or closed, with its contact's WhatsApp id (the router's
+    /// state at start-up).
+    pub async fn open_conversations(
+        &self,
+    ) -> Result<Vec<(conversation::Model, String)>, StoreError> {
+        let rows = conversation::Entity::find()
+            .filter(conversation::Column::Status.is_not_in([
+                TicketStatus::Resolved.as_str(),
+                TicketStatus::Closed.as_str(),
+            ]))
+            .all(self.db())
+            .await?;
+        let mut wa_ids = std::collections::HashMap::new();
+        let ids: Vec<i64> = rows.iter().map(|c| c.contact_id).collect();
+        for chunk in ids.chunks(500) {
+            let contacts: Vec<(i64, String)> = contact::Entity::find()
+                .filter(contact::Column::Id.is_in(chunk.iter().copied()))
+                .select_only()
+                .column(contact::Column::Id)
+                .column(contact::Column::WaId)
+                .into_tuple()
+                .all(self.db())
+                .await?;
+            wa_ids.extend(contacts);
+        }
+        Ok(rows
+            .into_iter()
+            .filter_map(|c| wa_ids.get(&c.contact_id).cloned().map(|w| (c, w)))
+            .collect())
     }
 
     /// The actor key of a conversation: which contact and number it belongs to.

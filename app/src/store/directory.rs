@@ -58,6 +58,7 @@ pub struct CreateAgent {
     pub email: Option<String>,
     pub role: Role,
     pub team_id: Option<i64>,
+    pub profile: AgentProfile,
     pub now: Micros,
 }
 
@@ -88,11 +89,138 @@ impl WriteOp for CreateAgent {
                 role: Set(self.role.as_str().into()),
                 team_id: Set(self.team_id),
                 created_at: Set(self.now),
+                skills: Set(json_list(self.profile.skills.as_deref().unwrap_or_default())),
+                languages: Set(json_list(self.profile.languages.as_deref().unwrap_or_default())),
+                capacity: Set(self.profile.capacity.unwrap_or(DEFAULT_CAPACITY)),
+                presence: Set(self.profile.presence.unwrap_or(AgentPresence::Offline).as_str().into()),
+                senior: Set(self.profile.senior.unwrap_or(false)),
+                last_assigned_at: Set(0),
                 ..Default::default()
             }
             .insert(txn)
             .await?;
             Ok(Ok(agent))
+        })
+    }
+}
+
+/// Conversations an agent works at once unless told otherwise.
+pub const DEFAULT_CAPACITY: i32 = 5;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentPresence {
+    Online,
+    Away,
+    Offline,
+}
+
+impl AgentPresence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Online => "online",
+            Self::Away => "away",
+            Self::Offline => "offline",
+        }
+    }
+}
+
+/// An agent's routing profile; `None` leaves a field as it is (or its default).
+#[derive(Debug, Clone, Default)]
+pub struct AgentProfile {
+    pub skills: Option<Vec<String>>,
+    pub languages: Option<Vec<String>>,
+    pub capacity: Option<i32>,
+    pub senior: Option<bool>,
+    pub presence: Option<AgentPresence>,
+}
+
+fn json_list(items: &[String]) -> String {
+    serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
+}
+
+/// Changes an agent's team or routing profile.
+pub struct UpdateAgent {
+    pub id: i64,
+    /// `Some(None)` takes the agent out of any team.
+    pub team_id: Option<Option<i64>>,
+    pub profile: AgentProfile,
+    pub now: Micros,
+}
+
+impl WriteOp for UpdateAgent {
+    type Output = Result<agent::Model, DirectoryError>;
+    fn apply<'a>(
+        &'a self,
+        txn: &'a DatabaseTransaction,
+    ) -> BoxFuture<'a, Result<Self::Output, DbErr>> {
+        Box::pin(async move {
+            let Some(agent) = agent::Entity::find_by_id(self.id).one(txn).await? else {
+                return Ok(Err(DirectoryError::AgentNotFound(self.id)));
+            };
+            if let Some(Some(team_id)) = self.team_id
+                && team::Entity::find_by_id(team_id).one(txn).await?.is_none()
+            {
+                return Ok(Err(DirectoryError::TeamNotFound(team_id)));
+            }
+            let mut active: agent::ActiveModel = agent.into();
+            let p = &self.profile;
+            if let Some(team_id) = self.team_id {
+                active.team_id = Set(team_id);
+            }
+            if let Some(skills) = &p.skills {
+                active.skills = Set(json_list(skills));
+            }
+            if let Some(languages) = &p.languages {
+                active.languages = Set(json_list(languages));
+            }
+            if let Some(capacity) = p.capacity {
+                active.capacity = Set(capacity);
+            }
+            if let Some(senior) = p.senior {
+                active.senior = Set(senior);
+            }
+            if let Some(presence) = p.presence {
+                active.presence = Set(presence.as_str().into());
+            }
+            Ok(Ok(active.update(txn).await?))
+        })
+    }
+}
+
+/// Makes sure a team row exists for each name; answers name to id for all of them.
+pub struct EnsureTeams {
+    pub names: Vec<String>,
+    pub now: Micros,
+}
+
+impl WriteOp for EnsureTeams {
+    type Output = Vec<(String, i64)>;
+    fn apply<'a>(
+        &'a self,
+        txn: &'a DatabaseTransaction,
+    ) -> BoxFuture<'a, Result<Self::Output, DbErr>> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(self.names.len());
+            for name in &self.names {
+                let existing = team::Entity::find()
+                    .filter(team::Column::Name.eq(name))
+                    .one(txn)
+                    .await?;
+                let team = match existing {
+                    Some(team) => team,
+                    None => {
+                        team::ActiveModel {
+                            name: Set(name.clone()),
+                            created_at: Set(self.now),
+                            ..Default::default()
+                        }
+                        .insert(txn)
+                        .await?
+                    }
+                };
+                out.push((team.name, team.id));
+            }
+            Ok(out)
         })
     }
 }
@@ -158,6 +286,16 @@ impl Store {
             .order_by_asc(team::Column::Id)
             .all(self.db())
             .await?)
+    }
+
+    /// Records when the router last gave the agent a case (round robin survives restarts).
+    pub async fn touch_agent_assigned(&self, id: i64, at: Micros) -> Result<(), StoreError> {
+        agent::Entity::update_many()
+            .col_expr(agent::Column::LastAssignedAt, sea_orm::sea_query::Expr::value(at))
+            .filter(agent::Column::Id.eq(id))
+            .exec(self.db())
+            .await?;
+        Ok(())
     }
 
     pub async fn agents(&self) -> Result<Vec<agent::Model>, StoreError> {

@@ -228,7 +228,91 @@ pub struct NoiseCounts {
     pub by_reason: Vec<(String, i64)>,
 }
 
+/// What explaining a message needs to know about its sender.
+#[derive(Debug, Clone, Default)]
+pub struct ContactHistory {
+    pub vip: bool,
+    pub recent_intents: Vec<(String, Micros)>,
+}
+
+/// Marks a contact as VIP or not (creating it if needed), audited.
+struct SetContactVip {
+    wa_id: String,
+    vip: bool,
+    actor: String,
+    now: Micros,
+}
+
+impl WriteOp for SetContactVip {
+    type Output = contact::Model;
+    fn apply<'a>(
+        &'a self,
+        txn: &'a DatabaseTransaction,
+    ) -> BoxFuture<'a, Result<contact::Model, DbErr>> {
+        Box::pin(async move {
+            let contact = contact::Entity::insert(contact::ActiveModel {
+                wa_id: Set(self.wa_id.clone()),
+                name: Set(None),
+                created_at: Set(self.now),
+                updated_at: Set(self.now),
+                vip: Set(self.vip),
+                ..Default::default()
+            })
+            .on_conflict(
+                OnConflict::column(contact::Column::WaId)
+                    .value(contact::Column::Vip, self.vip)
+                    .value(contact::Column::UpdatedAt, self.now)
+                    .to_owned(),
+            )
+            .exec_with_returning(txn)
+            .await?;
+            audit::append(
+                txn,
+                &AuditRecord {
+                    actor: self.actor.clone(),
+                    action: "contact.vip_changed".into(),
+                    subject: Some(format!("contact:{}", contact.id)),
+                    data: serde_json::json!({ "vip": self.vip }),
+                    at: self.now,
+                },
+            )
+            .await?;
+            Ok(contact)
+        })
+    }
+}
+
 impl Store {
+    pub async fn set_contact_vip(
+        &self,
+        wa_id: &str,
+        vip: bool,
+        actor: String,
+        now: Micros,
+    ) -> Result<contact::Model, StoreError> {
+        self.write(SetContactVip {
+            wa_id: wa_id.to_owned(),
+            vip,
+            actor,
+            now,
+        })
+        .await
+    }
+
+    pub async fn contact_history(&self, wa_id: &str) -> Result<ContactHistory, StoreError> {
+        let Some(contact) = contact::Entity::find()
+            .filter(contact::Column::WaId.eq(wa_id))
+            .one(self.db())
+            .await?
+        else {
+            return Ok(ContactHistory::default());
+        };
+        Ok(ContactHistory {
+            vip: contact.vip,
+            recent_intents: self.recent_intents(contact.id).await?,
+        })
+    }
+
     /// WhatsApp ids of every blocked contact (loaded at start).
     pub async fn blocked_wa_ids(&self) -> Result<Vec<String>, StoreError> {
         Ok(contact::Entity::find()

@@ -1,0 +1,477 @@
+//! The router actor: the one place that knows every agent's load and every team's queue,
+//! and gives unowned cases to agents.
+//!
+//! Conversation actors tell it about every change they commit ([`CaseUpdated`]); the API
+//! tells it about agents ([`AgentUpdated`]). When a case needs an agent it asks the policy
+//! ([`select::route`]) with the team's agents as they are now, reserves the chosen agent's
+//! capacity at once (so two cases never take the last slot), and sends the assignment to the
+//! case's conversation actor, which records it with the explanation. A case nobody can take
+//! waits in its team's queue and is assigned the moment capacity frees up: an agent resolves
+//! a case, comes online or gets more capacity, or the team opens.
+//!
+//! Its state is rebuilt from the store at start-up (open cases, their assignees and
+//! triage), so a restart loses no queue.
+
+use crate::clock::SharedClock;
+use crate::conversation::{AssignConversation, ConversationRegistry};
+use crate::domain::{Actor as Who, ConversationKey, Micros, Priority, TicketStatus};
+use crate::routing::engine::EngineHandle;
+use crate::routing::select::{self, AgentView, CaseNeeds, Presence, RouteAction, RouteOutcome};
+use crate::store::Store;
+use crate::store::entities::{agent, conversation};
+use crate::telemetry::metrics;
+use actix::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// What routing needs to know about a case, kept with its triage (`conversations.triage`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct RoutingNeeds {
+    pub language: Option<String>,
+    #[serde(default)]
+    pub skills: Vec<String>,
+    #[serde(default)]
+    pub vip: bool,
+    /// Automation holds the case (suppressed or answered by a bot): no agent needed.
+    #[serde(default)]
+    pub no_agent: bool,
+}
+
+impl RoutingNeeds {
+    fn case_needs(&self) -> CaseNeeds {
+        CaseNeeds {
+            language: self.language.clone(),
+            skills: self.skills.clone(),
+            vip: self.vip,
+        }
+    }
+}
+
+/// A committed change to a case, as its conversation actor saw it.
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct CaseUpdated {
+    pub key: ConversationKey,
+    pub conversation: conversation::Model,
+    /// Set when the change carried a new triage decision.
+    pub needs: Option<RoutingNeeds>,
+}
+
+/// An agent was created or changed (presence, capacity, skills, team).
+#[derive(Message, Debug, Clone)]
+#[rtype(result = "()")]
+pub struct AgentUpdated(pub agent::Model);
+
+/// Attach the registry assignments are sent through (it starts after the router).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AttachRegistry(pub ConversationRegistry);
+
+/// Who would get a case of `team` with these needs now, without assigning it.
+#[derive(Message)]
+#[rtype(result = "Option<RouteOutcome>")]
+pub struct ExplainRoute {
+    pub team: String,
+    pub needs: CaseNeeds,
+}
+
+/// Queue lengths and waiting reasons per team.
+#[derive(Message)]
+#[rtype(result = "Vec<QueueReport>")]
+pub struct QueueSnapshot;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QueueReport {
+    pub team: String,
+    pub waiting: usize,
+    pub oldest_since: Option<Micros>,
+    /// Why the case at the head of the queue is waiting.
+    pub reason: Option<String>,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+struct AssignmentFinished {
+    conversation_id: i64,
+    agent_id: i64,
+    ok: bool,
+    /// When the capacity that made the assignment possible was freed (queued cases).
+    freed_at: Option<Instant>,
+}
+
+#[derive(Debug, Clone)]
+struct Case {
+    key: ConversationKey,
+    team_id: Option<i64>,
+    assignee: Option<i64>,
+    status: TicketStatus,
+    priority: Priority,
+    needs: RoutingNeeds,
+    /// An assignment is on its way to the conversation actor.
+    assigning: Option<i64>,
+    queued_since: Option<Micros>,
+    waiting_reason: Option<String>,
+}
+
+impl Case {
+    fn active(&self) -> bool {
+        !matches!(self.status, TicketStatus::Resolved | TicketStatus::Closed)
+    }
+
+    fn wants_agent(&self) -> bool {
+        self.active()
+            && self.assignee.is_none()
+            && self.assigning.is_none()
+            && self.team_id.is_some()
+            && !self.needs.no_agent
+    }
+
+    /// Whose capacity the case takes.
+    fn holder(&self) -> Option<i64> {
+        if self.active() {
+            self.assigning.or(self.assignee)
+        } else {
+            None
+        }
+    }
+}
+
+pub struct RouterActor {
+    engine: EngineHandle,
+    store: Store,
+    clock: SharedClock,
+    registry: Option<ConversationRegistry>,
+    agents: HashMap<i64, agent::Model>,
+    cases: HashMap<i64, Case>,
+    /// When capacity last freed, per team, for the assignment-latency metric.
+    freed: HashMap<i64, Instant>,
+}
+
+/// How often queues are looked at even without an event (teams opening).
+const RECONSIDER_EVERY: Duration = Duration::from_secs(5);
+
+impl RouterActor {
+    /// Loads agents and open cases from the store.
+    pub async fn load(
+        engine: EngineHandle,
+        store: Store,
+        clock: SharedClock,
+    ) -> Result<Self, crate::store::StoreError> {
+        let agents = store
+            .agents()
+            .await?
+            .into_iter()
+            .map(|a| (a.id, a))
+            .collect();
+        let mut cases = HashMap::new();
+        for (conversation, wa_id) in store.open_conversations().await? {
+            let key = ConversationKey {
+                channel_id: conversation.channel_id.clone(),
+                phone_number_id: conversation.phone_number_id.clone(),
+                wa_id,
+            };
+            let needs = needs_of(&conversation).unwrap_or_default();
+            cases.insert(conversation.id, case_of(key, &conversation, needs));
+        }
+        Ok(Self {
+            engine,
+            store,
+            clock,
+            registry: None,
+            agents,
+            cases,
+            freed: HashMap::new(),
+        })
+    }
+
+    fn views(&self, team_id: i64) -> Vec<AgentView> {
+        let mut loads: HashMap<i64, u32> = HashMap::new();
+        for case in self.cases.values() {
+            if let Some(holder) = case.holder() {
+                *loads.entry(holder).or_default() += 1;
+            }
+        }
+        let engine = self.engine.current();
+        self.agents
+            .values()
+            .filter(|a| a.team_id == Some(team_id))
+            .map(|a| AgentView {
+                id: a.id,
+                name: a.name.clone(),
+                team: engine.team_name(team_id).unwrap_or_default().to_owned(),
+                skills: serde_json::from_str(&a.skills).unwrap_or_default(),
+                languages: serde_json::from_str(&a.languages).unwrap_or_default(),
+                capacity: u32::try_from(a.capacity.max(0)).unwrap_or(0),
+                load: loads.get(&a.id).copied().unwrap_or(0),
+                presence: presence_of(&a.presence),
+                senior: a.senior,
+                last_assigned_at: a.last_assigned_at,
+            })
+            .collect()
+    }
+
+    /// Tries to give every waiting case of `team_id` (all teams when `None`) an agent,
+    /// most urgent and oldest first.
+    fn drain(&mut self, team_id: Option<i64>, ctx: &mut Context<Self>) {
+        let Some(registry) = self.registry.clone() else {
+            return;
+        };
+        let mut waiting: Vec<(i64, Priority, Micros)> = self
+            .cases
+            .iter()
+            .filter(|(_, c)| c.wants_agent() && (team_id.is_none() || c.team_id == team_id))
+            .map(|(id, c)| (*id, c.priority, c.queued_since.unwrap_or(0)))
+            .collect();
+        waiting.sort_by(|a, b| b.1.cmp(&a.1).then(a.2.cmp(&b.2)).then(a.0.cmp(&b.0)));
+        let engine = self.engine.current();
+        let now = self.clock.now();
+        for (conversation_id, _, _) in waiting {
+            let Some(case) = self.cases.get(&conversation_id) else {
+                continue;
+            };
+            let Some(team) = case.team_id.and_then(|id| engine.team_name(id)).map(str::to_owned)
+            else {
+                continue;
+            };
+            let outcome = self.route(&team, &case.needs.case_needs(), now);
+            let Some(case) = self.cases.get_mut(&conversation_id) else {
+                continue;
+            };
+            match &outcome.action {
+                RouteAction::Assign(agent_id) => {
+                    let agent_id = *agent_id;
+                    case.assigning = Some(agent_id);
+                    let target_team = engine.team_id(&outcome.team).or(case.team_id);
+                    if let Some(agent) = self.agents.get_mut(&agent_id) {
+                        agent.last_assigned_at = now;
+                    }
+                    let freed_at = case
+                        .queued_since
+                        .and_then(|_| case.team_id)
+                        .and_then(|t| self.freed.get(&t).copied());
+                    let request = AssignConversation {
+                        conversation_id,
+                        agent_id: Some(agent_id),
+                        team_id: target_team,
+                        by: Who::System,
+                        explanation: serde_json::to_value(&outcome).ok(),
+                    };
+                    let key = case.key.clone();
+                    let registry = registry.clone();
+                    let store = self.store.clone();
+                    let me = ctx.address();
+                    tokio::spawn(async move {
+                        let ok = registry.send(&key, request).await.is_ok();
+                        if ok && let Err(error) = store.touch_agent_assigned(agent_id, now).await {
+                            tracing::warn!(error = %error, agent_id, "Could not record the assignment time.");
+                        }
+                        me.do_send(AssignmentFinished {
+                            conversation_id,
+                            agent_id,
+                            ok,
+                            freed_at,
+                        });
+                    });
+                }
+                RouteAction::Queue { reason } | RouteAction::HoldForBot { reason } => {
+                    if case.queued_since.is_none() {
+                        case.queued_since = Some(now);
+                    }
+                    case.waiting_reason = Some(reason.clone());
+                }
+            }
+        }
+    }
+
+    fn route(&self, team: &str, needs: &CaseNeeds, now: Micros) -> RouteOutcome {
+        let engine = self.engine.current();
+        // The policy may send the case to another team (hours, VIP queue): give it that
+        // team's agents too.
+        let mut agents = Vec::new();
+        for policy_team in engine.policy.teams() {
+            if let Some(id) = engine.team_id(&policy_team.id) {
+                agents.extend(self.views(id));
+            }
+        }
+        select::route(&engine.policy, team, needs, &agents, now)
+    }
+
+    fn capacity_freed(&mut self, team_id: Option<i64>) {
+        if let Some(team_id) = team_id {
+            self.freed.insert(team_id, Instant::now());
+        }
+    }
+}
+
+fn presence_of(text: &str) -> Presence {
+    match text {
+        "online" => Presence::Online,
+        "away" => Presence::Away,
+        _ => Presence::Offline,
+    }
+}
+
+fn needs_of(conversation: &conversation::Model) -> Option<RoutingNeeds> {
+    let triage: serde_json::Value = serde_json::from_str(conversation.triage.as_deref()?).ok()?;
+    serde_json::from_value(triage.get("needs")?.clone()).ok()
+}
+
+fn case_of(key: ConversationKey, c: &conversation::Model, needs: RoutingNeeds) -> Case {
+    Case {
+        key,
+        team_id: c.team_id,
+        assignee: c.assignee_id,
+        status: TicketStatus::parse(&c.status).unwrap_or(TicketStatus::Created),
+        priority: Priority::parse(&c.priority).unwrap_or(Priority::Medium),
+        needs,
+        assigning: None,
+        queued_since: (c.assignee_id.is_none()).then_some(c.last_activity_at),
+        waiting_reason: None,
+    }
+}
+
+impl Actor for RouterActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.run_interval(RECONSIDER_EVERY, |act, ctx| act.drain(None, ctx));
+    }
+}
+
+impl Handler<AttachRegistry> for RouterActor {
+    type Result = ();
+    fn handle(&mut self, msg: AttachRegistry, ctx: &mut Self::Context) {
+        self.registry = Some(msg.0);
+        self.drain(None, ctx);
+    }
+}
+
+impl Handler<CaseUpdated> for RouterActor {
+    type Result = ();
+    fn handle(&mut self, msg: CaseUpdated, ctx: &mut Self::Context) {
+        let id = msg.conversation.id;
+        let previous = self.cases.get(&id).cloned();
+        let needs = msg
+            .needs
+            .or_else(|| previous.as_ref().map(|c| c.needs.clone()))
+            .unwrap_or_default();
+        let mut case = case_of(msg.key, &msg.conversation, needs);
+        if let Some(previous) = &previous {
+            // An assignment in flight is still ours until its answer arrives.
+            if case.assignee.is_none() {
+                case.assigning = previous.assigning;
+            }
+            case.queued_since = if case.assignee.is_none() {
+                previous.queued_since.or(case.queued_since)
+            } else {
+                None
+            };
+        }
+        let freed = previous
+            .as_ref()
+            .and_then(Case::holder)
+            .filter(|holder| case.holder() != Some(*holder));
+        let team = case.team_id;
+        if case.active() {
+            self.cases.insert(id, case);
+        } else {
+            self.cases.remove(&id);
+        }
+        if let Some(agent_id) = freed {
+            let agent_team = self.agents.get(&agent_id).and_then(|a| a.team_id);
+            self.capacity_freed(agent_team);
+            self.drain(agent_team, ctx);
+        }
+        self.drain(team, ctx);
+    }
+}
+
+impl Handler<AgentUpdated> for RouterActor {
+    type Result = ();
+    fn handle(&mut self, msg: AgentUpdated, ctx: &mut Self::Context) {
+        let agent = msg.0;
+        let team = agent.team_id;
+        let previous_team = self.agents.get(&agent.id).and_then(|a| a.team_id);
+        self.agents.insert(agent.id, agent);
+        self.capacity_freed(team);
+        self.drain(team, ctx);
+        if previous_team != team {
+            self.drain(previous_team, ctx);
+        }
+    }
+}
+
+impl Handler<AssignmentFinished> for RouterActor {
+    type Result = ();
+    fn handle(&mut self, msg: AssignmentFinished, ctx: &mut Self::Context) {
+        let mut team = None;
+        if let Some(case) = self.cases.get_mut(&msg.conversation_id)
+            && case.assigning == Some(msg.agent_id)
+        {
+            case.assigning = None;
+            if msg.ok {
+                case.assignee = case.assignee.or(Some(msg.agent_id));
+                case.queued_since = None;
+            }
+            team = case.team_id;
+        }
+        if msg.ok {
+            metrics().router_assignments.inc();
+            if let Some(freed_at) = msg.freed_at {
+                metrics()
+                    .router_assignment_seconds
+                    .observe(freed_at.elapsed().as_secs_f64());
+            }
+        } else {
+            // The case moved on (closed, reassigned) or its actor failed: give the
+            // capacity back and look again.
+            self.drain(team, ctx);
+        }
+    }
+}
+
+impl Handler<ExplainRoute> for RouterActor {
+    type Result = Option<RouteOutcome>;
+    fn handle(&mut self, msg: ExplainRoute, _: &mut Self::Context) -> Self::Result {
+        let engine = self.engine.current();
+        engine.team_id(&msg.team)?;
+        Some(self.route(&msg.team, &msg.needs, self.clock.now()))
+    }
+}
+
+impl Handler<QueueSnapshot> for RouterActor {
+    type Result = MessageResult<QueueSnapshot>;
+    fn handle(&mut self, _: QueueSnapshot, _: &mut Self::Context) -> Self::Result {
+        let engine = self.engine.current();
+        let mut reports: HashMap<i64, QueueReport> = HashMap::new();
+        let mut heads: HashMap<i64, (Micros, Option<String>)> = HashMap::new();
+        for case in self.cases.values().filter(|c| c.wants_agent()) {
+            let Some(team_id) = case.team_id else { continue };
+            let report = reports.entry(team_id).or_insert_with(|| QueueReport {
+                team: engine.team_name(team_id).unwrap_or("unknown").to_owned(),
+                waiting: 0,
+                oldest_since: None,
+                reason: None,
+            });
+            report.waiting += 1;
+            let since = case.queued_since.unwrap_or(0);
+            let head = heads.entry(team_id).or_insert((Micros::MAX, None));
+            if since < head.0 {
+                *head = (since, case.waiting_reason.clone());
+            }
+        }
+        let mut out: Vec<QueueReport> = reports
+            .into_iter()
+            .map(|(team_id, mut report)| {
+                if let Some((since, reason)) = heads.remove(&team_id) {
+                    report.oldest_since = Some(since);
+                    report.reason = reason;
+                }
+                report
+            })
+            .collect();
+        out.sort_by(|a, b| a.team.cmp(&b.team));
+        MessageResult(out)
+    }
+}
