@@ -8,11 +8,11 @@ use crate::conversation::{ActorDeps, ConversationRegistry};
 use crate::events::EventBus;
 use crate::ingest::{self, Intake, dispatcher::Dispatcher};
 use crate::outbound::OutboxWorker;
+use crate::routing::Routing;
 use crate::routing::noise::NoiseState;
 use crate::routing::presence::PresenceBoard;
 use crate::routing::reload;
 use crate::routing::router::{AttachRegistry, RouterActor};
-use crate::routing::Routing;
 use crate::store::Store;
 use actix::Actor;
 use actix_web::dev::Server;
@@ -54,7 +54,12 @@ impl Application {
         let (engine, loaded) = reload::load(&sources, &store, clock.now())
             .await
             .context("Failed to load the triage taxonomy and routing rules")?;
-        tracing::info!(rules = loaded.rules, teams = loaded.teams, intents = loaded.intents, "Triage and routing loaded.");
+        tracing::info!(
+            rules = loaded.rules,
+            teams = loaded.teams,
+            intents = loaded.intents,
+            "Triage and routing loaded."
+        );
         let router = RouterActor::load(engine.clone(), store.clone(), clock.clone())
             .await
             .context("Failed to load agents and open cases for the router")?

@@ -152,7 +152,10 @@ fn build_metrics() -> Result<Metrics, prometheus::Error> {
         .buckets(latency_buckets),
     )?;
     let routing_reloads = IntCounterVec::new(
-        Opts::new("routing_reloads_total", "Reloads of taxonomy and rules, by outcome"),
+        Opts::new(
+            "routing_reloads_total",
+            "Reloads of taxonomy and rules, by outcome",
+        ),
         &["outcome"],
     )?;
     let messages = IntCounterVec::new(

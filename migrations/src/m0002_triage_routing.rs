@@ -9,7 +9,11 @@ use sea_orm_migration::prelude::*;
 pub struct Migration;
 
 /// SQLite alters one column per statement.
-async fn add_columns(m: &SchemaManager<'_>, table: &str, columns: Vec<ColumnDef>) -> Result<(), DbErr> {
+async fn add_columns(
+    m: &SchemaManager<'_>,
+    table: &str,
+    columns: Vec<ColumnDef>,
+) -> Result<(), DbErr> {
     for mut column in columns {
         m.alter_table(
             Table::alter()
@@ -41,12 +45,32 @@ impl MigrationTrait for Migration {
             m,
             "agents",
             vec![
-                ColumnDef::new(named("skills")).text().not_null().default("[]").take(),
-                ColumnDef::new(named("languages")).text().not_null().default("[]").take(),
-                ColumnDef::new(named("capacity")).integer().not_null().default(5).take(),
-                ColumnDef::new(named("presence")).text().not_null().default("offline").take(),
+                ColumnDef::new(named("skills"))
+                    .text()
+                    .not_null()
+                    .default("[]")
+                    .take(),
+                ColumnDef::new(named("languages"))
+                    .text()
+                    .not_null()
+                    .default("[]")
+                    .take(),
+                ColumnDef::new(named("capacity"))
+                    .integer()
+                    .not_null()
+                    .default(5)
+                    .take(),
+                ColumnDef::new(named("presence"))
+                    .text()
+                    .not_null()
+                    .default("offline")
+                    .take(),
                 flag("senior"),
-                ColumnDef::new(named("last_assigned_at")).big_integer().not_null().default(0).take(),
+                ColumnDef::new(named("last_assigned_at"))
+                    .big_integer()
+                    .not_null()
+                    .default(0)
+                    .take(),
             ],
         )
         .await?;
@@ -119,6 +143,17 @@ impl MigrationTrait for Migration {
                 .col(big(NoiseClusters::FirstSeenAt))
                 .col(big(NoiseClusters::LastSeenAt))
                 .to_owned(),
+        )
+        .await?;
+
+        m.create_index(
+            index(
+                "ux_noise_clusters_fingerprint",
+                NoiseClusters::Table,
+                &["fingerprint"],
+            )
+            .unique()
+            .to_owned(),
         )
         .await?;
 

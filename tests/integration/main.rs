@@ -10,5 +10,6 @@ mod graphql;
 mod intake;
 mod lifecycle;
 mod outbound;
+mod routing;
 mod schema;
 mod telemetry;

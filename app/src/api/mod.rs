@@ -12,6 +12,7 @@ pub mod types;
 
 use crate::clock::SharedClock;
 use crate::config::Settings;
+use crate::conversation::lifecycle::ReplyAuthority;
 use crate::conversation::{
     AddNote, AssignConversation, ChangeStatus, ConversationActor, ConversationError,
     ConversationRegistry, SendReply,
@@ -21,7 +22,6 @@ use crate::error::{ApiError, ErrorCode};
 use crate::events::EventBus;
 use crate::store::Store;
 use crate::store::conversations::ChangeApplied;
-use crate::conversation::lifecycle::ReplyAuthority;
 use crate::store::directory::{AgentProfile, CreateAgent, CreateTeam, CreateToken, DirectoryError};
 use crate::store::queries::{ConversationCursor, ConversationFilter as StoreFilter};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -32,7 +32,6 @@ use auth::Principal;
 use futures::Stream;
 use std::sync::Arc;
 use types::*;
-
 
 pub type ParleySchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
@@ -53,10 +52,10 @@ pub fn build_schema(context: ApiContext) -> ParleySchema {
         MutationRoot::default(),
         SubscriptionRoot::default(),
     )
-        .data(context)
-        .limit_depth(limits.depth_limit)
-        .limit_complexity(limits.complexity_limit)
-        .finish()
+    .data(context)
+    .limit_depth(limits.depth_limit)
+    .limit_complexity(limits.complexity_limit)
+    .finish()
 }
 
 /// The published SDL (`schema/schema.graphql`).
@@ -66,8 +65,8 @@ pub fn sdl() -> String {
         MutationRoot::default(),
         SubscriptionRoot::default(),
     )
-        .finish()
-        .sdl()
+    .finish()
+    .sdl()
 }
 
 fn principal<'a>(ctx: &'a Context<'_>) -> Result<&'a Principal, ApiError> {

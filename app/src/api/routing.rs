@@ -3,8 +3,8 @@
 //! contacts, the noise ledger, and reloading the rules.
 
 use super::types::{Agent, AgentStatus, Contact, id_of, page_size};
-use crate::clock::micros_to_datetime;
 use super::{api, directory_error, principal};
+use crate::clock::micros_to_datetime;
 use crate::domain::{Micros, Permission, SECOND_MICROS};
 use crate::error::{ApiError, ErrorCode};
 use crate::routing::policy::ReviewReason;
@@ -85,9 +85,7 @@ impl From<RouteOutcome> for RoutingExplanation {
         let (action, agent_id, reason) = match outcome.action {
             RouteAction::Assign(id) => (RouteActionKind::Assign, Some(ID(id.to_string())), None),
             RouteAction::Queue { reason } => (RouteActionKind::Queue, None, Some(reason)),
-            RouteAction::HoldForBot { reason } => {
-                (RouteActionKind::HoldForBot, None, Some(reason))
-            }
+            RouteAction::HoldForBot { reason } => (RouteActionKind::HoldForBot, None, Some(reason)),
         };
         Self {
             team: outcome.team,
@@ -354,7 +352,9 @@ impl RoutingQuery {
     ) -> async_graphql::Result<TriageExplanation> {
         principal(ctx)?.require(Permission::ReadConversations)?;
         if text.chars().count() > crate::domain::MAX_TEXT_CHARS * 4 {
-            return Err(ApiError::new(ErrorCode::InvalidInput, "the text is too long to explain").into());
+            return Err(
+                ApiError::new(ErrorCode::InvalidInput, "the text is too long to explain").into(),
+            );
         }
         let a = api(ctx);
         let engine = a.routing.engine.current();
@@ -438,7 +438,12 @@ impl RoutingQuery {
                 spam_reasons: spam
                     .reasons
                     .iter()
-                    .map(|r| serde_json::to_value(r).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default())
+                    .map(|r| {
+                        serde_json::to_value(r)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_owned))
+                            .unwrap_or_default()
+                    })
                     .collect(),
                 acknowledgement: is_acknowledgement(&text),
             },
@@ -454,7 +459,9 @@ impl RoutingQuery {
             .router
             .send(QueueSnapshot)
             .await
-            .map_err(|_| ApiError::new(ErrorCode::Unavailable, "the router is restarting; retry"))?;
+            .map_err(|_| {
+                ApiError::new(ErrorCode::Unavailable, "the router is restarting; retry")
+            })?;
         Ok(queues
             .into_iter()
             .map(|q| QueueInfo {
@@ -480,7 +487,9 @@ impl RoutingQuery {
     ) -> async_graphql::Result<NoiseStats> {
         principal(ctx)?.require(Permission::ManageContacts)?;
         if since_hours <= 0 {
-            return Err(ApiError::new(ErrorCode::InvalidInput, "sinceHours must be positive").into());
+            return Err(
+                ApiError::new(ErrorCode::InvalidInput, "sinceHours must be positive").into(),
+            );
         }
         let since: Micros = api(ctx).clock.now() - i64::from(since_hours) * 3600 * SECOND_MICROS;
         let counts = api(ctx)
@@ -516,7 +525,10 @@ impl RoutingQuery {
     ) -> async_graphql::Result<Vec<Suppression>> {
         principal(ctx)?.require(Permission::ManageContacts)?;
         let limit = page_size(ctx, first)?;
-        let before = before.as_ref().map(|id| id_of(id, "suppression")).transpose()?;
+        let before = before
+            .as_ref()
+            .map(|id| id_of(id, "suppression"))
+            .transpose()?;
         let rows = api(ctx)
             .store
             .suppressions_page(reason.as_deref(), before, limit)
@@ -662,7 +674,10 @@ impl RoutingMutation {
         let id = match agent_id {
             Some(id) => id_of(&id, "agent")?,
             None => who.agent_id.ok_or_else(|| {
-                ApiError::new(ErrorCode::InvalidInput, "this token is not an agent's: name agentId")
+                ApiError::new(
+                    ErrorCode::InvalidInput,
+                    "this token is not an agent's: name agentId",
+                )
             })?,
         };
         if Some(id) != who.agent_id {
@@ -698,11 +713,19 @@ impl RoutingMutation {
         let who = principal(ctx)?;
         who.require(Permission::ReplyToCustomers)?;
         let agent_id = who.agent_id.ok_or_else(|| {
-            ApiError::new(ErrorCode::InvalidInput, "presence is reported by agents' tokens")
+            ApiError::new(
+                ErrorCode::InvalidInput,
+                "presence is reported by agents' tokens",
+            )
         })?;
         let id = id_of(&conversation_id, "conversation")?;
         let a = api(ctx);
-        if a.store.conversation(id).await.map_err(ApiError::internal)?.is_none() {
+        if a.store
+            .conversation(id)
+            .await
+            .map_err(ApiError::internal)?
+            .is_none()
+        {
             return Err(ApiError::new(
                 ErrorCode::ConversationNotFound,
                 format!("conversation {id} does not exist"),
@@ -720,8 +743,7 @@ impl RoutingMutation {
             PresenceKind::Viewing => PresenceState::Viewing,
             PresenceKind::Typing => PresenceState::Typing,
         });
-        Ok(a
-            .routing
+        Ok(a.routing
             .presence
             .set(id, agent_id, &name, state, a.clock.now())
             .into_iter()
@@ -739,7 +761,11 @@ impl RoutingMutation {
         set_blocked(ctx, wa_id, true, reason).await
     }
 
-    async fn unblock_contact(&self, ctx: &Context<'_>, wa_id: String) -> async_graphql::Result<Contact> {
+    async fn unblock_contact(
+        &self,
+        ctx: &Context<'_>,
+        wa_id: String,
+    ) -> async_graphql::Result<Contact> {
         set_blocked(ctx, wa_id, false, None).await
     }
 
@@ -813,20 +839,25 @@ impl RoutingSubscription {
         principal(ctx)?.require(Permission::ReadConversations)?;
         let id = id_of(&conversation_id, "conversation")?;
         let receiver = api(ctx).routing.presence.subscribe();
-        Ok(futures::stream::unfold(receiver, move |mut receiver| async move {
-            loop {
-                match receiver.recv().await {
-                    Ok(update) if update.conversation_id == id => {
-                        let item = ConversationPresence {
-                            conversation_id: ID(id.to_string()),
-                            present: update.present.into_iter().map(Into::into).collect(),
-                        };
-                        return Some((item, receiver));
+        Ok(futures::stream::unfold(
+            receiver,
+            move |mut receiver| async move {
+                loop {
+                    match receiver.recv().await {
+                        Ok(update) if update.conversation_id == id => {
+                            let item = ConversationPresence {
+                                conversation_id: ID(id.to_string()),
+                                present: update.present.into_iter().map(Into::into).collect(),
+                            };
+                            return Some((item, receiver));
+                        }
+                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                            continue;
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
                     }
-                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
                 }
-            }
-        }))
+            },
+        ))
     }
 }

@@ -561,15 +561,33 @@ mod tests {
             live.assignee_id = Some(3);
         }
         let other = Actor::Agent { id: 4 };
-        let error = plan_reply(&state, &key(), 42, "hi", &other, Some(4), ReplyAuthority::Agent, 1)
-            .unwrap_err();
+        let error = plan_reply(
+            &state,
+            &key(),
+            42,
+            "hi",
+            &other,
+            Some(4),
+            ReplyAuthority::Agent,
+            1,
+        )
+        .unwrap_err();
         assert!(matches!(
             error,
             ConversationError::NotAssignee { assignee: 3, .. }
         ));
         assert!(
-            plan_reply(&state, &key(), 42, "hi", &other, Some(4), ReplyAuthority::Supervisor, 1)
-                .is_ok()
+            plan_reply(
+                &state,
+                &key(),
+                42,
+                "hi",
+                &other,
+                Some(4),
+                ReplyAuthority::Supervisor,
+                1
+            )
+            .is_ok()
         );
     }
 
@@ -603,7 +621,17 @@ mod tests {
     #[test]
     fn replying_to_a_conversation_that_is_not_live_is_refused() {
         let state = state_with(TicketStatus::InProgress, None);
-        let error = plan_reply(&state, &key(), 41, "hello", &Actor::System, None, ReplyAuthority::Supervisor, 1).unwrap_err();
+        let error = plan_reply(
+            &state,
+            &key(),
+            41,
+            "hello",
+            &Actor::System,
+            None,
+            ReplyAuthority::Supervisor,
+            1,
+        )
+        .unwrap_err();
         assert!(matches!(error, ConversationError::Closed(41)));
     }
 

@@ -17,9 +17,9 @@ use crate::domain::{Actor as Who, ConversationKey, Micros, SECOND_MICROS, Ticket
 use crate::events::EventBus;
 use crate::routing::Routing;
 use crate::routing::noise::RateWindow;
-use crate::store::entities::conversation;
 use crate::routing::router::{CaseUpdated, RoutingNeeds};
 use crate::store::conversations::{ActorState, ChangeApplied, ConversationChange};
+use crate::store::entities::conversation;
 use crate::store::noise::{RecordSuppression, SuppressionRecorded};
 use crate::store::{Store, StoreError};
 use crate::telemetry::metrics;
@@ -47,7 +47,9 @@ pub enum ConversationError {
     Panicked,
     #[error("the conversation actor is unavailable")]
     Unavailable,
-    #[error("conversation {conversation_id} is assigned to agent {assignee}; only they or a supervisor may reply until it is transferred")]
+    #[error(
+        "conversation {conversation_id} is assigned to agent {assignee}; only they or a supervisor may reply until it is transferred"
+    )]
     NotAssignee { conversation_id: i64, assignee: i64 },
     #[error("conversation {0} was assigned meanwhile")]
     AlreadyAssigned(i64),
@@ -140,12 +142,8 @@ pub enum Plan {
         /// The case's routing needs when this change carries a triage decision.
         needs: Option<RoutingNeeds>,
     },
-    /// Record the message as noise; no case is touched. `cluster_slot` links the stored
-    /// cluster to the in-memory index.
-    Suppress {
-        record: RecordSuppression,
-        cluster_slot: Option<u64>,
-    },
+    /// Record the message as noise; no case is touched.
+    Suppress { record: RecordSuppression },
 }
 
 impl From<ConversationChange> for Plan {
@@ -423,17 +421,14 @@ impl ConversationActor {
             };
             let now = deps.clock.now();
             match plan(&state, now)? {
-                Plan::Suppress {
-                    record,
-                    cluster_slot,
-                } => {
+                Plan::Suppress { record } => {
                     let reason = record.suppression.reason;
                     let recorded = deps.store.write(record).await?;
-                    if let (Some(slot), Some(id)) = (cluster_slot, recorded.cluster_id) {
-                        deps.routing.noise.set_cluster_id(slot, id);
-                    }
                     if !recorded.duplicate {
-                        metrics().noise_suppressed.with_label_values(&[reason]).inc();
+                        metrics()
+                            .noise_suppressed
+                            .with_label_values(&[reason])
+                            .inc();
                     }
                     Ok::<_, ConversationError>((state, Stepped::Suppressed { reason, recorded }))
                 }
@@ -449,7 +444,10 @@ impl ConversationActor {
                             metrics().messages.with_label_values(&["inbound"]).inc();
                         }
                         if let Some(reason) = suppressed {
-                            metrics().noise_suppressed.with_label_values(&[reason]).inc();
+                            metrics()
+                                .noise_suppressed
+                                .with_label_values(&[reason])
+                                .inc();
                         }
                         deps.routing.router.do_send(CaseUpdated {
                             key: key.clone(),
@@ -468,9 +466,8 @@ impl ConversationActor {
                     let mut next = state;
                     if !applied.duplicate {
                         next.contact_id = Some(applied.contact_id);
-                        next.live = (applied.conversation.status
-                            != TicketStatus::Closed.as_str())
-                        .then(|| applied.conversation.clone());
+                        next.live = (applied.conversation.status != TicketStatus::Closed.as_str())
+                            .then(|| applied.conversation.clone());
                         if triaged {
                             remember_intents(&mut next, &applied.conversation, now);
                         }
@@ -512,7 +509,9 @@ impl ConversationActor {
             + Send
             + 'static,
     {
-        let stepped = self.step_plan(span, None, move |state, now| plan(state, now).map(Plan::from));
+        let stepped = self.step_plan(span, None, move |state, now| {
+            plan(state, now).map(Plan::from)
+        });
         AtomicResponse::new(Box::pin(
             stepped.map(|result, _, _| result.and_then(Stepped::into_change)),
         ))
@@ -534,7 +533,10 @@ fn remember_intents(state: &mut ActorState, conversation: &conversation::Model, 
             state.recent_intents.push((label.to_owned(), now));
         }
     }
-    let excess = state.recent_intents.len().saturating_sub(REMEMBERED_INTENTS);
+    let excess = state
+        .recent_intents
+        .len()
+        .saturating_sub(REMEMBERED_INTENTS);
     state.recent_intents.drain(..excess);
 }
 
@@ -549,11 +551,9 @@ impl Handler<CustomerMessageArrived> for ConversationActor {
         let engine = routing.engine.current();
         let noise = engine.policy.noise();
         let now = self.deps.clock.now();
-        let rate_limited = self.rate.exceeded(
-            now,
-            noise.rate_limit_messages,
-            noise.rate_limit_window_secs,
-        );
+        let rate_limited =
+            self.rate
+                .exceeded(now, noise.rate_limit_messages, noise.rate_limit_window_secs);
         let message = msg.message.clone();
         let received_at = msg.received_at;
         let stepped = self.step_plan(span, Some(msg.committed), move |state, now| {
@@ -650,8 +650,6 @@ impl Handler<InjectPanic> for ConversationActor {
     type Result = AtomicResponse<Self, Result<ChangeApplied, ConversationError>>;
 
     fn handle(&mut self, _: InjectPanic, _: &mut Self::Context) -> Self::Result {
-        self.step(tracing::Span::current(), |_, _| {
-            panic!("injected failure")
-        })
+        self.step(tracing::Span::current(), |_, _| panic!("injected failure"))
     }
 }

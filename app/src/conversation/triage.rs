@@ -55,7 +55,6 @@ impl Arrival<'_> {
                 cluster: None,
                 now: self.now,
             },
-            cluster_slot: None,
         }
     }
 
@@ -83,9 +82,23 @@ impl Arrival<'_> {
     }
 }
 
+/// Words from which a copied text counts as a chain message even without a scam signal.
+const CHAIN_MESSAGE_WORDS: usize = 20;
+
+/// Whether a near-duplicate sent from many numbers is a wave to suppress: it carries a scam
+/// signal (a link, bait, a request for codes) or is a long copied text. Short, plain texts
+/// ("where is my order 123", "the app is down") are what many customers write at once
+/// for real, often about the same outage: they always reach people.
+fn looks_like_a_wave(text: &str) -> bool {
+    !spam_score(text).reasons.is_empty() || text.split_whitespace().count() >= CHAIN_MESSAGE_WORDS
+}
+
 /// Kinds whose text says something worth triaging (a reaction's emoji does not).
 fn triageable(message: &InboundMessage) -> bool {
-    !matches!(message.kind, MessageKind::Reaction | MessageKind::Unsupported)
+    !matches!(
+        message.kind,
+        MessageKind::Reaction | MessageKind::Unsupported
+    )
 }
 
 pub fn plan_arrival(a: Arrival<'_>) -> Plan {
@@ -106,8 +119,7 @@ pub fn plan_arrival(a: Arrival<'_>) -> Plan {
     );
     if resolved && is_acknowledgement(text) {
         if noise.ack_after_resolution == AckAfterResolution::Close
-            && let Some(mut change) =
-                plan_acknowledgement(a.state, a.message, a.received_at, a.now)
+            && let Some(mut change) = plan_acknowledgement(a.state, a.message, a.received_at, a.now)
         {
             change.suppression = Some(a.suppression(SuppressReason::AckAfterResolution, None));
             return change.into();
@@ -134,14 +146,13 @@ pub fn plan_arrival(a: Arrival<'_>) -> Plan {
             min_words: noise.cluster_min_words as usize,
         };
         if let ClusterVerdict::Cluster {
-            slot,
-            cluster,
             contacts,
             messages,
             first_seen,
             sample,
             fingerprint,
         } = a.routing.noise.observe(text, &a.key.wa_id, a.now, params)
+            && looks_like_a_wave(text)
         {
             return Plan::Suppress {
                 record: RecordSuppression {
@@ -150,7 +161,6 @@ pub fn plan_arrival(a: Arrival<'_>) -> Plan {
                         Some(format!("{contacts} numbers sent this text")),
                     ),
                     cluster: Some(ClusterUpsert {
-                        id: cluster,
                         fingerprint: fingerprint.0,
                         sample,
                         reason: SuppressReason::DuplicateCluster.as_str(),
@@ -160,7 +170,6 @@ pub fn plan_arrival(a: Arrival<'_>) -> Plan {
                     }),
                     now: a.now,
                 },
-                cluster_slot: Some(slot),
             };
         }
     } else if a.rate_limited {

@@ -93,6 +93,9 @@ pub enum Priority {
 }
 
 impl Priority {
+    /// Lowest first.
+    pub const ALL: [Priority; 4] = [Self::Low, Self::Medium, Self::High, Self::Urgent];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Low => "low",
@@ -110,6 +113,12 @@ impl Priority {
             "urgent" => Self::Urgent,
             _ => return None,
         })
+    }
+}
+
+impl fmt::Display for Priority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -173,7 +182,9 @@ impl Role {
         use Permission::*;
         match self {
             Self::Admin => true,
-            Self::Supervisor => !matches!(permission, ManageAgents | ReadDeadLetters | ManageRouting),
+            Self::Supervisor => {
+                !matches!(permission, ManageAgents | ReadDeadLetters | ManageRouting)
+            }
             Self::Agent => matches!(
                 permission,
                 ReadConversations

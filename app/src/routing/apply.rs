@@ -32,7 +32,7 @@ pub fn apply_triage(
     let decision = &triaged.decision;
     let c = &mut change.conversation;
     let current = Priority::parse(&c.priority).unwrap_or(Priority::Medium);
-    let proposed = Priority::parse(decision.priority.as_str()).unwrap_or(current);
+    let proposed = decision.priority;
     let raised = proposed > current;
     if raised || c.triage.is_none() {
         c.priority = proposed.max(current).as_str().into();

@@ -6,7 +6,9 @@
 //! and validates everything before swapping; a file with a mistake is refused with the
 //! line at fault and the engine in force stays.
 
-use crate::routing::policy::{Decision, KnownTags, PolicyError, RoutingPolicy, Scored as Tag, TagSet};
+use crate::routing::policy::{
+    Decision, KnownTags, PolicyError, RoutingPolicy, Scored as Tag, TagSet,
+};
 use crate::triage::taxonomy::LOW_CONFIDENCE_TONE;
 use crate::triage::{Classification, Classifier, Family, TriageConfig, TriageConfigError};
 use arc_swap::ArcSwap;
@@ -28,10 +30,7 @@ pub enum EngineError {
     #[error("{path}: {error}")]
     Policy { path: String, error: PolicyError },
     #[error("cannot read {path}: {error}")]
-    Read {
-        path: String,
-        error: std::io::Error,
-    },
+    Read { path: String, error: std::io::Error },
 }
 
 /// Where the engine's two files come from; `None` means the built-in default.
@@ -125,12 +124,13 @@ impl Engine {
         };
         let config = TriageConfig::from_toml(&texts.triage).map_err(triage_error)?;
         let classifier = Classifier::train(&config).map_err(triage_error)?;
-        let policy = RoutingPolicy::from_toml(&texts.routing, &known_tags(&config)).map_err(
-            |error| EngineError::Policy {
-                path: texts.routing_source.clone(),
-                error,
-            },
-        )?;
+        let policy =
+            RoutingPolicy::from_toml(&texts.routing, &known_tags(&config)).map_err(|error| {
+                EngineError::Policy {
+                    path: texts.routing_source.clone(),
+                    error,
+                }
+            })?;
         Ok(Engine {
             classifier,
             policy,

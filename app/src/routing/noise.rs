@@ -52,11 +52,8 @@ impl SuppressReason {
 pub enum ClusterVerdict {
     /// Too short to cluster, or not (yet) seen from enough numbers.
     Single,
-    /// Seen from `contacts` distinct numbers within the window: suppress into the cluster.
-    /// `cluster` is the stored cluster's id once it has one.
+    /// Seen from `contacts` distinct numbers within the window: one cluster.
     Cluster {
-        slot: u64,
-        cluster: Option<i64>,
         contacts: u32,
         messages: u32,
         first_seen: Micros,
@@ -69,7 +66,6 @@ pub enum ClusterVerdict {
 const MAX_REMEMBERED_CONTACTS: usize = 32;
 
 struct Entry {
-    slot: u64,
     fingerprint: Fingerprint,
     sample: String,
     contacts: Vec<String>,
@@ -77,7 +73,6 @@ struct Entry {
     messages: u32,
     first_seen: Micros,
     last_seen: Micros,
-    cluster_id: Option<i64>,
 }
 
 /// Recent distinct texts, oldest first, bounded in number and age. A lookup compares the
@@ -86,7 +81,6 @@ struct Entry {
 pub struct ClusterIndex {
     entries: VecDeque<Entry>,
     capacity: usize,
-    next_slot: u64,
 }
 
 /// Parameters of the cluster check, from the routing policy's `[noise]` section.
@@ -102,7 +96,6 @@ impl ClusterIndex {
         Self {
             entries: VecDeque::with_capacity(capacity.min(1024)),
             capacity: capacity.max(1),
-            next_slot: 0,
         }
     }
 
@@ -136,9 +129,7 @@ impl ClusterIndex {
                 if self.entries.len() >= self.capacity {
                     self.entries.pop_front();
                 }
-                self.next_slot += 1;
                 self.entries.push_back(Entry {
-                    slot: self.next_slot,
                     fingerprint,
                     sample: text.chars().take(280).collect(),
                     contacts: vec![wa_id.to_owned()],
@@ -146,7 +137,6 @@ impl ClusterIndex {
                     messages: 1,
                     first_seen: now,
                     last_seen: now,
-                    cluster_id: None,
                 });
                 return ClusterVerdict::Single;
             }
@@ -163,20 +153,11 @@ impl ClusterIndex {
             return ClusterVerdict::Single;
         }
         ClusterVerdict::Cluster {
-            slot: entry.slot,
-            cluster: entry.cluster_id,
             contacts: entry.contact_count,
             messages: entry.messages,
             first_seen: entry.first_seen,
             sample: entry.sample.clone(),
             fingerprint: entry.fingerprint,
-        }
-    }
-
-    /// Remembers the stored id of the cluster in `slot` (if it is still indexed).
-    pub fn set_cluster_id(&mut self, slot: u64, id: i64) {
-        if let Some(entry) = self.entries.iter_mut().find(|e| e.slot == slot) {
-            entry.cluster_id = Some(id);
         }
     }
 
@@ -236,13 +217,6 @@ impl NoiseState {
             Err(poisoned) => poisoned.into_inner().observe(text, wa_id, now, params),
         }
     }
-
-    pub fn set_cluster_id(&self, slot: u64, id: i64) {
-        match self.clusters.lock() {
-            Ok(mut index) => index.set_cluster_id(slot, id),
-            Err(poisoned) => poisoned.into_inner().set_cluster_id(slot, id),
-        }
-    }
 }
 
 /// Per-contact message times within the rate-limit window (kept by the contact's actor).
@@ -278,7 +252,8 @@ mod tests {
         window: 3600 * SECOND_MICROS,
         min_words: 5,
     };
-    const SCAM: &str = "Congratulations! You won a free iPhone 15, claim it now at bit.ly/xyz before it expires";
+    const SCAM: &str =
+        "Congratulations! You won a free iPhone 15, claim it now at bit.ly/xyz before it expires";
 
     #[test]
     fn the_same_text_from_three_numbers_becomes_a_cluster() {
@@ -286,7 +261,10 @@ mod tests {
         assert_eq!(index.observe(SCAM, "1", 0, PARAMS), ClusterVerdict::Single);
         assert_eq!(index.observe(SCAM, "1", 1, PARAMS), ClusterVerdict::Single);
         let variant = SCAM.replace("15", "16").replace("xyz", "abc");
-        assert_eq!(index.observe(&variant, "2", 2, PARAMS), ClusterVerdict::Single);
+        assert_eq!(
+            index.observe(&variant, "2", 2, PARAMS),
+            ClusterVerdict::Single
+        );
         match index.observe(SCAM, "3", 3, PARAMS) {
             ClusterVerdict::Cluster {
                 contacts, messages, ..
@@ -311,14 +289,20 @@ mod tests {
         index.observe(SCAM, "2", 1, PARAMS);
         // The window has passed: the third number starts afresh.
         let later = 2 * 3600 * SECOND_MICROS;
-        assert_eq!(index.observe(SCAM, "3", later, PARAMS), ClusterVerdict::Single);
+        assert_eq!(
+            index.observe(SCAM, "3", later, PARAMS),
+            ClusterVerdict::Single
+        );
     }
 
     #[test]
     fn different_texts_stay_apart_and_the_index_is_bounded() {
         let mut index = ClusterIndex::new(8);
         for n in 0..50 {
-            let text = format!("my order number {n} arrived broken and the box was wet {}", "x".repeat(n));
+            let text = format!(
+                "my order number {n} arrived broken and the box was wet {}",
+                "x".repeat(n)
+            );
             index.observe(&text, &n.to_string(), n as i64, PARAMS);
         }
         assert!(index.len() <= 8);

@@ -137,11 +137,18 @@ mod tests {
         let board = PresenceBoard::default();
         board.set(1, 10, "Ana", Some(PresenceState::Typing), 0);
         board.set(1, 11, "Bo", Some(PresenceState::Viewing), 0);
-        assert_eq!(board.typing_other_than(1, Some(11), 1).map(|p| p.agent_id), Some(10));
+        assert_eq!(
+            board.typing_other_than(1, Some(11), 1).map(|p| p.agent_id),
+            Some(10)
+        );
         assert!(board.typing_other_than(1, Some(10), 1).is_none());
         assert!(board.typing_other_than(2, Some(11), 1).is_none());
         // Ten seconds without a refresh: Ana no longer blocks anyone.
-        assert!(board.typing_other_than(1, Some(11), 11 * SECOND_MICROS).is_none());
+        assert!(
+            board
+                .typing_other_than(1, Some(11), 11 * SECOND_MICROS)
+                .is_none()
+        );
         assert_eq!(board.present(1, 11 * SECOND_MICROS).len(), 1);
     }
 

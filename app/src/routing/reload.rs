@@ -45,12 +45,7 @@ pub async fn build(
     let mut engine = tokio::task::spawn_blocking(move || Engine::build(&texts, now))
         .await
         .map_err(|_| ReloadError::Interrupted)??;
-    let names = engine
-        .policy
-        .teams()
-        .iter()
-        .map(|t| t.id.clone())
-        .collect();
+    let names = engine.policy.teams().iter().map(|t| t.id.clone()).collect();
     engine.team_ids = store
         .write(EnsureTeams { names, now })
         .await?
@@ -82,7 +77,10 @@ pub async fn reload(
         Ok(engine) => {
             let loaded = summary(&engine);
             handle.replace(engine);
-            metrics().routing_reloads.with_label_values(&["applied"]).inc();
+            metrics()
+                .routing_reloads
+                .with_label_values(&["applied"])
+                .inc();
             store
                 .audit(AuditRecord {
                     actor,
@@ -98,11 +96,18 @@ pub async fn reload(
                     at: now,
                 })
                 .await?;
-            tracing::info!(rules = loaded.rules, teams = loaded.teams, "Triage and routing reloaded.");
+            tracing::info!(
+                rules = loaded.rules,
+                teams = loaded.teams,
+                "Triage and routing reloaded."
+            );
             Ok(loaded)
         }
         Err(error) => {
-            metrics().routing_reloads.with_label_values(&["refused"]).inc();
+            metrics()
+                .routing_reloads
+                .with_label_values(&["refused"])
+                .inc();
             tracing::warn!(error = %error, "Reload refused; the rules in force stay.");
             store
                 .audit(AuditRecord {

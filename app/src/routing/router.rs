@@ -230,11 +230,15 @@ impl RouterActor {
             let Some(case) = self.cases.get(&conversation_id) else {
                 continue;
             };
-            let Some(team) = case.team_id.and_then(|id| engine.team_name(id)).map(str::to_owned)
+            let Some(team) = case
+                .team_id
+                .and_then(|id| engine.team_name(id))
+                .map(str::to_owned)
             else {
                 continue;
             };
             let outcome = self.route(&team, &case.needs.case_needs(), now);
+            tracing::debug!(conversation_id, team = %team, action = ?outcome.action, steps = ?outcome.steps, "Routed a case.");
             let Some(case) = self.cases.get_mut(&conversation_id) else {
                 continue;
             };
@@ -447,7 +451,9 @@ impl Handler<QueueSnapshot> for RouterActor {
         let mut reports: HashMap<i64, QueueReport> = HashMap::new();
         let mut heads: HashMap<i64, (Micros, Option<String>)> = HashMap::new();
         for case in self.cases.values().filter(|c| c.wants_agent()) {
-            let Some(team_id) = case.team_id else { continue };
+            let Some(team_id) = case.team_id else {
+                continue;
+            };
             let report = reports.entry(team_id).or_insert_with(|| QueueReport {
                 team: engine.team_name(team_id).unwrap_or("unknown").to_owned(),
                 waiting: 0,

@@ -426,7 +426,10 @@ impl Store {
     }
 
     /// The intents of the contact's latest triaged messages, oldest first.
-    pub(crate) async fn recent_intents(&self, contact_id: i64) -> Result<Vec<(String, Micros)>, StoreError> {
+    pub(crate) async fn recent_intents(
+        &self,
+        contact_id: i64,
+    ) -> Result<Vec<(String, Micros)>, StoreError> {
         let ids: Vec<i64> = conversation::Entity::find()
             .filter(conversation::Column::ContactId.eq(contact_id))
             .select_only()

@@ -89,10 +89,19 @@ impl WriteOp for CreateAgent {
                 role: Set(self.role.as_str().into()),
                 team_id: Set(self.team_id),
                 created_at: Set(self.now),
-                skills: Set(json_list(self.profile.skills.as_deref().unwrap_or_default())),
-                languages: Set(json_list(self.profile.languages.as_deref().unwrap_or_default())),
+                skills: Set(json_list(
+                    self.profile.skills.as_deref().unwrap_or_default(),
+                )),
+                languages: Set(json_list(
+                    self.profile.languages.as_deref().unwrap_or_default(),
+                )),
                 capacity: Set(self.profile.capacity.unwrap_or(DEFAULT_CAPACITY)),
-                presence: Set(self.profile.presence.unwrap_or(AgentPresence::Offline).as_str().into()),
+                presence: Set(self
+                    .profile
+                    .presence
+                    .unwrap_or(AgentPresence::Offline)
+                    .as_str()
+                    .into()),
                 senior: Set(self.profile.senior.unwrap_or(false)),
                 last_assigned_at: Set(0),
                 ..Default::default()
@@ -291,7 +300,10 @@ impl Store {
     /// Records when the router last gave the agent a case (round robin survives restarts).
     pub async fn touch_agent_assigned(&self, id: i64, at: Micros) -> Result<(), StoreError> {
         agent::Entity::update_many()
-            .col_expr(agent::Column::LastAssignedAt, sea_orm::sea_query::Expr::value(at))
+            .col_expr(
+                agent::Column::LastAssignedAt,
+                sea_orm::sea_query::Expr::value(at),
+            )
             .filter(agent::Column::Id.eq(id))
             .exec(self.db())
             .await?;

@@ -8,8 +8,8 @@ use crate::domain::Micros;
 use futures::future::BoxFuture;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 
 /// A suppressed message to record.
@@ -23,10 +23,10 @@ pub struct NewSuppression {
     pub excerpt: Option<String>,
 }
 
-/// A cluster to create or bring up to date with the suppression.
+/// A cluster to create or bring up to date with the suppression. Clusters are keyed by
+/// the fingerprint of their first text, so concurrent members of one wave land on one row.
 #[derive(Debug, Clone)]
 pub struct ClusterUpsert {
-    pub id: Option<i64>,
     pub fingerprint: u64,
     pub sample: String,
     pub reason: &'static str,
@@ -122,37 +122,7 @@ impl WriteOp for RecordSuppression {
         Box::pin(async move {
             let cluster_id = match &self.cluster {
                 None => None,
-                Some(c) => {
-                    let contacts = i32::try_from(c.contacts).unwrap_or(i32::MAX);
-                    let messages = i32::try_from(c.messages).unwrap_or(i32::MAX);
-                    match c.id {
-                        Some(id) => {
-                            noise_cluster::Entity::update_many()
-                                .col_expr(noise_cluster::Column::Contacts, Expr::value(contacts))
-                                .col_expr(noise_cluster::Column::Messages, Expr::value(messages))
-                                .col_expr(noise_cluster::Column::LastSeenAt, Expr::value(self.now))
-                                .filter(noise_cluster::Column::Id.eq(id))
-                                .exec(txn)
-                                .await?;
-                            Some(id)
-                        }
-                        None => Some(
-                            noise_cluster::ActiveModel {
-                                fingerprint: Set(i64::from_ne_bytes(c.fingerprint.to_ne_bytes())),
-                                sample: Set(c.sample.clone()),
-                                reason: Set(c.reason.into()),
-                                contacts: Set(contacts),
-                                messages: Set(messages),
-                                first_seen_at: Set(c.first_seen_at),
-                                last_seen_at: Set(self.now),
-                                ..Default::default()
-                            }
-                            .insert(txn)
-                            .await?
-                            .id,
-                        ),
-                    }
-                }
+                Some(c) => Some(upsert_cluster(txn, c, self.now).await?),
             };
             let fresh =
                 insert_suppression(txn, &self.suppression, None, None, cluster_id, self.now)
@@ -163,6 +133,40 @@ impl WriteOp for RecordSuppression {
             })
         })
     }
+}
+
+/// Counts only grow: members of a wave may commit out of order.
+fn at_least(column: &str) -> sea_orm::sea_query::SimpleExpr {
+    Expr::cust(format!(
+        "CASE WHEN excluded.{column} > noise_clusters.{column} THEN excluded.{column} ELSE noise_clusters.{column} END"
+    ))
+}
+
+async fn upsert_cluster(
+    txn: &DatabaseTransaction,
+    c: &ClusterUpsert,
+    now: Micros,
+) -> Result<i64, DbErr> {
+    let row = noise_cluster::Entity::insert(noise_cluster::ActiveModel {
+        fingerprint: Set(i64::from_ne_bytes(c.fingerprint.to_ne_bytes())),
+        sample: Set(c.sample.clone()),
+        reason: Set(c.reason.into()),
+        contacts: Set(i32::try_from(c.contacts).unwrap_or(i32::MAX)),
+        messages: Set(i32::try_from(c.messages).unwrap_or(i32::MAX)),
+        first_seen_at: Set(c.first_seen_at),
+        last_seen_at: Set(now),
+        ..Default::default()
+    })
+    .on_conflict(
+        OnConflict::column(noise_cluster::Column::Fingerprint)
+            .value(noise_cluster::Column::Contacts, at_least("contacts"))
+            .value(noise_cluster::Column::Messages, at_least("messages"))
+            .value(noise_cluster::Column::LastSeenAt, at_least("last_seen_at"))
+            .to_owned(),
+    )
+    .exec_with_returning(txn)
+    .await?;
+    Ok(row.id)
 }
 
 /// Blocks or unblocks a contact (creating it if Parley has not heard from it yet), audited.
@@ -183,7 +187,11 @@ impl WriteOp for SetContactBlocked {
     ) -> BoxFuture<'a, Result<contact::Model, DbErr>> {
         Box::pin(async move {
             let blocked_at = self.blocked.then_some(self.now);
-            let reason = if self.blocked { self.reason.clone() } else { None };
+            let reason = if self.blocked {
+                self.reason.clone()
+            } else {
+                None
+            };
             let contact = contact::Entity::insert(contact::ActiveModel {
                 wa_id: Set(self.wa_id.clone()),
                 name: Set(None),
@@ -206,7 +214,12 @@ impl WriteOp for SetContactBlocked {
                 txn,
                 &AuditRecord {
                     actor: self.actor.clone(),
-                    action: if self.blocked { "contact.blocked" } else { "contact.unblocked" }.into(),
+                    action: if self.blocked {
+                        "contact.blocked"
+                    } else {
+                        "contact.unblocked"
+                    }
+                    .into(),
                     subject: Some(format!("contact:{}", contact.id)),
                     data: serde_json::json!({ "reason": self.reason }),
                     at: self.now,
@@ -369,7 +382,10 @@ impl Store {
         Ok(query.limit(limit).all(self.db()).await?)
     }
 
-    pub async fn noise_clusters(&self, limit: u64) -> Result<Vec<noise_cluster::Model>, StoreError> {
+    pub async fn noise_clusters(
+        &self,
+        limit: u64,
+    ) -> Result<Vec<noise_cluster::Model>, StoreError> {
         Ok(noise_cluster::Entity::find()
             .order_by_desc(noise_cluster::Column::LastSeenAt)
             .limit(limit)
