@@ -1,10 +1,19 @@
 //! Triage latency over the development set (`tests/triage/dev.jsonl`): one message at a
-//! time, the whole set, and hostile input (huge and emoji-only text).
+//! time, the whole set, and hostile input (huge and emoji-only text); the routing policy's
+//! decision and an agent choice among 200 agents.
+//!
+//! Before criterion's runs it measures every development message on its own (classify and
+//! decide, as the conversation actor does) many times and prints the p50, p99 and max, the
+//! figures the triage target is stated in:
+//!     cargo bench -p parley --bench triage
 
 use std::hint::black_box;
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
+use parley::routing::engine::{DEFAULT_ROUTING, Engine, EngineTexts};
+use parley::routing::select::{AgentView, CaseNeeds, Presence, route};
 use parley::triage::{Classifier, DEFAULT_CONFIG, TriageConfig};
+use std::time::Instant;
 
 const DEV_SET: &str = include_str!("../../tests/triage/dev.jsonl");
 
@@ -49,5 +58,104 @@ fn triage(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, triage);
-criterion_main!(benches);
+fn engine() -> Engine {
+    let texts = EngineTexts {
+        triage: DEFAULT_CONFIG.to_owned(),
+        triage_source: "built-in".into(),
+        routing: DEFAULT_ROUTING.to_owned(),
+        routing_source: "built-in".into(),
+    };
+    match Engine::build(&texts, 0) {
+        Ok(engine) => engine,
+        Err(e) => panic!("shipped configuration is invalid: {e}"),
+    }
+}
+
+fn agents(n: i64) -> Vec<AgentView> {
+    (0..n)
+        .map(|id| AgentView {
+            id,
+            name: format!("agent {id}"),
+            team: "tier1_care".into(),
+            skills: if id % 3 == 0 {
+                vec!["orders".into()]
+            } else {
+                vec!["returns".into()]
+            },
+            languages: vec![["en", "es", "pt", "ar", "hi", "id"][id as usize % 6].into()],
+            capacity: 5,
+            load: (id % 6) as u32,
+            presence: if id % 10 == 0 {
+                Presence::Away
+            } else {
+                Presence::Online
+            },
+            senior: id % 7 == 0,
+            last_assigned_at: id * 1000,
+        })
+        .collect()
+}
+
+fn routing(c: &mut Criterion) {
+    let engine = engine();
+    let texts = dev_texts();
+    let mut next = 0usize;
+    c.bench_function("triage/classify_and_decide_one_dev_message", |b| {
+        b.iter(|| {
+            next = (next + 1) % texts.len();
+            let classification = engine.classify(black_box(&texts[next]));
+            black_box(engine.decide(classification, Vec::new()))
+        })
+    });
+    let agents = agents(200);
+    let needs = CaseNeeds {
+        language: Some("hi".into()),
+        skills: vec!["orders".into()],
+        vip: false,
+    };
+    c.bench_function("routing/route_among_200_agents", |b| {
+        b.iter(|| {
+            black_box(route(
+                &engine.policy,
+                "tier1_care",
+                &needs,
+                black_box(&agents),
+                0,
+            ))
+        })
+    });
+}
+
+/// p50, p99 and max of classify + decide per development message, over many rounds.
+fn percentiles() {
+    let engine = engine();
+    let texts = dev_texts();
+    const ROUNDS: usize = 50;
+    let mut samples = Vec::with_capacity(ROUNDS * texts.len());
+    for _ in 0..ROUNDS {
+        for text in &texts {
+            let started = Instant::now();
+            let classification = engine.classify(black_box(text));
+            black_box(engine.decide(classification, Vec::new()));
+            samples.push(started.elapsed());
+        }
+    }
+    samples.sort();
+    let at = |q: f64| samples[((samples.len() - 1) as f64 * q) as usize];
+    println!(
+        "triage/classify_and_decide per message over {} samples ({} messages x {ROUNDS}): p50 {:?}  p99 {:?}  max {:?}",
+        samples.len(),
+        texts.len(),
+        at(0.50),
+        at(0.99),
+        at(1.0)
+    );
+}
+
+criterion_group!(benches, triage, routing);
+
+fn main() {
+    percentiles();
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -27,6 +27,9 @@ pub struct Settings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoutingSettings {
+    /// Triage, noise filter and routing of customer messages. Off, messages are stored on
+    /// their case untouched (used to measure what triage costs).
+    pub enabled: bool,
     /// Empty: the built-in `config/triage.toml`.
     pub triage_file: String,
     /// Empty: the built-in `config/routing.toml`.

@@ -78,6 +78,7 @@ impl Application {
             presence: Arc::new(PresenceBoard::default()),
             router: router.clone(),
             sources,
+            enabled: settings.routing.enabled,
         });
         let events = EventBus::new();
         let outbox_wakeup = Arc::new(Notify::new());

@@ -102,6 +102,9 @@ fn triageable(message: &InboundMessage) -> bool {
 }
 
 pub fn plan_arrival(a: Arrival<'_>) -> Plan {
+    if !a.routing.enabled {
+        return a.lifecycle_change().into();
+    }
     if a.routing.noise.is_blocked(&a.key.wa_id) {
         return a.suppress(SuppressReason::BlockedContact, None);
     }

@@ -50,4 +50,6 @@ pub struct Routing {
     pub presence: Arc<presence::PresenceBoard>,
     pub router: Addr<router::RouterActor>,
     pub sources: engine::EngineSources,
+    /// Off: messages are stored untouched (no triage, noise filter or routing).
+    pub enabled: bool,
 }
