@@ -279,16 +279,27 @@ pub enum ReplyAuthority {
     Supervisor,
 }
 
+/// Who sends a reply.
+#[derive(Debug, Clone, Copy)]
+pub struct Replier<'a> {
+    pub actor: &'a Actor,
+    pub agent_id: Option<i64>,
+    pub authority: ReplyAuthority,
+}
+
 pub fn plan_reply(
     state: &ActorState,
     key: &ConversationKey,
     conversation_id: i64,
     text: &str,
-    author: &Actor,
-    author_agent_id: Option<i64>,
-    authority: ReplyAuthority,
+    by: Replier<'_>,
     now: Micros,
 ) -> Result<ConversationChange, ConversationError> {
+    let Replier {
+        actor: author,
+        agent_id: author_agent_id,
+        authority,
+    } = by;
     let live = live_case(state, conversation_id)?;
     if authority == ReplyAuthority::Agent
         && let Some(assignee) = live.assignee_id
@@ -543,9 +554,11 @@ mod tests {
             &key(),
             42,
             "hello",
-            &Actor::Agent { id: 3 },
-            Some(3),
-            ReplyAuthority::Agent,
+            Replier {
+                actor: &Actor::Agent { id: 3 },
+                agent_id: Some(3),
+                authority: ReplyAuthority::Agent,
+            },
             99,
         )
         .unwrap();
@@ -566,9 +579,11 @@ mod tests {
             &key(),
             42,
             "hi",
-            &other,
-            Some(4),
-            ReplyAuthority::Agent,
+            Replier {
+                actor: &other,
+                agent_id: Some(4),
+                authority: ReplyAuthority::Agent,
+            },
             1,
         )
         .unwrap_err();
@@ -582,10 +597,12 @@ mod tests {
                 &key(),
                 42,
                 "hi",
-                &other,
-                Some(4),
-                ReplyAuthority::Supervisor,
-                1
+                Replier {
+                    actor: &other,
+                    agent_id: Some(4),
+                    authority: ReplyAuthority::Supervisor,
+                },
+                1,
             )
             .is_ok()
         );
@@ -626,9 +643,11 @@ mod tests {
             &key(),
             41,
             "hello",
-            &Actor::System,
-            None,
-            ReplyAuthority::Supervisor,
+            Replier {
+                actor: &Actor::System,
+                agent_id: None,
+                authority: ReplyAuthority::Supervisor,
+            },
             1,
         )
         .unwrap_err();

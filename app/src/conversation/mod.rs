@@ -117,7 +117,7 @@ pub struct AssignConversation {
 /// What one actor step did: a change to the case, or a message set aside as noise.
 #[derive(Debug, Clone)]
 pub enum Stepped {
-    Applied(ChangeApplied),
+    Applied(Box<ChangeApplied>),
     Suppressed {
         reason: &'static str,
         recorded: SuppressionRecorded,
@@ -127,7 +127,7 @@ pub enum Stepped {
 impl Stepped {
     fn into_change(self) -> Result<ChangeApplied, ConversationError> {
         match self {
-            Self::Applied(applied) => Ok(applied),
+            Self::Applied(applied) => Ok(*applied),
             Self::Suppressed { .. } => Err(ConversationError::Store(
                 "a request was recorded as noise".into(),
             )),
@@ -138,7 +138,7 @@ impl Stepped {
 /// What a step plans to write.
 pub enum Plan {
     Change {
-        change: ConversationChange,
+        change: Box<ConversationChange>,
         /// The case's routing needs when this change carries a triage decision.
         needs: Option<RoutingNeeds>,
     },
@@ -149,7 +149,7 @@ pub enum Plan {
 impl From<ConversationChange> for Plan {
     fn from(change: ConversationChange) -> Self {
         Plan::Change {
-            change,
+            change: Box::new(change),
             needs: None,
         }
     }
@@ -435,7 +435,7 @@ impl ConversationActor {
                 Plan::Change { change, needs } => {
                     let suppressed = change.suppression.as_ref().map(|s| s.reason);
                     let triaged = needs.is_some();
-                    let applied = deps.store.write(change).await?;
+                    let applied = deps.store.write(*change).await?;
                     if !applied.duplicate {
                         if let Some(committed) = committed {
                             metrics()
@@ -472,7 +472,7 @@ impl ConversationActor {
                             remember_intents(&mut next, &applied.conversation, now);
                         }
                     }
-                    Ok((next, Stepped::Applied(applied)))
+                    Ok((next, Stepped::Applied(Box::new(applied))))
                 }
             }
         };
@@ -596,9 +596,11 @@ impl Handler<SendReply> for ConversationActor {
                 &key,
                 msg.conversation_id,
                 &msg.text,
-                &msg.by,
-                msg.agent_id,
-                msg.authority,
+                lifecycle::Replier {
+                    actor: &msg.by,
+                    agent_id: msg.agent_id,
+                    authority: msg.authority,
+                },
                 now,
             )
         })

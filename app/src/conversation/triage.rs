@@ -200,7 +200,7 @@ pub fn plan_arrival(a: Arrival<'_>) -> Plan {
         .with_label_values(&[triaged.decision.review.as_str()])
         .inc();
     Plan::Change {
-        change,
+        change: Box::new(change),
         needs: Some(needs),
     }
 }

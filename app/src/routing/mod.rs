@@ -24,6 +24,20 @@ pub mod reload;
 pub mod router;
 pub mod select;
 
+use actix::Addr;
+use std::sync::Arc;
+
+/// What conversation actors and the API share for triage and routing.
+pub struct Routing {
+    pub engine: engine::EngineHandle,
+    pub noise: noise::NoiseState,
+    pub presence: Arc<presence::PresenceBoard>,
+    pub router: Addr<router::RouterActor>,
+    pub sources: engine::EngineSources,
+    /// Off: messages are stored untouched (no triage, noise filter or routing).
+    pub enabled: bool,
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 pub(crate) mod test_support {
@@ -38,18 +52,4 @@ pub(crate) mod test_support {
         RoutingPolicy::from_toml(&default_policy_text(), &KnownTags::default_taxonomy())
             .unwrap_or_else(|e| panic!("{e}"))
     }
-}
-
-use actix::Addr;
-use std::sync::Arc;
-
-/// What conversation actors and the API share for triage and routing.
-pub struct Routing {
-    pub engine: engine::EngineHandle,
-    pub noise: noise::NoiseState,
-    pub presence: Arc<presence::PresenceBoard>,
-    pub router: Addr<router::RouterActor>,
-    pub sources: engine::EngineSources,
-    /// Off: messages are stored untouched (no triage, noise filter or routing).
-    pub enabled: bool,
 }

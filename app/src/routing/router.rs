@@ -252,7 +252,7 @@ impl RouterActor {
                     }
                     let freed_at = case
                         .queued_since
-                        .and_then(|_| case.team_id)
+                        .and(case.team_id)
                         .and_then(|t| self.freed.get(&t).copied());
                     let request = AssignConversation {
                         conversation_id,
