@@ -62,8 +62,10 @@ impl Application {
         );
         let router = RouterActor::load(engine.clone(), store.clone(), clock.clone())
             .await
-            .context("Failed to load agents and open cases for the router")?
-            .start();
+            .context("Failed to load agents and open cases for the router")?;
+        // Its own thread: routing work never delays the writer or the intake.
+        let router_thread = actix::Arbiter::new().handle();
+        let router = RouterActor::start_in_arbiter(&router_thread, |_| router);
         let noise = NoiseState::default();
         for wa_id in store
             .blocked_wa_ids()
@@ -79,6 +81,7 @@ impl Application {
             router: router.clone(),
             sources,
             enabled: settings.routing.enabled,
+            router_thread,
         });
         let events = EventBus::new();
         let outbox_wakeup = Arc::new(Notify::new());
@@ -196,6 +199,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         self.registry.stop();
+        self.routing.stop();
         result
     }
 }

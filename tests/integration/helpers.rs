@@ -53,6 +53,7 @@ pub struct TestApp {
     pub meta: MockServer,
     pub admin_token: String,
     pub registry: parley::conversation::ConversationRegistry,
+    pub routing: Arc<parley::routing::Routing>,
     server: actix_web::dev::ServerHandle,
     _dir: tempfile::TempDir,
 }
@@ -62,6 +63,7 @@ impl Drop for TestApp {
     /// (PostgreSQL has a connection limit shared by the whole suite).
     fn drop(&mut self) {
         self.registry.stop();
+        self.routing.stop();
         drop(self.server.stop(false));
     }
 }
@@ -160,6 +162,7 @@ phone_number_ids = ["{PHONE_NUMBER_ID}"]
     let address = format!("http://127.0.0.1:{}", app.port());
     let store = app.store.clone();
     let registry = app.registry.clone();
+    let routing = app.routing.clone();
     let server = app.server_handle();
     actix_rt::spawn(app.run_until_stopped());
     let (admin_token, token_hash) = generate_token();
@@ -182,6 +185,7 @@ phone_number_ids = ["{PHONE_NUMBER_ID}"]
         meta,
         admin_token,
         registry,
+        routing,
         server,
         _dir: dir,
     })

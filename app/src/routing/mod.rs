@@ -36,6 +36,15 @@ pub struct Routing {
     pub sources: engine::EngineSources,
     /// Off: messages are stored untouched (no triage, noise filter or routing).
     pub enabled: bool,
+    /// The thread the router runs on.
+    pub router_thread: actix::ArbiterHandle,
+}
+
+impl Routing {
+    /// Stops the router's thread (at shutdown).
+    pub fn stop(&self) {
+        self.router_thread.stop();
+    }
 }
 
 #[cfg(test)]

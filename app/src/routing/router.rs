@@ -22,7 +22,8 @@ use crate::store::entities::{agent, conversation};
 use crate::telemetry::metrics;
 use actix::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
 
 /// What routing needs to know about a case, kept with its triage (`conversations.triage`).
@@ -143,13 +144,31 @@ pub struct RouterActor {
     clock: SharedClock,
     registry: Option<ConversationRegistry>,
     agents: HashMap<i64, agent::Model>,
+    /// Open cases. Changed only through [`RouterActor::put`], which keeps `loads` and
+    /// `queues` in step, so no event ever scans every case.
     cases: HashMap<i64, Case>,
+    /// Cases held (assigned or being assigned) per agent.
+    loads: HashMap<i64, u32>,
+    /// Cases waiting for an agent per team, most urgent then oldest first.
+    queues: HashMap<i64, BTreeSet<QueueKey>>,
     /// When capacity last freed, per team, for the assignment-latency metric.
     freed: HashMap<i64, Instant>,
 }
 
+/// Order of a team's queue: priority (most urgent first), then waiting time, then id.
+type QueueKey = (Reverse<Priority>, Micros, i64);
+
+fn queue_key(id: i64, case: &Case) -> QueueKey {
+    (Reverse(case.priority), case.queued_since.unwrap_or(0), id)
+}
+
 /// How often queues are looked at even without an event (teams opening).
 const RECONSIDER_EVERY: Duration = Duration::from_secs(5);
+
+/// Cases of one team looked at per event: when the first ones cannot be placed, the rest
+/// (less urgent, younger) are unlikely to be, and an event must stay cheap. Anything left
+/// is looked at again at the next event or the periodic pass.
+const ATTEMPTS_PER_TEAM: usize = 64;
 
 impl RouterActor {
     /// Loads agents and open cases from the store.
@@ -164,7 +183,17 @@ impl RouterActor {
             .into_iter()
             .map(|a| (a.id, a))
             .collect();
-        let mut cases = HashMap::new();
+        let mut router = Self {
+            engine,
+            store: store.clone(),
+            clock,
+            registry: None,
+            agents,
+            cases: HashMap::new(),
+            loads: HashMap::new(),
+            queues: HashMap::new(),
+            freed: HashMap::new(),
+        };
         for (conversation, wa_id) in store.open_conversations().await? {
             let key = ConversationKey {
                 channel_id: conversation.channel_id.clone(),
@@ -172,61 +201,90 @@ impl RouterActor {
                 wa_id,
             };
             let needs = needs_of(&conversation).unwrap_or_default();
-            cases.insert(conversation.id, case_of(key, &conversation, needs));
+            router.put(conversation.id, Some(case_of(key, &conversation, needs)));
         }
-        Ok(Self {
-            engine,
-            store,
-            clock,
-            registry: None,
-            agents,
-            cases,
-            freed: HashMap::new(),
-        })
+        Ok(router)
     }
 
-    fn views(&self, team_id: i64) -> Vec<AgentView> {
-        let mut loads: HashMap<i64, u32> = HashMap::new();
-        for case in self.cases.values() {
-            if let Some(holder) = case.holder() {
-                *loads.entry(holder).or_default() += 1;
+    /// Replaces (or with `None` removes) a case, keeping loads and queues in step.
+    fn put(&mut self, id: i64, case: Option<Case>) {
+        if let Some(old) = self.cases.remove(&id) {
+            if let Some(holder) = old.holder()
+                && let Some(load) = self.loads.get_mut(&holder)
+            {
+                *load = load.saturating_sub(1);
+            }
+            if old.wants_agent()
+                && let Some(queue) = old.team_id.and_then(|t| self.queues.get_mut(&t))
+            {
+                queue.remove(&queue_key(id, &old));
             }
         }
+        let Some(case) = case.filter(Case::active) else {
+            return;
+        };
+        if let Some(holder) = case.holder() {
+            *self.loads.entry(holder).or_default() += 1;
+        }
+        if case.wants_agent()
+            && let Some(team) = case.team_id
+        {
+            self.queues
+                .entry(team)
+                .or_default()
+                .insert(queue_key(id, &case));
+        }
+        self.cases.insert(id, case);
+    }
+
+    /// Every agent as the policy sees it now.
+    fn views(&self) -> Vec<AgentView> {
         let engine = self.engine.current();
         self.agents
             .values()
-            .filter(|a| a.team_id == Some(team_id))
-            .map(|a| AgentView {
-                id: a.id,
-                name: a.name.clone(),
-                team: engine.team_name(team_id).unwrap_or_default().to_owned(),
-                skills: serde_json::from_str(&a.skills).unwrap_or_default(),
-                languages: serde_json::from_str(&a.languages).unwrap_or_default(),
-                capacity: u32::try_from(a.capacity.max(0)).unwrap_or(0),
-                load: loads.get(&a.id).copied().unwrap_or(0),
-                presence: presence_of(&a.presence),
-                senior: a.senior,
-                last_assigned_at: a.last_assigned_at,
+            .filter_map(|a| {
+                let team = engine.team_name(a.team_id?)?;
+                Some(AgentView {
+                    id: a.id,
+                    name: a.name.clone(),
+                    team: team.to_owned(),
+                    skills: serde_json::from_str(&a.skills).unwrap_or_default(),
+                    languages: serde_json::from_str(&a.languages).unwrap_or_default(),
+                    capacity: u32::try_from(a.capacity.max(0)).unwrap_or(0),
+                    load: self.loads.get(&a.id).copied().unwrap_or(0),
+                    presence: presence_of(&a.presence),
+                    senior: a.senior,
+                    last_assigned_at: a.last_assigned_at,
+                })
             })
             .collect()
     }
 
-    /// Tries to give every waiting case of `team_id` (all teams when `None`) an agent,
-    /// most urgent and oldest first.
+    /// Tries to give the waiting cases of `team_id` (all teams when `None`) an agent, most
+    /// urgent and oldest first, at most [`ATTEMPTS_PER_TEAM`] per team.
     fn drain(&mut self, team_id: Option<i64>, ctx: &mut Context<Self>) {
         let Some(registry) = self.registry.clone() else {
             return;
         };
-        let mut waiting: Vec<(i64, Priority, Micros)> = self
-            .cases
-            .iter()
-            .filter(|(_, c)| c.wants_agent() && (team_id.is_none() || c.team_id == team_id))
-            .map(|(id, c)| (*id, c.priority, c.queued_since.unwrap_or(0)))
-            .collect();
-        waiting.sort_by(|a, b| b.1.cmp(&a.1).then(a.2.cmp(&b.2)).then(a.0.cmp(&b.0)));
+        let waiting: Vec<i64> = match team_id {
+            Some(team) => self
+                .queues
+                .get(&team)
+                .map(|q| q.iter().take(ATTEMPTS_PER_TEAM).map(|k| k.2).collect())
+                .unwrap_or_default(),
+            None => self
+                .queues
+                .values()
+                .flat_map(|q| q.iter().take(ATTEMPTS_PER_TEAM).map(|k| k.2))
+                .collect(),
+        };
+        if waiting.is_empty() {
+            return;
+        }
         let engine = self.engine.current();
         let now = self.clock.now();
-        for (conversation_id, _, _) in waiting {
+        let mut agents = self.views();
+        for conversation_id in waiting {
             let Some(case) = self.cases.get(&conversation_id) else {
                 continue;
             };
@@ -237,23 +295,33 @@ impl RouterActor {
             else {
                 continue;
             };
-            let outcome = self.route(&team, &case.needs.case_needs(), now);
-            tracing::debug!(conversation_id, team = %team, action = ?outcome.action, steps = ?outcome.steps, "Routed a case.");
-            let Some(case) = self.cases.get_mut(&conversation_id) else {
-                continue;
-            };
+            let outcome = select::route(
+                &engine.policy,
+                &team,
+                &case.needs.case_needs(),
+                &agents,
+                now,
+            );
+            tracing::debug!(conversation_id, team = %team, action = ?outcome.action, "Routed a case.");
             match &outcome.action {
                 RouteAction::Assign(agent_id) => {
                     let agent_id = *agent_id;
+                    let mut case = case.clone();
                     case.assigning = Some(agent_id);
                     let target_team = engine.team_id(&outcome.team).or(case.team_id);
-                    if let Some(agent) = self.agents.get_mut(&agent_id) {
-                        agent.last_assigned_at = now;
-                    }
                     let freed_at = case
                         .queued_since
                         .and(case.team_id)
                         .and_then(|t| self.freed.get(&t).copied());
+                    let key = case.key.clone();
+                    self.put(conversation_id, Some(case));
+                    if let Some(agent) = self.agents.get_mut(&agent_id) {
+                        agent.last_assigned_at = now;
+                    }
+                    if let Some(view) = agents.iter_mut().find(|a| a.id == agent_id) {
+                        view.load += 1;
+                        view.last_assigned_at = now;
+                    }
                     let request = AssignConversation {
                         conversation_id,
                         agent_id: Some(agent_id),
@@ -261,7 +329,6 @@ impl RouterActor {
                         by: Who::System,
                         explanation: serde_json::to_value(&outcome).ok(),
                     };
-                    let key = case.key.clone();
                     let registry = registry.clone();
                     let store = self.store.clone();
                     let me = ctx.address();
@@ -279,10 +346,10 @@ impl RouterActor {
                     });
                 }
                 RouteAction::Queue { reason } | RouteAction::HoldForBot { reason } => {
-                    if case.queued_since.is_none() {
-                        case.queued_since = Some(now);
+                    // Not part of the queue key: safe to change in place.
+                    if let Some(case) = self.cases.get_mut(&conversation_id) {
+                        case.waiting_reason = Some(reason.clone());
                     }
-                    case.waiting_reason = Some(reason.clone());
                 }
             }
         }
@@ -290,15 +357,7 @@ impl RouterActor {
 
     fn route(&self, team: &str, needs: &CaseNeeds, now: Micros) -> RouteOutcome {
         let engine = self.engine.current();
-        // The policy may send the case to another team (hours, VIP queue): give it that
-        // team's agents too.
-        let mut agents = Vec::new();
-        for policy_team in engine.policy.teams() {
-            if let Some(id) = engine.team_id(&policy_team.id) {
-                agents.extend(self.views(id));
-            }
-        }
-        select::route(&engine.policy, team, needs, &agents, now)
+        select::route(&engine.policy, team, needs, &self.views(), now)
     }
 
     fn capacity_freed(&mut self, team_id: Option<i64>) {
@@ -361,33 +420,34 @@ impl Handler<CaseUpdated> for RouterActor {
             .or_else(|| previous.as_ref().map(|c| c.needs.clone()))
             .unwrap_or_default();
         let mut case = case_of(msg.key, &msg.conversation, needs);
+        let now = self.clock.now();
+        case.queued_since = match &previous {
+            _ if case.assignee.is_some() => None,
+            Some(previous) => previous.queued_since.or(Some(now)),
+            None => Some(now),
+        };
         if let Some(previous) = &previous {
             // An assignment in flight is still ours until its answer arrives.
             if case.assignee.is_none() {
                 case.assigning = previous.assigning;
             }
-            case.queued_since = if case.assignee.is_none() {
-                previous.queued_since.or(case.queued_since)
-            } else {
-                None
-            };
+            case.waiting_reason = previous.waiting_reason.clone();
         }
         let freed = previous
             .as_ref()
             .and_then(Case::holder)
             .filter(|holder| case.holder() != Some(*holder));
         let team = case.team_id;
-        if case.active() {
-            self.cases.insert(id, case);
-        } else {
-            self.cases.remove(&id);
+        let wants_agent = case.wants_agent();
+        self.put(id, Some(case));
+        let freed_team = freed.map(|agent_id| self.agents.get(&agent_id).and_then(|a| a.team_id));
+        if let Some(freed_team) = freed_team {
+            self.capacity_freed(freed_team);
+            self.drain(freed_team, ctx);
         }
-        if let Some(agent_id) = freed {
-            let agent_team = self.agents.get(&agent_id).and_then(|a| a.team_id);
-            self.capacity_freed(agent_team);
-            self.drain(agent_team, ctx);
+        if wants_agent && freed_team != Some(team) {
+            self.drain(team, ctx);
         }
-        self.drain(team, ctx);
     }
 }
 
@@ -410,15 +470,17 @@ impl Handler<AssignmentFinished> for RouterActor {
     type Result = ();
     fn handle(&mut self, msg: AssignmentFinished, ctx: &mut Self::Context) {
         let mut team = None;
-        if let Some(case) = self.cases.get_mut(&msg.conversation_id)
+        if let Some(case) = self.cases.get(&msg.conversation_id)
             && case.assigning == Some(msg.agent_id)
         {
+            let mut case = case.clone();
             case.assigning = None;
             if msg.ok {
                 case.assignee = case.assignee.or(Some(msg.agent_id));
                 case.queued_since = None;
             }
             team = case.team_id;
+            self.put(msg.conversation_id, Some(case));
         }
         if msg.ok {
             metrics().router_assignments.inc();
@@ -428,8 +490,8 @@ impl Handler<AssignmentFinished> for RouterActor {
                     .observe(freed_at.elapsed().as_secs_f64());
             }
         } else {
-            // The case moved on (closed, reassigned) or its actor failed: give the
-            // capacity back and look again.
+            // The case moved on (closed, reassigned) or its actor failed: the capacity is
+            // back; look again.
             self.drain(team, ctx);
         }
     }
@@ -448,33 +510,20 @@ impl Handler<QueueSnapshot> for RouterActor {
     type Result = MessageResult<QueueSnapshot>;
     fn handle(&mut self, _: QueueSnapshot, _: &mut Self::Context) -> Self::Result {
         let engine = self.engine.current();
-        let mut reports: HashMap<i64, QueueReport> = HashMap::new();
-        let mut heads: HashMap<i64, (Micros, Option<String>)> = HashMap::new();
-        for case in self.cases.values().filter(|c| c.wants_agent()) {
-            let Some(team_id) = case.team_id else {
-                continue;
-            };
-            let report = reports.entry(team_id).or_insert_with(|| QueueReport {
-                team: engine.team_name(team_id).unwrap_or("unknown").to_owned(),
-                waiting: 0,
-                oldest_since: None,
-                reason: None,
-            });
-            report.waiting += 1;
-            let since = case.queued_since.unwrap_or(0);
-            let head = heads.entry(team_id).or_insert((Micros::MAX, None));
-            if since < head.0 {
-                *head = (since, case.waiting_reason.clone());
-            }
-        }
-        let mut out: Vec<QueueReport> = reports
-            .into_iter()
-            .map(|(team_id, mut report)| {
-                if let Some((since, reason)) = heads.remove(&team_id) {
-                    report.oldest_since = Some(since);
-                    report.reason = reason;
+        let mut out: Vec<QueueReport> = self
+            .queues
+            .iter()
+            .filter(|(_, queue)| !queue.is_empty())
+            .map(|(team_id, queue)| {
+                let oldest = queue.iter().min_by_key(|k| (k.1, k.2));
+                QueueReport {
+                    team: engine.team_name(*team_id).unwrap_or("unknown").to_owned(),
+                    waiting: queue.len(),
+                    oldest_since: oldest.map(|k| k.1),
+                    reason: oldest
+                        .and_then(|k| self.cases.get(&k.2))
+                        .and_then(|c| c.waiting_reason.clone()),
                 }
-                report
             })
             .collect();
         out.sort_by(|a, b| a.team.cmp(&b.team));
