@@ -116,11 +116,11 @@ async fn a_billing_complaint_goes_to_finance_and_a_repeat_raises_urgency(backend
         "urgency not raised: {first_urgency} -> {}",
         second["urgency"]
     );
-    let rules: Vec<String> = second["triage"]["decision"]["matched"]
+    let rules: Vec<String> = second["triage"]["rules"]
         .as_array()
         .map(|a| {
             a.iter()
-                .filter_map(|r| r["name"].as_str().map(str::to_owned))
+                .filter_map(|r| r.as_str().map(str::to_owned))
                 .collect()
         })
         .unwrap_or_default();

@@ -558,17 +558,7 @@ impl CoreMutation {
             },
             now: api(ctx).clock.now(),
         };
-        let agent = api(ctx)
-            .store
-            .write(op)
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(directory_error)?;
-        api(ctx)
-            .routing
-            .router
-            .do_send(crate::routing::router::AgentUpdated(agent.clone()));
-        Ok(Agent(agent))
+        routing::write_agent(ctx, op).await
     }
 
     /// Creates an API token (admins only). The token is in the answer, once.

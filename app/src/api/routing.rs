@@ -13,7 +13,7 @@ use crate::routing::reload::{self, LoadedEngine, ReloadError};
 use crate::routing::router::{AgentUpdated, ExplainRoute, QueueSnapshot};
 use crate::routing::select::{CaseNeeds, RouteAction, RouteOutcome};
 use crate::store::directory::{AgentProfile, UpdateAgent};
-use crate::store::noise::SetContactBlocked;
+use crate::store::noise::{ContactFlag, FlagContact};
 use crate::triage::noise::{is_acknowledgement, spam_score};
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
@@ -333,8 +333,25 @@ fn loaded_info(ctx: &Context<'_>, _: Option<LoadedEngine>) -> RoutingPolicyInfo 
     }
 }
 
-async fn notify_router(ctx: &Context<'_>, agent: &crate::store::entities::agent::Model) {
+/// Writes an agent change and tells the router (a new status or capacity may let it
+/// assign waiting cases at once).
+pub(crate) async fn write_agent<O>(ctx: &Context<'_>, op: O) -> async_graphql::Result<Agent>
+where
+    O: crate::store::WriteOp<
+            Output = Result<
+                crate::store::entities::agent::Model,
+                crate::store::directory::DirectoryError,
+            >,
+        >,
+{
+    let agent = api(ctx)
+        .store
+        .write(op)
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(directory_error)?;
     api(ctx).routing.router.do_send(AgentUpdated(agent.clone()));
+    Ok(Agent(agent))
 }
 
 #[derive(Default)]
@@ -652,14 +669,7 @@ impl RoutingMutation {
             },
             now: api(ctx).clock.now(),
         };
-        let agent = api(ctx)
-            .store
-            .write(op)
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(directory_error)?;
-        notify_router(ctx, &agent).await;
-        Ok(Agent(agent))
+        write_agent(ctx, op).await
     }
 
     /// Sets whether an agent takes cases now. Agents set their own; supervisors anyone's.
@@ -692,14 +702,7 @@ impl RoutingMutation {
             },
             now: api(ctx).clock.now(),
         };
-        let agent = api(ctx)
-            .store
-            .write(op)
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(directory_error)?;
-        notify_router(ctx, &agent).await;
-        Ok(Agent(agent))
+        write_agent(ctx, op).await
     }
 
     /// Reports the calling agent viewing or typing in a conversation (or gone, with no
@@ -782,7 +785,12 @@ impl RoutingMutation {
         let a = api(ctx);
         let contact = a
             .store
-            .set_contact_vip(&wa_id, vip, who.actor().label(), a.clock.now())
+            .write(FlagContact {
+                wa_id: wa_id.clone(),
+                flag: ContactFlag::Vip(vip),
+                actor: who.actor().label(),
+                now: a.clock.now(),
+            })
             .await
             .map_err(ApiError::internal)?;
         a.registry.forget_contact_state(&wa_id);
@@ -812,10 +820,13 @@ async fn set_blocked(
     let a = api(ctx);
     let contact = a
         .store
-        .write(SetContactBlocked {
+        .write(FlagContact {
             wa_id: wa_id.clone(),
-            blocked,
-            reason,
+            flag: if blocked {
+                ContactFlag::Blocked { reason }
+            } else {
+                ContactFlag::Unblocked
+            },
             actor: who.actor().label(),
             now: a.clock.now(),
         })

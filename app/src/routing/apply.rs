@@ -58,19 +58,25 @@ pub fn apply_triage(
     c.language = Some(triaged.tags.language.clone());
     c.watchers = Some(json!(decision.watchers).to_string());
     let c_classification = &triaged.classification;
-    let summary = json!({
+    // The case keeps the gist (what the inbox shows, what the router rebuilds from); the
+    // event keeps the whole explanation.
+    let gist = json!({
         "intents": c_classification.intents,
         "urgency": c_classification.urgency,
         "risks": c_classification.risks,
         "language": c_classification.language,
         "tones": c_classification.tones,
         "low_confidence": c_classification.low_confidence,
-        "candidates": c_classification.candidates,
         "context": triaged.tags.context,
-        "decision": decision,
+        "owner": decision.owner,
+        "review": decision.review,
+        "rules": decision.matched.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
         "needs": needs,
     });
-    c.triage = Some(summary.to_string());
+    c.triage = Some(gist.to_string());
+    let mut summary = gist;
+    summary["candidates"] = json!(c_classification.candidates);
+    summary["decision"] = json!(decision);
     change.events.push(NewEvent {
         kind: "triaged",
         data: summary,

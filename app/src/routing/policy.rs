@@ -70,41 +70,11 @@ impl KnownTags {
     /// The default taxonomy Parley ships (see the domain documentation). The server should
     /// build its `KnownTags` from the triage configuration it actually loaded.
     pub fn default_taxonomy() -> KnownTags {
-        let list = |values: &[&str]| values.iter().map(|v| (*v).to_string()).collect();
-        KnownTags {
-            intents: list(&[
-                "order_tracking",
-                "delivery_problem",
-                "return_exchange",
-                "refund_request",
-                "billing_complaint",
-                "invoice_request",
-                "appointment_change",
-                "account_access",
-                "technical_issue",
-                "product_question",
-                "feature_request",
-                "cancellation",
-                "human_request",
-                "greeting_or_thanks",
-            ]),
-            risks: list(&[
-                "legal_threat",
-                "fraud_signal",
-                "media_risk",
-                "possible_outage",
-                "churn_risk",
-                "abuse",
-            ]),
-            urgencies: list(&["low", "normal", "priority", "immediate"]),
-            languages: list(&["en", "es", "pt", "ar", "hi", "id"]),
-            tones: list(&["distressed", "abusive", "low_confidence"]),
-            contexts: list(&[
-                "vip_customer",
-                "repeat_contact",
-                "needs_identity_check",
-                "template_required",
-            ]),
+        match crate::triage::TriageConfig::from_toml(crate::triage::DEFAULT_CONFIG) {
+            Ok(config) => crate::routing::engine::known_tags(&config),
+            // The shipped taxonomy is checked by its own tests; an empty set refuses every
+            // tag name rather than accepting a wrong one.
+            Err(_) => KnownTags::default(),
         }
     }
 }

@@ -169,59 +169,72 @@ async fn upsert_cluster(
     Ok(row.id)
 }
 
-/// Blocks or unblocks a contact (creating it if Parley has not heard from it yet), audited.
+/// What an admin changes about a contact.
 #[derive(Debug, Clone)]
-pub struct SetContactBlocked {
+pub enum ContactFlag {
+    Blocked { reason: Option<String> },
+    Unblocked,
+    Vip(bool),
+}
+
+/// Blocks, unblocks or marks a contact VIP (creating it if Parley has not heard from it
+/// yet), with an audit entry in the same transaction.
+#[derive(Debug, Clone)]
+pub struct FlagContact {
     pub wa_id: String,
-    pub blocked: bool,
-    pub reason: Option<String>,
+    pub flag: ContactFlag,
     pub actor: String,
     pub now: Micros,
 }
 
-impl WriteOp for SetContactBlocked {
+impl WriteOp for FlagContact {
     type Output = contact::Model;
     fn apply<'a>(
         &'a self,
         txn: &'a DatabaseTransaction,
     ) -> BoxFuture<'a, Result<contact::Model, DbErr>> {
         Box::pin(async move {
-            let blocked_at = self.blocked.then_some(self.now);
-            let reason = if self.blocked {
-                self.reason.clone()
-            } else {
-                None
-            };
-            let contact = contact::Entity::insert(contact::ActiveModel {
+            let mut row = contact::ActiveModel {
                 wa_id: Set(self.wa_id.clone()),
                 name: Set(None),
                 created_at: Set(self.now),
                 updated_at: Set(self.now),
-                blocked_at: Set(blocked_at),
-                blocked_reason: Set(reason.clone()),
                 ..Default::default()
-            })
-            .on_conflict(
-                OnConflict::column(contact::Column::WaId)
-                    .value(contact::Column::BlockedAt, blocked_at)
-                    .value(contact::Column::BlockedReason, reason)
-                    .value(contact::Column::UpdatedAt, self.now)
-                    .to_owned(),
-            )
-            .exec_with_returning(txn)
-            .await?;
+            };
+            let mut on_conflict = OnConflict::column(contact::Column::WaId);
+            on_conflict.value(contact::Column::UpdatedAt, self.now);
+            let (action, data) = match &self.flag {
+                ContactFlag::Blocked { reason } => {
+                    row.blocked_at = Set(Some(self.now));
+                    row.blocked_reason = Set(reason.clone());
+                    on_conflict
+                        .value(contact::Column::BlockedAt, self.now)
+                        .value(contact::Column::BlockedReason, reason.clone());
+                    ("contact.blocked", serde_json::json!({ "reason": reason }))
+                }
+                ContactFlag::Unblocked => {
+                    on_conflict
+                        .value(contact::Column::BlockedAt, Option::<i64>::None)
+                        .value(contact::Column::BlockedReason, Option::<String>::None);
+                    ("contact.unblocked", serde_json::json!({}))
+                }
+                ContactFlag::Vip(vip) => {
+                    row.vip = Set(*vip);
+                    on_conflict.value(contact::Column::Vip, *vip);
+                    ("contact.vip_changed", serde_json::json!({ "vip": vip }))
+                }
+            };
+            let contact = contact::Entity::insert(row)
+                .on_conflict(on_conflict.to_owned())
+                .exec_with_returning(txn)
+                .await?;
             audit::append(
                 txn,
                 &AuditRecord {
                     actor: self.actor.clone(),
-                    action: if self.blocked {
-                        "contact.blocked"
-                    } else {
-                        "contact.unblocked"
-                    }
-                    .into(),
+                    action: action.into(),
                     subject: Some(format!("contact:{}", contact.id)),
-                    data: serde_json::json!({ "reason": self.reason }),
+                    data,
                     at: self.now,
                 },
             )
@@ -248,70 +261,7 @@ pub struct ContactHistory {
     pub recent_intents: Vec<(String, Micros)>,
 }
 
-/// Marks a contact as VIP or not (creating it if needed), audited.
-struct SetContactVip {
-    wa_id: String,
-    vip: bool,
-    actor: String,
-    now: Micros,
-}
-
-impl WriteOp for SetContactVip {
-    type Output = contact::Model;
-    fn apply<'a>(
-        &'a self,
-        txn: &'a DatabaseTransaction,
-    ) -> BoxFuture<'a, Result<contact::Model, DbErr>> {
-        Box::pin(async move {
-            let contact = contact::Entity::insert(contact::ActiveModel {
-                wa_id: Set(self.wa_id.clone()),
-                name: Set(None),
-                created_at: Set(self.now),
-                updated_at: Set(self.now),
-                vip: Set(self.vip),
-                ..Default::default()
-            })
-            .on_conflict(
-                OnConflict::column(contact::Column::WaId)
-                    .value(contact::Column::Vip, self.vip)
-                    .value(contact::Column::UpdatedAt, self.now)
-                    .to_owned(),
-            )
-            .exec_with_returning(txn)
-            .await?;
-            audit::append(
-                txn,
-                &AuditRecord {
-                    actor: self.actor.clone(),
-                    action: "contact.vip_changed".into(),
-                    subject: Some(format!("contact:{}", contact.id)),
-                    data: serde_json::json!({ "vip": self.vip }),
-                    at: self.now,
-                },
-            )
-            .await?;
-            Ok(contact)
-        })
-    }
-}
-
 impl Store {
-    pub async fn set_contact_vip(
-        &self,
-        wa_id: &str,
-        vip: bool,
-        actor: String,
-        now: Micros,
-    ) -> Result<contact::Model, StoreError> {
-        self.write(SetContactVip {
-            wa_id: wa_id.to_owned(),
-            vip,
-            actor,
-            now,
-        })
-        .await
-    }
-
     pub async fn contact_history(&self, wa_id: &str) -> Result<ContactHistory, StoreError> {
         let Some(contact) = contact::Entity::find()
             .filter(contact::Column::WaId.eq(wa_id))
