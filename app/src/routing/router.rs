@@ -169,6 +169,11 @@ const RECONSIDER_EVERY: Duration = Duration::from_secs(5);
 /// (less urgent, younger) are unlikely to be, and an event must stay cheap. Anything left
 /// is looked at again at the next event or the periodic pass.
 const ATTEMPTS_PER_TEAM: usize = 64;
+const MISSES_PER_TEAM: usize = 8;
+
+fn has_room(agent: &AgentView) -> bool {
+    agent.presence == Presence::Online && agent.load < agent.capacity
+}
 
 impl RouterActor {
     /// Loads agents and open cases from the store.
@@ -260,31 +265,45 @@ impl RouterActor {
             .collect()
     }
 
-    /// Tries to give the waiting cases of `team_id` (all teams when `None`) an agent, most
-    /// urgent and oldest first, at most [`ATTEMPTS_PER_TEAM`] per team.
+    /// Tries to give the waiting cases of `team_id` (all teams when `None`) an agent.
     fn drain(&mut self, team_id: Option<i64>, ctx: &mut Context<Self>) {
+        let teams: Vec<i64> = match team_id {
+            Some(team) => vec![team],
+            None => self.queues.keys().copied().collect(),
+        };
+        if teams.is_empty() {
+            return;
+        }
+        let mut agents = self.views();
+        // Nobody anywhere can take a case: nothing to try (the common state of a busy
+        // queue; why each case waits is worked out when someone asks).
+        if !agents.iter().any(has_room) {
+            return;
+        }
+        for team in teams {
+            self.drain_team(team, &mut agents, ctx);
+        }
+    }
+
+    /// Gives waiting cases of one team an agent, most urgent and oldest first: at most
+    /// [`ATTEMPTS_PER_TEAM`] cases, and it stops after [`MISSES_PER_TEAM`] in a row that
+    /// nobody can take (the rest are less urgent or younger and would wait too).
+    fn drain_team(&mut self, team_id: i64, agents: &mut [AgentView], ctx: &mut Context<Self>) {
         let Some(registry) = self.registry.clone() else {
             return;
         };
-        let waiting: Vec<i64> = match team_id {
-            Some(team) => self
-                .queues
-                .get(&team)
-                .map(|q| q.iter().take(ATTEMPTS_PER_TEAM).map(|k| k.2).collect())
-                .unwrap_or_default(),
-            None => self
-                .queues
-                .values()
-                .flat_map(|q| q.iter().take(ATTEMPTS_PER_TEAM).map(|k| k.2))
-                .collect(),
-        };
-        if waiting.is_empty() {
-            return;
-        }
+        let waiting: Vec<i64> = self
+            .queues
+            .get(&team_id)
+            .map(|q| q.iter().take(ATTEMPTS_PER_TEAM).map(|k| k.2).collect())
+            .unwrap_or_default();
         let engine = self.engine.current();
         let now = self.clock.now();
-        let mut agents = self.views();
+        let mut misses = 0;
         for conversation_id in waiting {
+            if misses >= MISSES_PER_TEAM || !agents.iter().any(has_room) {
+                break;
+            }
             let Some(case) = self.cases.get(&conversation_id) else {
                 continue;
             };
@@ -295,13 +314,8 @@ impl RouterActor {
             else {
                 continue;
             };
-            let outcome = select::route(
-                &engine.policy,
-                &team,
-                &case.needs.case_needs(),
-                &agents,
-                now,
-            );
+            let outcome =
+                select::route(&engine.policy, &team, &case.needs.case_needs(), agents, now);
             tracing::debug!(conversation_id, team = %team, action = ?outcome.action, "Routed a case.");
             match &outcome.action {
                 RouteAction::Assign(agent_id) => {
@@ -346,6 +360,7 @@ impl RouterActor {
                     });
                 }
                 RouteAction::Queue { reason } | RouteAction::HoldForBot { reason } => {
+                    misses += 1;
                     // Not part of the queue key: safe to change in place.
                     if let Some(case) = self.cases.get_mut(&conversation_id) {
                         case.waiting_reason = Some(reason.clone());
@@ -520,9 +535,19 @@ impl Handler<QueueSnapshot> for RouterActor {
                     team: engine.team_name(*team_id).unwrap_or("unknown").to_owned(),
                     waiting: queue.len(),
                     oldest_since: oldest.map(|k| k.1),
-                    reason: oldest
-                        .and_then(|k| self.cases.get(&k.2))
-                        .and_then(|c| c.waiting_reason.clone()),
+                    reason: oldest.and_then(|k| self.cases.get(&k.2)).map(|c| {
+                        c.waiting_reason.clone().unwrap_or_else(|| {
+                            let team = engine.team_name(*team_id).unwrap_or_default();
+                            match self
+                                .route(team, &c.needs.case_needs(), self.clock.now())
+                                .action
+                            {
+                                RouteAction::Queue { reason }
+                                | RouteAction::HoldForBot { reason } => reason,
+                                RouteAction::Assign(_) => "an agent is free; assigning".to_owned(),
+                            }
+                        })
+                    }),
                 }
             })
             .collect();
