@@ -196,6 +196,28 @@ impl WriteOp for UpdateAgent {
     }
 }
 
+struct TouchAgentAssigned {
+    id: i64,
+    at: Micros,
+}
+
+impl WriteOp for TouchAgentAssigned {
+    type Output = ();
+    fn apply<'a>(&'a self, txn: &'a DatabaseTransaction) -> BoxFuture<'a, Result<(), DbErr>> {
+        Box::pin(async move {
+            agent::Entity::update_many()
+                .col_expr(
+                    agent::Column::LastAssignedAt,
+                    sea_orm::sea_query::Expr::value(self.at),
+                )
+                .filter(agent::Column::Id.eq(self.id))
+                .exec(txn)
+                .await?;
+            Ok(())
+        })
+    }
+}
+
 /// Makes sure a team row exists for each name; answers name to id for all of them.
 pub struct EnsureTeams {
     pub names: Vec<String>,
@@ -298,16 +320,9 @@ impl Store {
     }
 
     /// Records when the router last gave the agent a case (round robin survives restarts).
+    /// Through the single writer, like every write.
     pub async fn touch_agent_assigned(&self, id: i64, at: Micros) -> Result<(), StoreError> {
-        agent::Entity::update_many()
-            .col_expr(
-                agent::Column::LastAssignedAt,
-                sea_orm::sea_query::Expr::value(at),
-            )
-            .filter(agent::Column::Id.eq(id))
-            .exec(self.db())
-            .await?;
-        Ok(())
+        self.write(TouchAgentAssigned { id, at }).await
     }
 
     pub async fn agents(&self) -> Result<Vec<agent::Model>, StoreError> {
