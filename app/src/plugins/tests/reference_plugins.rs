@@ -492,9 +492,8 @@ async fn a_plugin_sees_only_the_secrets_its_manifest_lists() {
 #[tokio::test]
 async fn shipped_manifests_fit_their_components_and_pass_check() {
     let registry = registry(StaticSecrets::new());
-    let secrets: std::sync::Arc<dyn crate::plugins::SecretSource> = std::sync::Arc::new(
-        StaticSecrets::new().with("twilio", "auth_token", "token"),
-    );
+    let secrets: std::sync::Arc<dyn crate::plugins::SecretSource> =
+        std::sync::Arc::new(StaticSecrets::new().with("twilio", "auth_token", "token"));
     for name in ["crm-http", "orders-http", "twilio"] {
         let manifest = dist(name).with_extension("toml");
         let report = crate::plugins::check(registry.runtime(), &secrets, &manifest)
