@@ -40,6 +40,7 @@ pub struct ApiContext {
     pub settings: Arc<Settings>,
     pub events: EventBus,
     pub clock: SharedClock,
+    pub plugins: Arc<crate::plugins::PluginRegistry>,
 }
 
 pub fn build_schema(context: ApiContext) -> ParleySchema {
