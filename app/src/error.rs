@@ -26,6 +26,9 @@ pub enum ErrorCode {
     ConversationClosed,
     Unavailable,
     Internal,
+    /// An error of the plugin host, with its own stable code (`plugin_not_loaded`,
+    /// `plugin_wrong_world`, `plugin_timeout`, ...; see `PluginError::code`).
+    Plugin(&'static str),
 }
 
 impl ErrorCode {
@@ -46,6 +49,7 @@ impl ErrorCode {
             Self::ConversationClosed => "conversation_closed",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
+            Self::Plugin(code) => code,
         }
     }
 
@@ -64,6 +68,16 @@ impl ErrorCode {
             Self::NameTaken => StatusCode::CONFLICT,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Plugin("plugin_not_loaded") => StatusCode::NOT_FOUND,
+            Self::Plugin(
+                "plugin_manifest_invalid"
+                | "plugin_component_unreadable"
+                | "plugin_component_corrupt"
+                | "plugin_world_unsupported"
+                | "plugin_wrong_world"
+                | "plugin_kind_mismatch",
+            ) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Plugin(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }

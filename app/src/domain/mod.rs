@@ -173,7 +173,9 @@ impl Role {
         use Permission::*;
         match self {
             Self::Admin => true,
-            Self::Supervisor => !matches!(permission, ManageAgents | ReadDeadLetters),
+            Self::Supervisor => {
+                !matches!(permission, ManageAgents | ReadDeadLetters | ManagePlugins)
+            }
             Self::Agent => matches!(
                 permission,
                 ReadConversations
@@ -207,6 +209,8 @@ pub enum Permission {
     ManageTeams,
     ManageAgents,
     ReadDeadLetters,
+    /// See, load, replace and remove plugins (admins only: a plugin reaches outside).
+    ManagePlugins,
 }
 
 /// Who did something, as written to the event log.
@@ -270,5 +274,16 @@ mod tests {
         assert!(Role::Admin.allows(Permission::ManageAgents));
         assert!(Role::Agent.allows(Permission::ReplyToCustomers));
         assert!(!Role::Integration.allows(Permission::AssignConversations));
+    }
+
+    #[test]
+    fn only_admins_manage_plugins() {
+        for role in Role::ALL {
+            assert_eq!(
+                role.allows(Permission::ManagePlugins),
+                role == Role::Admin,
+                "{role}"
+            );
+        }
     }
 }
