@@ -53,6 +53,8 @@ pub struct TestApp {
     pub meta: MockServer,
     pub admin_token: String,
     pub registry: parley::conversation::ConversationRegistry,
+    pub plugins: Arc<parley::plugins::PluginRegistry>,
+    pub connectors: parley::plugins::Connectors,
     server: actix_web::dev::ServerHandle,
     _dir: tempfile::TempDir,
 }
@@ -160,6 +162,8 @@ phone_number_ids = ["{PHONE_NUMBER_ID}"]
     let address = format!("http://127.0.0.1:{}", app.port());
     let store = app.store.clone();
     let registry = app.registry.clone();
+    let plugins = app.plugins.clone();
+    let connectors = app.connectors.clone();
     let server = app.server_handle();
     actix_rt::spawn(app.run_until_stopped());
     let (admin_token, token_hash) = generate_token();
@@ -182,6 +186,8 @@ phone_number_ids = ["{PHONE_NUMBER_ID}"]
         meta,
         admin_token,
         registry,
+        plugins,
+        connectors,
         server,
         _dir: dir,
     })
@@ -579,4 +585,16 @@ pub async fn message_reaches(
         },
     )
     .await
+}
+
+/// The outbox row of a message that waits for another attempt: (attempts, due at).
+pub async fn queued_retry(app: &TestApp, message_id: &str) -> Option<(i32, i64)> {
+    let far = app.clock.now() + 3_600_000_000;
+    app.store
+        .due_sends(far, 100)
+        .await
+        .ok()?
+        .into_iter()
+        .find(|job| job.message_id.to_string() == message_id && job.attempts > 0)
+        .map(|job| (job.attempts, job.next_attempt_at))
 }

@@ -51,18 +51,6 @@ async fn meta_answers_first(app: &TestApp, response: ResponseTemplate, times: u6
         .await;
 }
 
-/// The outbox row of a message that waits for another attempt: (attempts, due at).
-async fn queued_retry(app: &TestApp, message_id: &str) -> Option<(i32, i64)> {
-    let far = app.clock.now() + 3_600_000_000;
-    app.store
-        .due_sends(far, 100)
-        .await
-        .ok()?
-        .into_iter()
-        .find(|job| job.message_id.to_string() == message_id && job.attempts > 0)
-        .map(|job| (job.attempts, job.next_attempt_at))
-}
-
 /// A status callback that names our reference but a wamid we never recorded.
 fn status_with_callback(wamid: &str, status: &str, message_id: &str) -> String {
     let mut body: Value =
