@@ -502,20 +502,41 @@ pub async fn customer_writes(app: &TestApp, wa_id: &str, wamid: &str, body: &str
         .post_webhook(&text_webhook(wa_id, wamid, body, timestamp))
         .await;
     assert_eq!(response.status(), 200, "webhook for {wamid} refused");
-    eventually_some(&format!("{wamid} is applied"), || async move {
-        for c in conversations_of(app, wa_id).await {
-            let id = c["id"].as_str().unwrap_or_default().to_owned();
-            if messages_of(app, &id)
-                .await
-                .iter()
-                .any(|m| m["providerMessageId"] == wamid)
-            {
-                return Some(id);
+    conversation_holding(app, wa_id, wamid).await
+}
+
+/// Waits until the message `provider_message_id` from `wa_id` is applied; answers the id
+/// of the conversation that holds it.
+pub async fn conversation_holding(app: &TestApp, wa_id: &str, provider_message_id: &str) -> String {
+    eventually_some(
+        &format!("{provider_message_id} is applied"),
+        || async move {
+            for c in conversations_of(app, wa_id).await {
+                let id = c["id"].as_str().unwrap_or_default().to_owned();
+                if messages_of(app, &id)
+                    .await
+                    .iter()
+                    .any(|m| m["providerMessageId"] == provider_message_id)
+                {
+                    return Some(id);
+                }
             }
-        }
-        None
-    })
+            None
+        },
+    )
     .await
+}
+
+/// Waits until every stored webhook has been applied (or set aside).
+pub async fn all_webhooks_applied(app: &TestApp) {
+    eventually("every stored webhook is applied", || async {
+        app.store
+            .pending_inbox(0, 10)
+            .await
+            .map(|rows| rows.is_empty())
+            .unwrap_or(false)
+    })
+    .await;
 }
 
 /// Sends an agent's reply as admin and returns the stored message.

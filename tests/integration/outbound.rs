@@ -164,14 +164,7 @@ async fn delivery_status_moves_forward_and_never_back(backend: Backend) {
         app.count("message_statuses").await == 4
     })
     .await;
-    eventually("the callbacks' webhooks are applied", || async {
-        app.store
-            .pending_inbox(0, 10)
-            .await
-            .map(|r| r.is_empty())
-            .unwrap_or(false)
-    })
-    .await;
+    all_webhooks_applied(&app).await;
 
     let current = messages_of(&app, &id)
         .await

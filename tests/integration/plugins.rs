@@ -144,35 +144,6 @@ async fn post_twilio(app: &TestApp, form: &[(String, String)]) -> reqwest::Respo
     post_signed(app, TWILIO_CHANNEL, TWILIO_TOKEN, form).await
 }
 
-/// Waits until every stored webhook has been processed.
-async fn inbox_drained(app: &TestApp) {
-    eventually("every stored webhook is processed", || async {
-        app.store
-            .pending_inbox(0, 100)
-            .await
-            .is_ok_and(|rows| rows.is_empty())
-    })
-    .await;
-}
-
-/// The conversation of `wa_id` once it holds the message `sid`.
-async fn conversation_with(app: &TestApp, wa_id: &str, sid: &str) -> String {
-    eventually_some(&format!("{sid} is applied"), || async move {
-        for c in conversations_of(app, wa_id).await {
-            let id = c["id"].as_str().unwrap_or_default().to_owned();
-            if messages_of(app, &id)
-                .await
-                .iter()
-                .any(|m| m["providerMessageId"] == sid)
-            {
-                return Some(id);
-            }
-        }
-        None
-    })
-    .await
-}
-
 async fn twilio_webhooks_are_verified_stored_once_and_open_a_conversation(backend: Backend) {
     let plugins = Plugins::new().await;
     let Some(app) = spawn_app_with(backend, &plugins.config("", "")).await else {
@@ -199,8 +170,8 @@ async fn twilio_webhooks_are_verified_stored_once_and_open_a_conversation(backen
     retried.push(("ApiVersion".into(), "2010-04-01".into()));
     assert_eq!(post_twilio(&app, &retried).await.status(), 200);
 
-    let id = conversation_with(&app, CUSTOMER, "SM0001").await;
-    inbox_drained(&app).await;
+    let id = conversation_holding(&app, CUSTOMER, "SM0001").await;
+    all_webhooks_applied(&app).await;
     assert_eq!(app.count("inbox").await, 2, "one row per distinct body");
     assert_eq!(app.count("dead_letters").await, 0);
     let conversation = conversation(&app, &id).await;
@@ -282,7 +253,7 @@ async fn replies_on_a_twilio_channel_go_out_through_the_plugin(backend: Backend)
 
     let inbound = twilio_message("SM0100", CUSTOMER, "Hello?");
     assert_eq!(post_twilio(&app, &inbound).await.status(), 200);
-    let id = conversation_with(&app, CUSTOMER, "SM0100").await;
+    let id = conversation_holding(&app, CUSTOMER, "SM0100").await;
 
     let sent = reply(&app, &id, "On its way").await;
     let sent_id = sent["id"].as_str().unwrap();
@@ -481,23 +452,7 @@ async fn admins_see_load_and_remove_plugins_and_the_crm_connector_follows() {
 
 /// A transport component whose every export spins forever.
 fn stalling_transport() -> Vec<u8> {
-    let wat = r#"(module
-      (memory (export "memory") 1)
-      (global $heap (mut i32) (i32.const 1024))
-      (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
-        (local $p i32)
-        (local.set $p (global.get $heap))
-        (global.set $heap (i32.add (global.get $heap) (i32.add (local.get 3) (i32.const 8))))
-        (if (i32.gt_u (global.get $heap) (i32.mul (memory.size) (i32.const 65536)))
-          (then (drop (memory.grow (i32.const 1)))))
-        (local.get $p))
-      (func (export "parley:plugin/health@0.1.0#check") (result i32)
-        (loop $spin (br $spin)) (i32.const 0))
-      (func (export "parley:plugin/messaging@0.1.0#verify-and-parse")
-        (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)
-        (loop $spin (br $spin)) (i32.const 0))
-      (func (export "parley:plugin/messaging@0.1.0#send") (param i32) (result i32)
-        (loop $spin (br $spin)) (i32.const 0)))"#;
+    let wat = include_str!("../fixtures/plugins/stalling-transport.wat");
     let mut resolve = wit_parser::Resolve::default();
     let wit = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema/wit");
     let (package, _) = resolve.push_dir(&wit).unwrap();
@@ -609,7 +564,7 @@ async fn a_hanging_plugin_loaded_at_run_time_costs_its_own_channel_and_nothing_e
         started.elapsed()
     );
 
-    inbox_drained(&app).await;
+    all_webhooks_applied(&app).await;
     for n in 0..EACH {
         let wa_id = if n % 2 == 0 {
             format!("49151000000{n:02}")
