@@ -296,6 +296,15 @@ s.bind(('127.0.0.1', $BLACKHOLE_PORT)); s.listen(4096); time.sleep(1e9)" &
         fi
     done
     stop_server
+    # The hanging plugin must have failed by its deadline, not in some quicker way.
+    log "How the hanging plugin's calls ended (from Parley's log)"
+    sed 's/\x1b\[[0-9;]*m//g' "$WORK/parley.log" | grep 'plugin=stall' \
+        | grep -o 'code="plugin_[a-z_]*"' | sort | uniq -c >&2 || true
+    if sed 's/\x1b\[[0-9;]*m//g' "$WORK/parley.log" | grep 'plugin=stall' \
+        | grep -o 'code="plugin_[a-z_]*"' | grep -qv 'plugin_timeout'; then
+        echo "!! the hanging plugin failed otherwise than by timing out" >&2
+        FAILED=1
+    fi
     log "Results (reports and logs kept in $RESULTS_DIR)"
     for round in $(seq 1 "$ROUNDS"); do
         "$BIN/parley-loadgen" compare --labels native,twilio \
