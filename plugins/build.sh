@@ -9,12 +9,16 @@
 # Usage: plugins/build.sh [--test] [plugin ...]     (default: all plugins)
 #   --test  also runs each plugin's unit tests natively first.
 #
+# Build output goes to $PLUGINS_TARGET_DIR (default plugins/target), never to
+# $CARGO_TARGET_DIR: that one belongs to the server's workspace and its compiler.
+#
 # Each plugin is built by its own cargo invocation: the SDK's world features
 # (crm, orders, transport) exclude each other, and building several plugins in
 # one invocation would unify them.
 set -euo pipefail
 
 cd "$(dirname "$0")"
+export CARGO_TARGET_DIR="${PLUGINS_TARGET_DIR:-$PWD/target}"
 ALL=(crm-http orders-http twilio)
 RUN_TESTS=0
 if [ "${1:-}" = "--test" ]; then RUN_TESTS=1; shift; fi
@@ -44,16 +48,17 @@ for p in "${PLUGINS[@]}"; do
     RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 \
     CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=wasm-ld \
         /usr/bin/cargo build --release --target wasm32-unknown-unknown \
-        -Zbuild-std=std,panic_abort -p "parley-$p"
+        -Zbuild-std=std,panic_abort --locked -p "parley-$p"
 done
 
-# Host tool: the normal toolchain, its own workspace.
-cargo build --quiet --release --manifest-path componentize/Cargo.toml
-componentize=componentize/target/release/parley-componentize
+# Host tool: the normal toolchain, its own workspace and target directory.
+CARGO_TARGET_DIR="$CARGO_TARGET_DIR/componentize" \
+    cargo build --quiet --release --locked --manifest-path componentize/Cargo.toml
+componentize="$CARGO_TARGET_DIR/componentize/release/parley-componentize"
 
 mkdir -p dist
 for p in "${PLUGINS[@]}"; do
-    module="target/wasm32-unknown-unknown/release/parley_${p//-/_}.wasm"
+    module="$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/parley_${p//-/_}.wasm"
     "$componentize" "$module" "dist/$p.wasm"
     cp "$p/plugin.toml" "dist/$p.toml"
 done

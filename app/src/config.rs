@@ -2,9 +2,10 @@
 //! `PARLEY_SECTION__KEY` environment variables. Unknown keys are refused so that a typo
 //! never silently falls back to a default. Secrets are never printed.
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 /// The defaults shipped with Parley, documented key by key in the file itself.
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
@@ -19,6 +20,7 @@ pub struct Settings {
     pub graphql: GraphqlSettings,
     pub telemetry: TelemetrySettings,
     pub routing: RoutingSettings,
+    pub plugins: PluginSettings,
     #[serde(default)]
     pub channels: Vec<ChannelSettings>,
 }
@@ -107,13 +109,31 @@ pub struct TelemetrySettings {
     pub service_name: String,
 }
 
-/// One WhatsApp channel: a Meta app and the business numbers it serves.
+/// One WhatsApp channel, by `kind`: Meta's Cloud API spoken natively, or a provider
+/// reached through a transport plugin.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ChannelSettings {
+    WhatsappCloud(CloudChannelSettings),
+    Transport(TransportChannelSettings),
+}
+
+impl ChannelSettings {
+    /// The `{channel_id}` of `/webhooks/{channel_id}`.
+    pub fn id(&self) -> &str {
+        match self {
+            Self::WhatsappCloud(c) => &c.id,
+            Self::Transport(c) => &c.id,
+        }
+    }
+}
+
+/// A Meta app and the business numbers it serves (`kind = "whatsapp_cloud"`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ChannelSettings {
+pub struct CloudChannelSettings {
     /// The `{channel_id}` of `/webhooks/{channel_id}`.
     pub id: String,
-    pub kind: ChannelKind,
     /// Meta app secret: the key of `X-Hub-Signature-256`.
     pub app_secret: SecretString,
     /// The token typed into Meta's webhook settings, echoed in the subscription handshake.
@@ -126,10 +146,141 @@ pub struct ChannelSettings {
     pub phone_number_ids: Vec<String>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum ChannelKind {
-    WhatsappCloud,
+/// A provider reached through a transport plugin (`kind = "transport"`): the plugin
+/// verifies and parses its webhooks and sends the replies.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TransportChannelSettings {
+    /// The `{channel_id}` of `/webhooks/{channel_id}`.
+    pub id: String,
+    /// Id of the transport plugin (its manifest's `id`).
+    pub plugin: String,
+    /// Scheme, host and port (and path prefix, behind a proxy) under which the provider
+    /// reaches Parley, for example `https://parley.example.com`. Providers such as Twilio
+    /// sign the full URL they call, so the plugin verifies against this base followed by
+    /// the request's path and query, not against the address Parley listens on.
+    pub public_base_url: String,
+}
+
+impl TransportChannelSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |why: &str| {
+            ConfigError::Inconsistent(format!(
+                "channel {:?}: public_base_url {:?} {why}",
+                self.id, self.public_base_url
+            ))
+        };
+        let url =
+            reqwest::Url::parse(&self.public_base_url).map_err(|_| invalid("is not a URL"))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(invalid("must be an http or https URL with a host"));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(invalid("must not have a query or fragment"));
+        }
+        if self.plugin.trim().is_empty() {
+            return Err(ConfigError::Inconsistent(format!(
+                "channel {:?} names no transport plugin",
+                self.id
+            )));
+        }
+        Ok(())
+    }
+
+    /// The URL the provider called for a request whose path and query are `path_and_query`
+    /// (`/webhooks/twilio-main?x=1`).
+    pub fn public_url(&self, path_and_query: &str) -> String {
+        format!(
+            "{}{path_and_query}",
+            self.public_base_url.trim_end_matches('/')
+        )
+    }
+}
+
+/// The WebAssembly plugin host: which plugins to load, where to watch for more, which
+/// serve as the CRM and the order connector, their limits and their secrets.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PluginSettings {
+    /// Manifests (`plugin.toml`) loaded at start.
+    pub manifests: Vec<PathBuf>,
+    /// A directory watched for plugins: every `*.toml` in it and every `*/plugin.toml`
+    /// below it is loaded when it appears or changes (the component file too), and
+    /// removed when it disappears.
+    #[serde(default)]
+    pub watch_dir: Option<PathBuf>,
+    /// How often the watched directory is looked at.
+    pub watch_interval_ms: u64,
+    /// Id of the plugin that serves as the CRM connector.
+    #[serde(default)]
+    pub crm: Option<String>,
+    /// Id of the plugin that serves as the order connector.
+    #[serde(default)]
+    pub orders: Option<String>,
+    /// Most plugin calls running at once, across all plugins.
+    pub max_concurrent_calls: u32,
+    /// Ceiling for any manifest's `memory_limit_mb`.
+    pub max_memory_mb: u32,
+    /// Largest HTTP response body a plugin may receive.
+    pub max_response_bytes: usize,
+    /// Consecutive failures after which a plugin's calls fail fast.
+    pub breaker_failures: u32,
+    /// How long calls fail fast before one is let through to test recovery.
+    pub breaker_cool_down_secs: u64,
+    /// Secret values by plugin id and secret name; a plugin reads only the names its
+    /// manifest lists. Ids and names match case-insensitively, with `-` and `_` alike.
+    #[serde(default)]
+    pub secrets: HashMap<String, HashMap<String, SecretString>>,
+}
+
+impl PluginSettings {
+    /// The plugin runtime's limits.
+    pub fn runtime_config(&self) -> crate::plugins::RuntimeConfig {
+        crate::plugins::RuntimeConfig {
+            max_concurrent_calls: self.max_concurrent_calls,
+            max_memory_mb: self.max_memory_mb,
+            max_response_bytes: self.max_response_bytes,
+        }
+    }
+
+    /// When a plugin's circuit breaker opens, and for how long.
+    pub fn breaker_config(&self) -> crate::plugins::BreakerConfig {
+        crate::plugins::BreakerConfig {
+            failure_threshold: self.breaker_failures,
+            cool_down: std::time::Duration::from_secs(self.breaker_cool_down_secs),
+        }
+    }
+
+    /// The configured secrets, for the plugin host.
+    pub fn secret_source(&self) -> crate::plugins::StaticSecrets {
+        let mut secrets = crate::plugins::StaticSecrets::new();
+        for (plugin, names) in &self.secrets {
+            for (name, value) in names {
+                secrets = secrets.with(plugin, name, value.expose_secret());
+            }
+        }
+        secrets
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("plugins.watch_interval_ms", self.watch_interval_ms),
+            (
+                "plugins.max_concurrent_calls",
+                u64::from(self.max_concurrent_calls),
+            ),
+            ("plugins.max_memory_mb", u64::from(self.max_memory_mb)),
+            ("plugins.breaker_failures", u64::from(self.breaker_failures)),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(ConfigError::Inconsistent(format!(
+                    "{key} must be at least 1"
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -182,30 +333,32 @@ impl Settings {
     fn validate(&self) -> Result<(), ConfigError> {
         let mut seen = std::collections::HashSet::new();
         for channel in &self.channels {
-            if channel.id.is_empty()
-                || !channel
-                    .id
+            let id = channel.id();
+            if id.is_empty()
+                || !id
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             {
                 return Err(ConfigError::Inconsistent(format!(
-                    "channel id {:?} must be non-empty and use only letters, digits, '-' and '_'",
-                    channel.id
+                    "channel id {id:?} must be non-empty and use only letters, digits, '-' and '_'"
                 )));
             }
-            if !seen.insert(channel.id.as_str()) {
+            if !seen.insert(id) {
                 return Err(ConfigError::Inconsistent(format!(
-                    "channel id {:?} is configured twice",
-                    channel.id
+                    "channel id {id:?} is configured twice"
                 )));
             }
-            if channel.phone_number_ids.is_empty() {
-                return Err(ConfigError::Inconsistent(format!(
-                    "channel {:?} lists no phone_number_ids",
-                    channel.id
-                )));
+            match channel {
+                ChannelSettings::WhatsappCloud(cloud) if cloud.phone_number_ids.is_empty() => {
+                    return Err(ConfigError::Inconsistent(format!(
+                        "channel {id:?} lists no phone_number_ids"
+                    )));
+                }
+                ChannelSettings::WhatsappCloud(_) => {}
+                ChannelSettings::Transport(transport) => transport.validate()?,
             }
         }
+        self.plugins.validate()?;
         if self.database.group_commit_max_batch == 0 {
             return Err(ConfigError::Inconsistent(
                 "database.group_commit_max_batch must be at least 1".into(),
@@ -220,7 +373,7 @@ impl Settings {
     }
 
     pub fn channel(&self, id: &str) -> Option<&ChannelSettings> {
-        self.channels.iter().find(|c| c.id == id)
+        self.channels.iter().find(|c| c.id() == id)
     }
 }
 
@@ -251,5 +404,55 @@ mod tests {
         )
         .unwrap_err();
         assert!(error.to_string().contains("phone_number_ids"));
+    }
+
+    const TRANSPORT: &str =
+        "[[channels]]\nid = \"twilio-main\"\nkind = \"transport\"\nplugin = \"twilio\"\n";
+
+    #[test]
+    fn a_transport_channel_names_its_plugin_and_public_url() {
+        let settings = Settings::from_toml(&format!(
+            "{TRANSPORT}public_base_url = \"https://parley.example.com/\"\n"
+        ))
+        .unwrap();
+        let Some(ChannelSettings::Transport(channel)) = settings.channel("twilio-main") else {
+            panic!("{:?}", settings.channels)
+        };
+        assert_eq!(channel.plugin, "twilio");
+        assert_eq!(
+            channel.public_url("/webhooks/twilio-main?bodySHA256=ab"),
+            "https://parley.example.com/webhooks/twilio-main?bodySHA256=ab"
+        );
+    }
+
+    #[test]
+    fn a_transport_channel_with_a_bad_url_or_a_cloud_key_is_refused() {
+        let error = Settings::from_toml(&format!(
+            "{TRANSPORT}public_base_url = \"parley.example.com\"\n"
+        ))
+        .unwrap_err();
+        assert!(error.to_string().contains("public_base_url"), "{error}");
+        let error = Settings::from_toml(&format!(
+            "{TRANSPORT}public_base_url = \"https://p.example\"\napp_secret = \"s\"\n"
+        ))
+        .unwrap_err();
+        assert!(error.to_string().contains("app_secret"), "{error}");
+    }
+
+    #[test]
+    fn plugin_secrets_are_found_however_the_id_is_written() {
+        use crate::plugins::SecretSource;
+        let settings =
+            Settings::from_toml("[plugins.secrets.crm-http]\napi_token = \"t0ken\"\n").unwrap();
+        let secrets = settings.plugins.secret_source();
+        for (id, name) in [("crm-http", "api_token"), ("CRM_HTTP", "API-TOKEN")] {
+            let found = secrets.secret(id, name).map(|s| s.expose().to_owned());
+            assert_eq!(found.as_deref(), Some("t0ken"), "{id} {name}");
+        }
+        assert!(secrets.secret("twilio", "api_token").is_none());
+        assert!(
+            !format!("{settings:?}").contains("t0ken"),
+            "secrets are never printed"
+        );
     }
 }

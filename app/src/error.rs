@@ -29,6 +29,9 @@ pub enum ErrorCode {
     InvalidConfig,
     Unavailable,
     Internal,
+    /// An error of the plugin host, with its own stable code (`plugin_not_loaded`,
+    /// `plugin_wrong_world`, `plugin_timeout`, ...; see `PluginError::code`).
+    Plugin(&'static str),
 }
 
 impl ErrorCode {
@@ -52,6 +55,7 @@ impl ErrorCode {
             Self::InvalidConfig => "invalid_config",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
+            Self::Plugin(code) => code,
         }
     }
 
@@ -71,6 +75,16 @@ impl ErrorCode {
             Self::InvalidConfig => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Plugin("plugin_not_loaded") => StatusCode::NOT_FOUND,
+            Self::Plugin(
+                "plugin_manifest_invalid"
+                | "plugin_component_unreadable"
+                | "plugin_component_corrupt"
+                | "plugin_world_unsupported"
+                | "plugin_wrong_world"
+                | "plugin_kind_mismatch",
+            ) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Plugin(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }

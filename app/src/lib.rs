@@ -14,6 +14,7 @@ pub mod error;
 pub mod events;
 pub mod ingest;
 pub mod outbound;
+pub mod plugins;
 pub mod routing;
 pub mod startup;
 pub mod store;

@@ -40,6 +40,11 @@ enum Command {
     },
     /// Prints the GraphQL schema (SDL) that schema/schema.graphql publishes.
     Schema,
+    /// Works with WebAssembly plugins.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
     /// Classifies messages with the triage model (config/triage.toml).
     Triage {
         #[command(subcommand)]
@@ -62,6 +67,18 @@ enum TriageCommand {
     Classify {
         #[arg(long)]
         taxonomy: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Validates a plugin before it is deployed: the manifest, the component against its
+    /// world and Parley's imports, the secrets the configuration provides, and a smoke
+    /// call of `health.check`. Prints a JSON report; exits with 1 when the plugin is not
+    /// fit to deploy.
+    Check {
+        /// The plugin's manifest, `plugin.toml`.
+        manifest: PathBuf,
     },
 }
 
@@ -109,6 +126,9 @@ async fn main() -> ExitCode {
     let _telemetry = parley::telemetry::init(&settings.telemetry);
     let result = match cli.command {
         Command::Serve => serve(settings).await,
+        Command::Plugin {
+            command: PluginCommand::Check { manifest },
+        } => return check_plugin(&settings, &manifest).await,
         Command::Migrate => migrate(settings).await,
         Command::Token {
             command:
@@ -139,6 +159,70 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     eprintln!("parley: listening on port {}", app.port());
     app.run_until_stopped().await?;
     Ok(())
+}
+
+/// `parley plugin check`: the report on standard output, as JSON.
+async fn check_plugin(settings: &Settings, manifest: &std::path::Path) -> ExitCode {
+    use parley::plugins::{PluginRuntime, SecretSource, check};
+    use serde_json::json;
+    let runtime = match PluginRuntime::new(settings.plugins.runtime_config()) {
+        Ok(runtime) => Arc::new(runtime),
+        Err(error) => {
+            eprintln!("parley: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let secrets: Arc<dyn SecretSource> = Arc::new(settings.plugins.secret_source());
+    let error_json =
+        |e: &parley::plugins::PluginError| json!({ "code": e.code(), "message": e.to_string() });
+    let (passed, report) = match check(&runtime, &secrets, manifest).await {
+        Ok(report) => {
+            let passed = report.passed();
+            (
+                passed,
+                json!({
+                    "passed": passed,
+                    "manifest": manifest.display().to_string(),
+                    "id": report.id,
+                    "version": report.version,
+                    "world": report.world.to_string(),
+                    "component": report.component_path.display().to_string(),
+                    "component_bytes": report.component_bytes,
+                    "prepare_ms": report.prepare_time.as_secs_f64() * 1000.0,
+                    "missing_secrets": report.missing_secrets,
+                    "smoke_call": {
+                        "call": "health.check",
+                        "ok": report.smoke.is_ok(),
+                        "error": report.smoke.as_ref().err().map(error_json),
+                        "ms": report.smoke_time.as_secs_f64() * 1000.0,
+                    },
+                }),
+            )
+        }
+        Err(error) => (
+            false,
+            json!({
+                "passed": false,
+                "manifest": manifest.display().to_string(),
+                "error": error_json(&error),
+            }),
+        ),
+    };
+    let printed = serde_json::to_string_pretty(&report)
+        .map_err(std::io::Error::other)
+        .and_then(|text| {
+            use std::io::Write as _;
+            writeln!(std::io::stdout().lock(), "{text}")
+        });
+    if let Err(error) = printed {
+        eprintln!("parley: cannot print the report: {error}");
+        return ExitCode::FAILURE;
+    }
+    if passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
 
 async fn migrate(settings: Settings) -> anyhow::Result<()> {

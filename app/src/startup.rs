@@ -3,11 +3,12 @@
 
 use crate::api::{self, ApiContext};
 use crate::clock::SharedClock;
-use crate::config::Settings;
+use crate::config::{ChannelSettings, PluginSettings, Settings};
 use crate::conversation::{ActorDeps, ConversationRegistry};
 use crate::events::EventBus;
 use crate::ingest::{self, Intake, dispatcher::Dispatcher};
 use crate::outbound::OutboxWorker;
+use crate::plugins::{Connectors, PluginRegistry, PluginRuntime, PluginWatcher, WorldKind};
 use crate::routing::Routing;
 use crate::routing::noise::NoiseState;
 use crate::routing::presence::PresenceBoard;
@@ -29,6 +30,87 @@ pub struct Application {
     pub registry: ConversationRegistry,
     pub events: EventBus,
     pub routing: Arc<Routing>,
+    /// The loaded plugins; loaded, replaced and removed at run time too.
+    pub plugins: Arc<PluginRegistry>,
+    /// The CRM and order connectors the configuration names, for the conversation flow.
+    pub connectors: Connectors,
+    watcher: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Starts the plugin host: the runtime, the configured plugins and the directory
+/// watcher. A plugin that fails to load is logged and listed by the API; Parley starts
+/// without it, because a missing connector stops automation, never intake.
+pub async fn start_plugins(
+    settings: &PluginSettings,
+) -> anyhow::Result<(Arc<PluginRegistry>, Option<tokio::task::JoinHandle<()>>)> {
+    let runtime = PluginRuntime::new(settings.runtime_config())
+        .context("Failed to start the plugin runtime")?;
+    let plugins = Arc::new(PluginRegistry::new(
+        Arc::new(runtime),
+        Arc::new(settings.secret_source()),
+        settings.breaker_config(),
+    ));
+    for (_, outcome) in plugins.load_all(&settings.manifests).await {
+        if let Ok(status) = outcome {
+            // The contract promises a health check at load; it must not hold up the
+            // start, and a failing one leaves the plugin loaded (its back end may only
+            // be down for now).
+            let plugins = plugins.clone();
+            tokio::spawn(async move {
+                let Ok(handle) = plugins.handle(&status.id) else {
+                    return;
+                };
+                if let Err(error) = handle.health_check().await {
+                    tracing::warn!(plugin = %status.id, error = %error, code = error.code(), "Plugin loaded, but its health check failed.");
+                }
+            });
+        }
+    }
+    let watcher = match &settings.watch_dir {
+        Some(dir) => {
+            let mut watcher = PluginWatcher::new(dir.clone(), plugins.clone());
+            // The first look loads what is there before webhooks arrive.
+            watcher.scan().await;
+            let interval = std::time::Duration::from_millis(settings.watch_interval_ms);
+            Some(watcher.spawn(interval))
+        }
+        None => None,
+    };
+    Ok((plugins, watcher))
+}
+
+/// Warns about configuration that names plugins which are not there (yet): they may
+/// still arrive through the watched directory or the API.
+fn warn_about_missing_plugins(settings: &Settings, plugins: &PluginRegistry) {
+    let mut wanted: Vec<(&str, WorldKind, String)> = settings
+        .channels
+        .iter()
+        .filter_map(|c| match c {
+            ChannelSettings::Transport(t) => Some((
+                t.plugin.as_str(),
+                WorldKind::Transport,
+                format!("channel {}", t.id),
+            )),
+            ChannelSettings::WhatsappCloud(_) => None,
+        })
+        .collect();
+    if let Some(id) = &settings.plugins.crm {
+        wanted.push((id, WorldKind::CrmConnector, "plugins.crm".to_owned()));
+    }
+    if let Some(id) = &settings.plugins.orders {
+        wanted.push((id, WorldKind::OrderConnector, "plugins.orders".to_owned()));
+    }
+    for (id, kind, by) in wanted {
+        match plugins.status(id) {
+            Ok(status) if status.world.kind == kind => {}
+            Ok(status) => {
+                tracing::warn!(plugin = id, wanted_by = %by, world = %status.world, expected = %kind, "A configured plugin serves another world.")
+            }
+            Err(_) => {
+                tracing::warn!(plugin = id, wanted_by = %by, "A configured plugin is not loaded; its calls fail until it is.")
+            }
+        }
+    }
 }
 
 fn cores() -> usize {
@@ -84,6 +166,13 @@ impl Application {
             router_thread,
         });
         let events = EventBus::new();
+        let (plugins, watcher) = start_plugins(&settings.plugins).await?;
+        warn_about_missing_plugins(&settings, &plugins);
+        let connectors = Connectors::new(
+            plugins.clone(),
+            settings.plugins.crm.clone(),
+            settings.plugins.orders.clone(),
+        );
         let outbox_wakeup = Arc::new(Notify::new());
         let threads = match settings.conversations.actor_threads {
             0 => cores(),
@@ -129,6 +218,7 @@ impl Application {
             outbox_wakeup,
             &settings.channels,
             settings.outbound.clone(),
+            plugins.clone(),
         )
         .context("Failed to build the provider client")?;
         tokio::spawn(outbox.run());
@@ -146,8 +236,15 @@ impl Application {
             events: events.clone(),
             clock: clock.clone(),
             routing: routing.clone(),
+            plugins: plugins.clone(),
         });
-        let intake = web::Data::new(Intake::new(settings.clone(), &store, clock, dispatcher));
+        let intake = web::Data::new(Intake::new(
+            settings.clone(),
+            &store,
+            clock,
+            dispatcher,
+            plugins.clone(),
+        ));
         let listener = TcpListener::bind(&settings.http.bind)
             .with_context(|| format!("Failed to listen on {}", settings.http.bind))?;
         let port = listener.local_addr()?.port();
@@ -183,6 +280,9 @@ impl Application {
             registry,
             events,
             routing,
+            plugins,
+            connectors,
+            watcher,
         })
     }
 
@@ -198,6 +298,9 @@ impl Application {
     /// Serves until the server is stopped, then stops the actor threads.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        if let Some(watcher) = &self.watcher {
+            watcher.abort();
+        }
         self.registry.stop();
         self.routing.stop();
         result

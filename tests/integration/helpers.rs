@@ -54,6 +54,8 @@ pub struct TestApp {
     pub admin_token: String,
     pub registry: parley::conversation::ConversationRegistry,
     pub routing: Arc<parley::routing::Routing>,
+    pub plugins: Arc<parley::plugins::PluginRegistry>,
+    pub connectors: parley::plugins::Connectors,
     server: actix_web::dev::ServerHandle,
     _dir: tempfile::TempDir,
 }
@@ -163,6 +165,8 @@ phone_number_ids = ["{PHONE_NUMBER_ID}"]
     let store = app.store.clone();
     let registry = app.registry.clone();
     let routing = app.routing.clone();
+    let plugins = app.plugins.clone();
+    let connectors = app.connectors.clone();
     let server = app.server_handle();
     actix_rt::spawn(app.run_until_stopped());
     let (admin_token, token_hash) = generate_token();
@@ -186,6 +190,8 @@ phone_number_ids = ["{PHONE_NUMBER_ID}"]
         admin_token,
         registry,
         routing,
+        plugins,
+        connectors,
         server,
         _dir: dir,
     })
@@ -500,20 +506,41 @@ pub async fn customer_writes(app: &TestApp, wa_id: &str, wamid: &str, body: &str
         .post_webhook(&text_webhook(wa_id, wamid, body, timestamp))
         .await;
     assert_eq!(response.status(), 200, "webhook for {wamid} refused");
-    eventually_some(&format!("{wamid} is applied"), || async move {
-        for c in conversations_of(app, wa_id).await {
-            let id = c["id"].as_str().unwrap_or_default().to_owned();
-            if messages_of(app, &id)
-                .await
-                .iter()
-                .any(|m| m["providerMessageId"] == wamid)
-            {
-                return Some(id);
+    conversation_holding(app, wa_id, wamid).await
+}
+
+/// Waits until the message `provider_message_id` from `wa_id` is applied; answers the id
+/// of the conversation that holds it.
+pub async fn conversation_holding(app: &TestApp, wa_id: &str, provider_message_id: &str) -> String {
+    eventually_some(
+        &format!("{provider_message_id} is applied"),
+        || async move {
+            for c in conversations_of(app, wa_id).await {
+                let id = c["id"].as_str().unwrap_or_default().to_owned();
+                if messages_of(app, &id)
+                    .await
+                    .iter()
+                    .any(|m| m["providerMessageId"] == provider_message_id)
+                {
+                    return Some(id);
+                }
             }
-        }
-        None
-    })
+            None
+        },
+    )
     .await
+}
+
+/// Waits until every stored webhook has been applied (or set aside).
+pub async fn all_webhooks_applied(app: &TestApp) {
+    eventually("every stored webhook is applied", || async {
+        app.store
+            .pending_inbox(0, 10)
+            .await
+            .map(|rows| rows.is_empty())
+            .unwrap_or(false)
+    })
+    .await;
 }
 
 /// Sends an agent's reply as admin and returns the stored message.
@@ -583,4 +610,16 @@ pub async fn message_reaches(
         },
     )
     .await
+}
+
+/// The outbox row of a message that waits for another attempt: (attempts, due at).
+pub async fn queued_retry(app: &TestApp, message_id: &str) -> Option<(i32, i64)> {
+    let far = app.clock.now() + 3_600_000_000;
+    app.store
+        .due_sends(far, 100)
+        .await
+        .ok()?
+        .into_iter()
+        .find(|job| job.message_id.to_string() == message_id && job.attempts > 0)
+        .map(|job| (job.attempts, job.next_attempt_at))
 }

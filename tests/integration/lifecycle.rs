@@ -24,18 +24,6 @@ async fn assign(app: &TestApp, conversation_id: &str, agent_id: &str) -> Value {
     .await
 }
 
-/// Waits until every stored webhook has been applied (or set aside).
-async fn all_webhooks_applied(app: &TestApp) {
-    eventually("every stored webhook is applied", || async {
-        app.store
-            .pending_inbox(0, 10)
-            .await
-            .map(|rows| rows.is_empty())
-            .unwrap_or(false)
-    })
-    .await;
-}
-
 on_both_databases!(
     first_message_creates_a_conversation_with_the_contacts_wa_id_and_name,
     the_same_message_delivered_twice_is_stored_once,

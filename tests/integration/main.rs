@@ -1,5 +1,6 @@
 //! Parley's integration tests: one binary (one link), the real application on port 0
-//! against a fresh database, SQLite and PostgreSQL, with a fake Graph API for Meta.
+//! against a fresh database, SQLite and PostgreSQL, with a fake Graph API for Meta and
+//! fake Twilio and CRM servers for the plugins.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -10,6 +11,7 @@ mod graphql;
 mod intake;
 mod lifecycle;
 mod outbound;
+mod plugins;
 mod routing;
 mod schema;
 mod telemetry;

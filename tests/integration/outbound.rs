@@ -51,18 +51,6 @@ async fn meta_answers_first(app: &TestApp, response: ResponseTemplate, times: u6
         .await;
 }
 
-/// The outbox row of a message that waits for another attempt: (attempts, due at).
-async fn queued_retry(app: &TestApp, message_id: &str) -> Option<(i32, i64)> {
-    let far = app.clock.now() + 3_600_000_000;
-    app.store
-        .due_sends(far, 100)
-        .await
-        .ok()?
-        .into_iter()
-        .find(|job| job.message_id.to_string() == message_id && job.attempts > 0)
-        .map(|job| (job.attempts, job.next_attempt_at))
-}
-
 /// A status callback that names our reference but a wamid we never recorded.
 fn status_with_callback(wamid: &str, status: &str, message_id: &str) -> String {
     let mut body: Value =
@@ -176,14 +164,7 @@ async fn delivery_status_moves_forward_and_never_back(backend: Backend) {
         app.count("message_statuses").await == 4
     })
     .await;
-    eventually("the callbacks' webhooks are applied", || async {
-        app.store
-            .pending_inbox(0, 10)
-            .await
-            .map(|r| r.is_empty())
-            .unwrap_or(false)
-    })
-    .await;
+    all_webhooks_applied(&app).await;
 
     let current = messages_of(&app, &id)
         .await

@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod cursor;
+pub mod plugins;
 pub mod routing;
 pub mod types;
 
@@ -43,6 +44,7 @@ pub struct ApiContext {
     pub events: EventBus,
     pub clock: SharedClock,
     pub routing: Arc<crate::routing::Routing>,
+    pub plugins: Arc<crate::plugins::PluginRegistry>,
 }
 
 pub fn build_schema(context: ApiContext) -> ParleySchema {
@@ -342,6 +344,19 @@ impl CoreQuery {
             .map_err(ApiError::internal)?;
         Ok(rows.into_iter().map(DeadLetter::from).collect())
     }
+
+    /// The loaded plugins with their health and call statistics (admins only).
+    async fn plugins(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<plugins::Plugin>> {
+        Ok(plugins::plugins(ctx).await?)
+    }
+
+    /// Plugin manifests that failed to load and have not loaded since (admins only).
+    async fn plugin_load_failures(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<plugins::PluginLoadFailure>> {
+        Ok(plugins::load_failures(ctx).await?)
+    }
 }
 
 #[derive(Default)]
@@ -594,6 +609,21 @@ impl CoreMutation {
             role,
             token,
         })
+    }
+
+    /// Loads the plugin of a manifest (a path on the server), or replaces the loaded
+    /// plugin with the same id; calls in flight finish on the old version (admins only).
+    async fn load_plugin(
+        &self,
+        ctx: &Context<'_>,
+        manifest_path: String,
+    ) -> async_graphql::Result<plugins::LoadedPlugin> {
+        Ok(plugins::load(ctx, manifest_path).await?)
+    }
+
+    /// Removes a plugin; calls in flight finish (admins only).
+    async fn remove_plugin(&self, ctx: &Context<'_>, id: String) -> async_graphql::Result<bool> {
+        Ok(plugins::remove(ctx, id).await?)
     }
 }
 

@@ -107,7 +107,8 @@ pub enum DeliveryStatus {
 /// Why an outbound message failed, for the inbox to explain.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 pub enum MessageErrorReason {
-    /// 131047: more than 24 hours since the customer last wrote; only a template can reach them.
+    /// 131047 (or `window_closed` from a transport plugin): more than 24 hours since the
+    /// customer last wrote; only a template can reach them.
     OutsideWindow,
     /// The provider throttled us and retries ran out.
     RateLimited,
@@ -527,7 +528,9 @@ impl Message {
     async fn error(&self) -> Option<MessageError> {
         let code = self.0.error_code.clone()?;
         let reason = match code.as_str() {
-            "131047" => MessageErrorReason::OutsideWindow,
+            "131047" | crate::outbound::transport::WINDOW_CLOSED => {
+                MessageErrorReason::OutsideWindow
+            }
             "130429" | "131056" | "retries_exhausted" => MessageErrorReason::RateLimited,
             crate::store::outbox::OUTCOME_UNKNOWN => MessageErrorReason::OutcomeUnknown,
             _ => MessageErrorReason::Provider,

@@ -182,9 +182,10 @@ impl Role {
         use Permission::*;
         match self {
             Self::Admin => true,
-            Self::Supervisor => {
-                !matches!(permission, ManageAgents | ReadDeadLetters | ManageRouting)
-            }
+            Self::Supervisor => !matches!(
+                permission,
+                ManageAgents | ReadDeadLetters | ManageRouting | ManagePlugins
+            ),
             Self::Agent => matches!(
                 permission,
                 ReadConversations
@@ -224,6 +225,8 @@ pub enum Permission {
     ManageContacts,
     /// Reply while another agent is typing, or to a case assigned to someone else.
     OverrideOwnership,
+    /// See, load, replace and remove plugins (admins only: a plugin reaches outside).
+    ManagePlugins,
 }
 
 /// Who did something, as written to the event log.
@@ -287,5 +290,16 @@ mod tests {
         assert!(Role::Admin.allows(Permission::ManageAgents));
         assert!(Role::Agent.allows(Permission::ReplyToCustomers));
         assert!(!Role::Integration.allows(Permission::AssignConversations));
+    }
+
+    #[test]
+    fn only_admins_manage_plugins() {
+        for role in Role::ALL {
+            assert_eq!(
+                role.allows(Permission::ManagePlugins),
+                role == Role::Admin,
+                "{role}"
+            );
+        }
     }
 }

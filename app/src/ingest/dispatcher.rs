@@ -126,7 +126,7 @@ impl Dispatcher {
 
     async fn process(&self, item: InboxItem) {
         let inner = &self.inner;
-        let batch = match super::cloud_api::parse_webhook(&item.body) {
+        let batch = match super::transport::parse_stored(&item.body) {
             Ok(batch) => batch,
             Err(error) => {
                 tracing::warn!(error = %error, "Signed webhook cannot be parsed; kept as a dead letter.");

@@ -1,6 +1,6 @@
 //! The WhatsApp Cloud API client: `POST {api_base}/{phone_number_id}/messages`.
 
-use crate::config::ChannelSettings;
+use crate::config::CloudChannelSettings;
 use crate::store::entities::outbox;
 use crate::store::outbox::callback_data;
 use secrecy::ExposeSecret;
@@ -70,7 +70,7 @@ impl GraphApi {
         })
     }
 
-    pub async fn send(&self, channel: &ChannelSettings, job: &outbox::Model) -> CallOutcome {
+    pub async fn send(&self, channel: &CloudChannelSettings, job: &outbox::Model) -> CallOutcome {
         let mut body: serde_json::Value = match serde_json::from_str(&job.payload) {
             Ok(body) => body,
             Err(error) => {

@@ -6,12 +6,17 @@
 //! message with the provider's code, 131047 (outside the 24-hour window) included. A call
 //! whose outcome is unknown (timeout, crash) is never repeated: a message is never sent
 //! twice. Messages to one customer leave one at a time, in order.
+//!
+//! A transport channel's messages leave through its plugin's `send` ([`transport`]),
+//! whose typed errors map onto the same rules.
 
 pub mod graph_api;
+pub mod transport;
 
 use crate::clock::SharedClock;
 use crate::config::{ChannelSettings, OutboundSettings};
 use crate::events::EventBus;
+use crate::plugins::PluginRegistry;
 use crate::store::Store;
 use crate::store::entities::outbox;
 use crate::store::outbox::{
@@ -36,6 +41,7 @@ pub struct OutboxWorker {
     wakeup: Arc<Notify>,
     channels: HashMap<String, ChannelSettings>,
     api: GraphApi,
+    transports: transport::TransportSender,
     settings: OutboundSettings,
 }
 
@@ -47,6 +53,7 @@ impl OutboxWorker {
         wakeup: Arc<Notify>,
         channels: &[ChannelSettings],
         settings: OutboundSettings,
+        plugins: Arc<PluginRegistry>,
     ) -> Result<Self, reqwest::Error> {
         let api = GraphApi::new(Duration::from_millis(settings.request_timeout_ms))?;
         Ok(Self {
@@ -54,8 +61,12 @@ impl OutboxWorker {
             clock,
             events,
             wakeup,
-            channels: channels.iter().map(|c| (c.id.clone(), c.clone())).collect(),
+            channels: channels
+                .iter()
+                .map(|c| (c.id().to_owned(), c.clone()))
+                .collect(),
             api,
+            transports: transport::TransportSender::new(plugins),
             settings,
         })
     }
@@ -142,7 +153,7 @@ impl OutboxWorker {
                 code: "channel_not_configured".into(),
                 title: format!("channel {:?} is not configured", job.channel_id),
             },
-            Some(channel) => match self.api.send(channel, &job).await {
+            Some(channel) => match self.call(channel, &job).await {
                 CallOutcome::Sent(id) => SendOutcome::Sent {
                     provider_message_id: id,
                 },
@@ -185,6 +196,13 @@ impl OutboxWorker {
             Ok(events) => self.events.publish(events),
             // The row stays `sending`: at the next start it is marked unknown, never resent.
             Err(error) => tracing::error!(error = %error, "Could not record a send's outcome."),
+        }
+    }
+
+    async fn call(&self, channel: &ChannelSettings, job: &outbox::Model) -> CallOutcome {
+        match channel {
+            ChannelSettings::WhatsappCloud(cloud) => self.api.send(cloud, job).await,
+            ChannelSettings::Transport(transport) => self.transports.send(transport, job).await,
         }
     }
 

@@ -137,6 +137,13 @@ pub enum PluginError {
         /// The error the plugin returned.
         error: ReportedError,
     },
+    /// The configuration names no plugin for this role (`plugins.crm`,
+    /// `plugins.orders`).
+    #[error("no {connector} plugin is configured")]
+    NotConfigured {
+        /// What is missing: `CRM` or `order system`.
+        connector: &'static str,
+    },
     /// The host itself failed (engine set-up, a blocking task that died).
     #[error("plugin host failure: {0}")]
     Host(String),
@@ -160,6 +167,7 @@ impl PluginError {
             PluginError::HostNotAllowed { .. } => "plugin_host_not_allowed",
             PluginError::CircuitOpen { .. } => "plugin_circuit_open",
             PluginError::Instantiation { .. } => "plugin_instantiation_failed",
+            PluginError::NotConfigured { .. } => "plugin_not_configured",
             PluginError::Host(_) => "plugin_host_failure",
             PluginError::Reported { error, .. } => match error {
                 ReportedError::Retryable(_) => "plugin_retryable",
@@ -172,6 +180,41 @@ impl PluginError {
                 ReportedError::Other(_) => "plugin_other",
             },
         }
+    }
+
+    /// The plugin the error is about, when it is known.
+    pub fn plugin_id(&self) -> Option<&str> {
+        match self {
+            PluginError::ComponentUnreadable { plugin, .. }
+            | PluginError::CorruptComponent { plugin, .. }
+            | PluginError::UnsupportedWorld { plugin, .. }
+            | PluginError::WrongWorld { plugin, .. }
+            | PluginError::NotLoaded { plugin }
+            | PluginError::KindMismatch { plugin, .. }
+            | PluginError::Timeout { plugin, .. }
+            | PluginError::OutOfMemory { plugin, .. }
+            | PluginError::Trap { plugin, .. }
+            | PluginError::HostNotAllowed { plugin, .. }
+            | PluginError::CircuitOpen { plugin, .. }
+            | PluginError::Instantiation { plugin, .. }
+            | PluginError::Reported { plugin, .. } => Some(plugin),
+            PluginError::Manifest { .. }
+            | PluginError::NotConfigured { .. }
+            | PluginError::Host(_) => None,
+        }
+    }
+
+    /// Whether the plugin or its manifest is at fault at load time (as
+    /// opposed to a call that failed, or a plugin that is missing).
+    pub fn is_load_error(&self) -> bool {
+        matches!(
+            self,
+            PluginError::Manifest { .. }
+                | PluginError::ComponentUnreadable { .. }
+                | PluginError::CorruptComponent { .. }
+                | PluginError::UnsupportedWorld { .. }
+                | PluginError::WrongWorld { .. }
+        )
     }
 
     /// Whether the same call may succeed if tried again later.

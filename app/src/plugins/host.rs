@@ -107,7 +107,8 @@ pub(crate) struct CallState {
     pub(crate) deadline: Instant,
     pub(crate) limiter: CallLimiter,
     pub(crate) max_response_bytes: usize,
-    /// Set by the epoch callback when the deadline passed.
+    /// Set when the deadline passed: by the epoch callback while the plugin runs, by
+    /// `http-request` when the plugin waited on a back end until then.
     pub(crate) timed_out: bool,
     /// The first origin the plugin was refused during this call.
     pub(crate) denied_origin: Option<String>,
@@ -173,11 +174,16 @@ impl Host for CallState {
             return Err(HttpError::HostNotAllowed(refused));
         }
 
-        let mut timeout = self.remaining();
+        let remaining = self.remaining();
+        let mut timeout = remaining;
         if let Some(ms) = request.timeout_ms {
             timeout = timeout.min(Duration::from_millis(u64::from(ms)));
         }
+        // Waiting into the call's own deadline (rather than the request's shorter
+        // timeout) means the call is out of time, whatever the plugin answers next.
+        let bounded_by_deadline = timeout == remaining;
         if timeout.is_zero() {
+            self.timed_out = true;
             return Err(HttpError::Timeout);
         }
         let method = match request.method {
@@ -199,7 +205,15 @@ impl Host for CallState {
             builder = builder.body(body);
         }
         let started = Instant::now();
-        let mut response = builder.send().await.map_err(http_error)?;
+        let mut response = match builder.send().await {
+            Ok(response) => response,
+            Err(e) => {
+                if e.is_timeout() && bounded_by_deadline {
+                    self.timed_out = true;
+                }
+                return Err(http_error(e));
+            }
+        };
         let status = response.status().as_u16();
         let headers = response
             .headers()

@@ -10,11 +10,12 @@
 //! settings), a circuit breaker and statistics per plugin, and the registry
 //! that adds, replaces and removes plugins at run time.
 //!
-//! Who calls it: actors that enrich a case (CRM), answer order questions
-//! (orders), and ingest/outbound for transport channels, through
-//! [`PluginRegistry::crm`], [`PluginRegistry::orders`] and
-//! [`PluginRegistry::transport`]; operators through [`PluginRegistry::statuses`]
-//! and [`check()`].
+//! Who calls it: actors that enrich a case (CRM) or answer order questions
+//! (orders), through [`Connectors`], which picks the plugins the configuration
+//! names; ingest and outbound for transport channels, through
+//! [`PluginRegistry::transport`]; operators through GraphQL
+//! ([`PluginRegistry::statuses`], [`PluginRegistry::load`]), the directory
+//! [`watcher`] and `parley plugin check` ([`check()`]).
 //!
 //! What it never does: know about conversations, tickets or the store; let a
 //! plugin's failure escape as a panic. Every failure is a [`PluginError`]
@@ -26,12 +27,14 @@
 pub mod bindings;
 pub mod breaker;
 pub mod check;
+pub mod connectors;
 pub mod error;
 pub mod host;
 pub mod manifest;
 pub mod registry;
 pub mod runtime;
 pub mod stats;
+pub mod watcher;
 
 #[cfg(test)]
 mod tests;
@@ -43,12 +46,14 @@ pub use bindings::v0_1::types::{
 };
 pub use breaker::{BreakerConfig, BreakerState};
 pub use check::{CheckReport, check};
+pub use connectors::{Connector, ConnectorError, Connectors};
 pub use error::{PluginError, ReportedError};
 pub use host::SecretValue;
 pub use manifest::{LocatedManifest, Manifest, WorldKind, WorldRef};
 pub use registry::{
-    CrmPlugin, EnvSecrets, OrderPlugin, PluginHandle, PluginHealth, PluginRegistry, PluginStatus,
+    CrmPlugin, LoadFailure, OrderPlugin, PluginHandle, PluginHealth, PluginRegistry, PluginStatus,
     SecretSource, StaticSecrets, TransportPlugin,
 };
 pub use runtime::{PluginRuntime, RuntimeConfig};
 pub use stats::{LastError, StatsSnapshot};
+pub use watcher::PluginWatcher;

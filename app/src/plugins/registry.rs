@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use crate::plugins::bindings::v0_1::types::{
     CustomerKey, CustomerProfile, InboundHttpRequest, InboundItem, Order, OutboundMessage,
@@ -28,9 +28,17 @@ pub trait SecretSource: Send + Sync {
     fn secret(&self, plugin_id: &str, name: &str) -> Option<SecretValue>;
 }
 
-/// Secrets held in memory, keyed by plugin id and secret name.
+/// Secrets held in memory, keyed by plugin id and secret name. Ids and names
+/// match case-insensitively, with `-` and `_` alike, so that the same secret can
+/// be written in TOML (`[plugins.secrets.crm-http]`) or as an environment
+/// variable (`PARLEY_PLUGINS__SECRETS__CRM_HTTP__API_TOKEN`).
 #[derive(Debug, Default, Clone)]
 pub struct StaticSecrets(HashMap<(String, String), SecretValue>);
+
+fn secret_key(plugin_id: &str, name: &str) -> (String, String) {
+    let normalize = |s: &str| s.to_ascii_lowercase().replace('-', "_");
+    (normalize(plugin_id), normalize(name))
+}
 
 impl StaticSecrets {
     /// No secrets.
@@ -40,34 +48,15 @@ impl StaticSecrets {
 
     /// Adds a secret for one plugin.
     pub fn with(mut self, plugin_id: &str, name: &str, value: impl Into<String>) -> Self {
-        self.0.insert(
-            (plugin_id.to_owned(), name.to_owned()),
-            SecretValue::new(value),
-        );
+        self.0
+            .insert(secret_key(plugin_id, name), SecretValue::new(value));
         self
     }
 }
 
 impl SecretSource for StaticSecrets {
     fn secret(&self, plugin_id: &str, name: &str) -> Option<SecretValue> {
-        self.0
-            .get(&(plugin_id.to_owned(), name.to_owned()))
-            .cloned()
-    }
-}
-
-/// Secrets from environment variables `PARLEY_PLUGIN__<ID>__<NAME>`, with the
-/// id and name upper-cased and `-` turned into `_`
-/// (`PARLEY_PLUGIN__CRM_HTTP__API_TOKEN`). Meant for `parley plugin check`.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct EnvSecrets;
-
-impl SecretSource for EnvSecrets {
-    fn secret(&self, plugin_id: &str, name: &str) -> Option<SecretValue> {
-        let key = |s: &str| s.to_ascii_uppercase().replace('-', "_");
-        std::env::var(format!("PARLEY_PLUGIN__{}__{}", key(plugin_id), key(name)))
-            .ok()
-            .map(SecretValue::new)
+        self.0.get(&secret_key(plugin_id, name)).cloned()
     }
 }
 
@@ -99,8 +88,26 @@ pub struct PluginStatus {
     pub component_bytes: usize,
     /// Health.
     pub health: PluginHealth,
+    /// The circuit breaker's state.
+    pub breaker: BreakerState,
     /// Call statistics.
     pub stats: StatsSnapshot,
+}
+
+/// A manifest that could not be loaded, kept until it loads or is removed so
+/// that operators see why a plugin is missing.
+#[derive(Debug, Clone)]
+pub struct LoadFailure {
+    /// The manifest file.
+    pub manifest_path: PathBuf,
+    /// The plugin's id, when the manifest got far enough to name it.
+    pub plugin_id: Option<String>,
+    /// Stable error code, e.g. `plugin_wrong_world`.
+    pub code: &'static str,
+    /// What went wrong.
+    pub message: String,
+    /// When it happened.
+    pub at: SystemTime,
 }
 
 /// Breaker and statistics of one plugin id.
@@ -128,6 +135,7 @@ pub struct PluginRegistry {
     secrets: Arc<dyn SecretSource>,
     breaker: BreakerConfig,
     entries: RwLock<BTreeMap<String, Entry>>,
+    failures: Mutex<BTreeMap<PathBuf, LoadFailure>>,
 }
 
 impl std::fmt::Debug for PluginRegistry {
@@ -186,6 +194,7 @@ impl PluginRegistry {
             secrets,
             breaker,
             entries: RwLock::new(BTreeMap::new()),
+            failures: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -214,7 +223,23 @@ impl PluginRegistry {
     /// Loads a plugin, or replaces the loaded plugin with the same id. Calls
     /// in flight finish on the version they started with.
     pub async fn load(&self, manifest_path: &Path) -> Result<PluginStatus, PluginError> {
-        let plugin = prepare_from_path(&self.runtime, &self.secrets, manifest_path).await?;
+        let plugin = match prepare_from_path(&self.runtime, &self.secrets, manifest_path).await {
+            Ok(plugin) => plugin,
+            Err(error) => {
+                lock(&self.failures).insert(
+                    manifest_path.to_owned(),
+                    LoadFailure {
+                        manifest_path: manifest_path.to_owned(),
+                        plugin_id: error.plugin_id().map(str::to_owned),
+                        code: error.code(),
+                        message: error.to_string(),
+                        at: SystemTime::now(),
+                    },
+                );
+                return Err(error);
+            }
+        };
+        lock(&self.failures).remove(manifest_path);
         let id = plugin.id().to_owned();
         let plugin = Arc::new(plugin);
         let replaced = {
@@ -247,6 +272,52 @@ impl PluginRegistry {
             "Plugin loaded."
         );
         self.status(&id)
+    }
+
+    /// Loads a plugin like [`load`](Self::load), then runs its `health.check`
+    /// export. A failing check is answered beside the status (and counted in
+    /// the plugin's statistics) but does not unload the plugin: its back end
+    /// may only be down for now.
+    pub async fn load_and_check(
+        &self,
+        manifest_path: &Path,
+    ) -> Result<(PluginStatus, Result<(), PluginError>), PluginError> {
+        let status = self.load(manifest_path).await?;
+        let checked = match self.handle(&status.id) {
+            Ok(handle) => handle.health_check().await,
+            Err(error) => Err(error),
+        };
+        if let Err(error) = &checked {
+            tracing::warn!(plugin = %status.id, error = %error, code = error.code(), "Plugin loaded, but its health check failed.");
+        }
+        let status = self.status(&status.id).unwrap_or(status);
+        Ok((status, checked))
+    }
+
+    /// Manifests that failed to load and have not loaded since, by path.
+    pub fn load_failures(&self) -> Vec<LoadFailure> {
+        lock(&self.failures).values().cloned().collect()
+    }
+
+    /// Forgets the load failure of a manifest (it was removed).
+    pub fn forget_failure(&self, manifest_path: &Path) {
+        lock(&self.failures).remove(manifest_path);
+    }
+
+    /// Removes the plugin loaded from `manifest_path`, if the plugin loaded
+    /// under its id still comes from that file. Returns the removed id.
+    pub fn remove_loaded_from(&self, manifest_path: &Path) -> Option<String> {
+        let id = {
+            let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
+            let id = entries
+                .iter()
+                .find(|(_, e)| e.plugin.manifest().path == manifest_path)
+                .map(|(id, _)| id.clone())?;
+            entries.remove(&id);
+            id
+        };
+        tracing::info!(plugin = %id, manifest = %manifest_path.display(), "Plugin removed: its manifest is gone.");
+        Some(id)
     }
 
     /// Removes a plugin. Calls in flight finish; new calls get
@@ -363,7 +434,8 @@ impl PluginHandle {
     pub fn status(&self) -> PluginStatus {
         let monitor = lock(&self.monitor);
         let now = Instant::now();
-        let health = match monitor.breaker.state(now) {
+        let breaker = monitor.breaker.state(now);
+        let health = match breaker {
             BreakerState::Open => PluginHealth::Unavailable,
             BreakerState::HalfOpen => PluginHealth::Recovering,
             BreakerState::Closed if monitor.breaker.consecutive_failures() > 0 => {
@@ -379,6 +451,7 @@ impl PluginHandle {
             manifest_path: manifest.path.clone(),
             component_bytes: self.plugin.component_bytes,
             health,
+            breaker,
             stats: monitor.stats.snapshot(),
         }
     }

@@ -248,6 +248,12 @@ impl PluginRuntime {
                 timeout_ms: plugin.manifest.manifest.timeout_ms,
             }),
             Ok(Err(failure)) => Err(classify(plugin, state, failure)),
+            // What the plugin makes of a refused host or of a back end that kept it
+            // past its deadline matters less than the cause.
+            Ok(Ok(Err(_))) if state.timed_out => Err(PluginError::Timeout {
+                plugin: plugin_id,
+                timeout_ms: plugin.manifest.manifest.timeout_ms,
+            }),
             Ok(Ok(Err(reported))) => Err(match &state.denied_origin {
                 Some(origin) => PluginError::HostNotAllowed {
                     plugin: plugin_id,

@@ -39,8 +39,8 @@ pub struct StatsSnapshot {
     pub rejected: u64,
     /// Median latency over the last calls, in milliseconds.
     pub p50_ms: Option<f64>,
-    /// 90th percentile latency, in milliseconds.
-    pub p90_ms: Option<f64>,
+    /// 95th percentile latency, in milliseconds.
+    pub p95_ms: Option<f64>,
     /// 99th percentile latency, in milliseconds.
     pub p99_ms: Option<f64>,
     /// The most recent error.
@@ -88,7 +88,7 @@ impl CallStats {
             errors: self.errors,
             rejected: self.rejected,
             p50_ms: pct(0.50),
-            p90_ms: pct(0.90),
+            p95_ms: pct(0.95),
             p99_ms: pct(0.99),
             last_error: self.last_error.clone(),
         }
@@ -107,7 +107,7 @@ mod tests {
         }
         let snap = s.snapshot();
         assert_eq!(snap.p50_ms, Some(50.0));
-        assert_eq!(snap.p90_ms, Some(90.0));
+        assert_eq!(snap.p95_ms, Some(95.0));
         assert_eq!(snap.p99_ms, Some(99.0));
         assert_eq!(snap.calls, 100);
         assert_eq!(snap.errors, 0);

@@ -318,20 +318,31 @@ impl WriteOp for ApplyStatuses {
                     ));
                 }
             }
-            // The outbound messages the new callbacks name, in one query per chunk.
-            let mut named: Vec<&str> = fresh.iter().map(|(_, pmid, _)| pmid.as_str()).collect();
+            // The outbound messages the new callbacks name, in one query per channel and
+            // chunk: with the channel given, the lookup uses the (channel, provider id)
+            // index instead of scanning every message.
+            let mut named: Vec<(&str, &str)> = fresh
+                .iter()
+                .map(|(channel, pmid, _)| (channel.as_str(), pmid.as_str()))
+                .collect();
             named.sort_unstable();
             named.dedup();
             let mut messages: HashMap<(String, String), message::Model> = HashMap::new();
-            for chunk in named.chunks(ROWS_PER_STATEMENT) {
-                let found = message::Entity::find()
-                    .filter(message::Column::Direction.eq("outbound"))
-                    .filter(message::Column::ProviderMessageId.is_in(chunk.iter().copied()))
-                    .all(txn)
-                    .await?;
-                for message in found {
-                    if let Some(pmid) = message.provider_message_id.clone() {
-                        messages.insert((message.channel_id.clone(), pmid), message);
+            for channel in named.chunk_by(|a, b| a.0 == b.0) {
+                for chunk in channel.chunks(ROWS_PER_STATEMENT) {
+                    let found = message::Entity::find()
+                        .filter(message::Column::ChannelId.eq(chunk[0].0))
+                        .filter(message::Column::Direction.eq("outbound"))
+                        .filter(
+                            message::Column::ProviderMessageId
+                                .is_in(chunk.iter().map(|(_, pmid)| *pmid)),
+                        )
+                        .all(txn)
+                        .await?;
+                    for message in found {
+                        if let Some(pmid) = message.provider_message_id.clone() {
+                            messages.insert((message.channel_id.clone(), pmid), message);
+                        }
                     }
                 }
             }

@@ -51,9 +51,18 @@ pub struct RunArgs {
     /// Intake URL, e.g. http://127.0.0.1:18080/webhooks/bench (loopback, plain HTTP).
     #[arg(long)]
     pub url: String,
-    /// The channel's app secret, used to sign every body.
+    /// The signing secret: the channel's app secret (cloud-api), or the Twilio auth token
+    /// the transport plugin verifies with (twilio).
     #[arg(long, env = "PARLEY_LOADGEN_APP_SECRET", hide_env_values = true)]
     pub app_secret: String,
+    /// Wire format: `cloud-api` (Meta's JSON, X-Hub-Signature-256) or `twilio`
+    /// (form-encoded, X-Twilio-Signature) for a transport channel with the Twilio plugin.
+    #[arg(long, value_enum, default_value_t = WireFormat::CloudApi)]
+    pub format: WireFormat,
+    /// twilio: the URL signatures are computed over, i.e. the channel's
+    /// `public_base_url` followed by the webhook path. Default: `--url`.
+    #[arg(long)]
+    pub public_url: Option<String>,
     /// Concurrent keep-alive HTTP/1.1 connections.
     #[arg(long, default_value_t = 32)]
     pub connections: usize,
@@ -123,8 +132,18 @@ pub struct RunArgs {
     pub quiet: bool,
 }
 
+/// The wire formats the generator writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WireFormat {
+    CloudApi,
+    Twilio,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct CompareArgs {
+    /// Names of the two columns: the reference run, then the one compared with it.
+    #[arg(long, value_delimiter = ',', default_value = "baseline,parley")]
+    pub labels: Vec<String>,
     /// Triples: NAME BASELINE_JSON PARLEY_JSON [NAME BASELINE_JSON PARLEY_JSON ...]
     #[arg(required = true, num_args = 3..)]
     pub entries: Vec<String>,
@@ -197,6 +216,12 @@ pub async fn run(args: &RunArgs) -> Result<RunReport> {
             .to_owned(),
     };
 
+    let format = match args.format {
+        WireFormat::CloudApi => payload::Format::CloudApi,
+        WireFormat::Twilio => payload::Format::Twilio {
+            public_url: args.public_url.clone().unwrap_or_else(|| args.url.clone()),
+        },
+    };
     let generation_started = std::time::Instant::now();
     let Plan {
         requests: bodies,
@@ -213,6 +238,7 @@ pub async fn run(args: &RunArgs) -> Result<RunReport> {
         phone_number_id: args.phone_number_id.clone(),
         display_phone_number: args.display_phone_number.clone(),
         app_secret: args.app_secret.clone(),
+        format: format.clone(),
         seed: args.seed,
         start_unix: SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -249,6 +275,8 @@ pub async fn run(args: &RunArgs) -> Result<RunReport> {
             request_timeout: args.request_timeout,
             drain: args.drain,
             progress: !args.quiet,
+            signature_header: hyper::header::HeaderName::from_static(format.signature_header()),
+            content_type: hyper::header::HeaderValue::from_static(format.content_type()),
         },
     )
     .await?;
@@ -358,7 +386,13 @@ pub fn compare(args: &CompareArgs) -> Result<String> {
             parley: read(&triple[2])?,
         });
     }
-    Ok(report::comparison_table(&rows))
+    let [reference, compared] = args.labels.as_slice() else {
+        bail!("--labels takes two names, e.g. --labels native,twilio");
+    };
+    Ok(report::comparison_table(
+        &rows,
+        [reference.as_str(), compared.as_str()],
+    ))
 }
 
 #[cfg(test)]

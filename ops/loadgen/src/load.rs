@@ -53,6 +53,10 @@ pub struct LoadSettings {
     pub drain: Duration,
     /// Print a progress line to standard error now and then.
     pub progress: bool,
+    /// Header carrying each body's signature, e.g. `x-hub-signature-256`.
+    pub signature_header: HeaderName,
+    /// `Content-Type` of the bodies.
+    pub content_type: HeaderValue,
 }
 
 /// What happened during the timed phase.
@@ -137,7 +141,7 @@ pub async fn run(
         target,
         uri,
         host,
-        signature_header: HeaderName::from_static("x-hub-signature-256"),
+        signature_header: settings.signature_header.clone(),
         settings: settings.clone(),
         start: Instant::now(),
         next: AtomicUsize::new(0),
@@ -272,7 +276,7 @@ async fn send_one(
         }
         let request = Request::post(shared.uri.clone())
             .header(HOST, shared.host.clone())
-            .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
+            .header(CONTENT_TYPE, shared.settings.content_type.clone())
             .header(shared.signature_header.clone(), signed.signature.clone())
             .body(Full::new(signed.body.clone()))
             .map_err(|e| format!("request build: {e}"))?;

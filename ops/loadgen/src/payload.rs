@@ -1,4 +1,5 @@
-//! Meta-shaped webhook bodies, generated and signed before the timed phase.
+//! Webhook bodies, generated and signed before the timed phase: Meta's Cloud API JSON, or
+//! Twilio's form-encoded webhooks for a transport channel ([`Format`]).
 //!
 //! A plan is the whole run laid out in advance: one signed body per request plus the key
 //! (wamid, or wamid and status) that Parley must record for it. Generating and signing up
@@ -84,9 +85,43 @@ impl DeliveryStatus {
 #[derive(Debug, Clone)]
 pub struct SignedBody {
     pub body: Bytes,
-    /// Value of `X-Hub-Signature-256`: `sha256=<hex>`.
+    /// Value of the format's signature header (`X-Hub-Signature-256: sha256=<hex>`, or
+    /// `X-Twilio-Signature: <base64>`).
     pub signature: HeaderValue,
 }
+
+/// How the bodies are written and signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Format {
+    /// Meta's Cloud API: JSON, HMAC-SHA256 of the body in `X-Hub-Signature-256`.
+    CloudApi,
+    /// Twilio's WhatsApp webhooks: form-encoded, HMAC-SHA1 of `public_url` followed by
+    /// the parameters sorted by name (base64) in `X-Twilio-Signature`; message ids are
+    /// the same `wamid.LG...` keys, so verification is unchanged.
+    Twilio {
+        /// The URL Twilio would have called, as the server's channel knows it.
+        public_url: String,
+    },
+}
+
+impl Format {
+    pub fn signature_header(&self) -> &'static str {
+        match self {
+            Format::CloudApi => "x-hub-signature-256",
+            Format::Twilio { .. } => "x-twilio-signature",
+        }
+    }
+
+    pub fn content_type(&self) -> &'static str {
+        match self {
+            Format::CloudApi => "application/json",
+            Format::Twilio { .. } => "application/x-www-form-urlencoded",
+        }
+    }
+}
+
+/// The account id in Twilio bodies.
+const TWILIO_ACCOUNT_SID: &str = "ACb0000000000000000000000000000000";
 
 /// Settings of the generated traffic.
 #[derive(Debug, Clone)]
@@ -100,7 +135,9 @@ pub struct PlanSettings {
     pub text_bytes: usize,
     pub phone_number_id: String,
     pub display_phone_number: String,
+    /// The signing secret: the channel's app secret (Cloud API) or auth token (Twilio).
     pub app_secret: String,
+    pub format: Format,
     pub seed: u64,
     /// Unix time of the first payload's `timestamp`.
     pub start_unix: u64,
@@ -170,14 +207,19 @@ pub fn generate(settings: &PlanSettings) -> Result<Plan> {
             // Vary where the text starts so bodies are not byte-identical.
             let shift = (i * 7) % text.len().max(1);
             let body_text = rotate(&text, shift);
-            write_message(
-                &mut scratch,
-                settings,
-                customer,
-                &wamid,
-                timestamp,
-                &body_text,
-            )?;
+            match &settings.format {
+                Format::CloudApi => write_message(
+                    &mut scratch,
+                    settings,
+                    customer,
+                    &wamid,
+                    timestamp,
+                    &body_text,
+                )?,
+                Format::Twilio { .. } => {
+                    twilio_message(&mut scratch, settings, customer, &wamid, &body_text)
+                }
+            }
             plan.messages += 1;
             ExpectedRecord::Message { wamid }
         } else {
@@ -207,24 +249,35 @@ pub fn generate(settings: &PlanSettings) -> Result<Plan> {
                 });
                 (wamid, customer, DeliveryStatus::Sent)
             };
-            write_status(&mut scratch, settings, customer, &wamid, status, timestamp)?;
+            match &settings.format {
+                Format::CloudApi => {
+                    write_status(&mut scratch, settings, customer, &wamid, status, timestamp)?
+                }
+                Format::Twilio { .. } => twilio_status(&mut scratch, customer, &wamid, status),
+            }
             plan.statuses += 1;
             ExpectedRecord::Status { wamid, status }
         };
 
         let body = scratch.as_bytes();
-        let mut signer = mac.clone();
-        signer.update(body);
-        let digest = hex::encode(signer.finalize().into_bytes());
+        let signature = match &settings.format {
+            Format::CloudApi => {
+                let mut signer = mac.clone();
+                signer.update(body);
+                format!("sha256={}", hex::encode(signer.finalize().into_bytes()))
+            }
+            Format::Twilio { public_url } => {
+                twilio_signature(&settings.app_secret, public_url, body)?
+            }
+        };
 
-        let needed = body.len() + "sha256=".len() + digest.len();
+        let needed = body.len() + signature.len();
         if arena.capacity() - arena.len() < needed {
             arena.reserve(ARENA_CHUNK.max(needed));
         }
         arena.extend_from_slice(body);
         let body_bytes = arena.split().freeze();
-        arena.extend_from_slice(b"sha256=");
-        arena.extend_from_slice(digest.as_bytes());
+        arena.extend_from_slice(signature.as_bytes());
         let signature = HeaderValue::from_maybe_shared(arena.split().freeze())
             .context("Failed to build the signature header")?;
 
@@ -247,6 +300,123 @@ pub fn sign(app_secret: &str, body: &[u8]) -> Result<String> {
         "sha256={}",
         hex::encode(mac.finalize().into_bytes())
     ))
+}
+
+/// Computes the `X-Twilio-Signature` value for a form-encoded body sent to `url`.
+pub fn twilio_signature(auth_token: &str, url: &str, body: &[u8]) -> Result<String> {
+    use base64::Engine as _;
+    let mut params: Vec<(String, String)> = form_pairs(body);
+    params.sort();
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(auth_token.as_bytes())
+        .context("Failed to key HMAC-SHA1 with the auth token")?;
+    mac.update(url.as_bytes());
+    for (name, value) in &params {
+        mac.update(name.as_bytes());
+        mac.update(value.as_bytes());
+    }
+    Ok(base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes()))
+}
+
+/// Percent-encodes one form value (`application/x-www-form-urlencoded`).
+fn form_encode(out: &mut String, text: &str) {
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
+                out.push(char::from(byte));
+            }
+            b' ' => out.push('+'),
+            _ => {
+                let _ = write!(out, "%{byte:02X}");
+            }
+        }
+    }
+}
+
+/// Decodes a form body the generator wrote (names and values as sent).
+fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
+    let decode = |part: &str| -> String {
+        let bytes = part.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'+' => out.push(b' '),
+                b'%' if i + 2 < bytes.len() => {
+                    let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                    match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                        Some(b) => {
+                            out.push(b);
+                            i += 2;
+                        }
+                        None => out.push(b'%'),
+                    }
+                }
+                other => out.push(other),
+            }
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    String::from_utf8_lossy(body)
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(name), decode(value))
+        })
+        .collect()
+}
+
+fn write_form(out: &mut String, params: &[(&str, &str)]) {
+    for (i, (name, value)) in params.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        form_encode(out, name);
+        out.push('=');
+        form_encode(out, value);
+    }
+}
+
+fn twilio_message(out: &mut String, settings: &PlanSettings, customer: u32, sid: &str, text: &str) {
+    let wa = wa_id(customer).to_string();
+    write_form(
+        out,
+        &[
+            ("MessageSid", sid),
+            ("SmsMessageSid", sid),
+            ("AccountSid", TWILIO_ACCOUNT_SID),
+            ("From", &format!("whatsapp:+{wa}")),
+            (
+                "To",
+                &format!("whatsapp:+{}", settings.display_phone_number),
+            ),
+            ("Body", text),
+            ("NumMedia", "0"),
+            ("NumSegments", "1"),
+            ("ProfileName", &format!("Customer {customer}")),
+            ("WaId", &wa),
+            ("SmsStatus", "received"),
+            ("MessageType", "text"),
+            ("ApiVersion", "2010-04-01"),
+        ],
+    );
+}
+
+fn twilio_status(out: &mut String, customer: u32, sid: &str, status: DeliveryStatus) {
+    write_form(
+        out,
+        &[
+            ("MessageSid", sid),
+            ("SmsSid", sid),
+            ("AccountSid", TWILIO_ACCOUNT_SID),
+            ("MessageStatus", status.as_str()),
+            ("SmsStatus", status.as_str()),
+            ("To", &format!("whatsapp:+{}", wa_id(customer))),
+            ("ChannelPrefix", "whatsapp"),
+            ("ApiVersion", "2010-04-01"),
+        ],
+    );
 }
 
 fn wa_id(customer: u32) -> u64 {
@@ -345,6 +515,7 @@ mod tests {
             phone_number_id: "106540352242922".into(),
             display_phone_number: "15550783881".into(),
             app_secret: "secret".into(),
+            format: Format::CloudApi,
             seed: 7,
             start_unix: 1_750_000_000,
         }
@@ -374,6 +545,47 @@ mod tests {
                 }
             }
         }
+        Ok(())
+    }
+
+    #[test]
+    fn twilio_bodies_carry_the_same_keys_and_twilios_signature() -> Result<()> {
+        let url = "https://parley.example.com/webhooks/twilio-bench";
+        let plan = generate(&PlanSettings {
+            format: Format::Twilio {
+                public_url: url.into(),
+            },
+            ..settings(200)
+        })?;
+        for (req, record) in plan.requests.iter().zip(&plan.records) {
+            let params = form_pairs(&req.body);
+            let get = |name: &str| {
+                params
+                    .iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.as_str())
+            };
+            match record {
+                ExpectedRecord::Message { wamid } => {
+                    assert_eq!(get("MessageSid"), Some(wamid.as_str()));
+                    assert_eq!(get("Body").map(str::len), Some(100));
+                }
+                ExpectedRecord::Status { wamid, status } => {
+                    assert_eq!(get("MessageSid"), Some(wamid.as_str()));
+                    assert_eq!(get("MessageStatus"), Some(status.as_str()));
+                }
+            }
+            assert_eq!(
+                req.signature.to_str()?,
+                twilio_signature("secret", url, &req.body)?
+            );
+        }
+        // Twilio's documented example.
+        let body = b"CallSid=CA1234567890ABCDE&Caller=%2B14158675310&Digits=1234&From=%2B14158675310&To=%2B18005551212";
+        assert_eq!(
+            twilio_signature("12345", "https://example.com/myapp.php?foo=1&bar=2", body)?,
+            "L/OH5YylLD5NRKLltdqwSvS0BnU="
+        );
         Ok(())
     }
 

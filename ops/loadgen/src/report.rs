@@ -172,15 +172,17 @@ pub struct Comparison {
 }
 
 /// The table printed at the end of the bench: baseline, Parley, and their ratio.
-pub fn comparison_table(rows: &[Comparison]) -> String {
+/// `labels` name the two columns (`["baseline", "parley"]` in the intake bench).
+pub fn comparison_table(rows: &[Comparison], labels: [&str; 2]) -> String {
     let mut out = String::new();
+    let ratio_label = format!("{}/{}", labels[1], labels[0]);
     for row in rows {
         let (b, p) = (&row.baseline, &row.parley);
         let _ = writeln!(out, "\n## {}", row.name);
         let _ = writeln!(
             out,
             "| {:<26} | {:>12} | {:>12} | {:>15} |",
-            "metric", "baseline", "parley", "parley/baseline"
+            "metric", labels[0], labels[1], ratio_label
         );
         let _ = writeln!(out, "|{:-<28}|{:->14}|{:->14}|{:->17}|", "", "", "", "");
         let mut line = |name: &str, base: f64, parley: f64, decimals: usize| {
@@ -274,11 +276,14 @@ mod tests {
             },
             ..RunReport::default()
         };
-        let table = comparison_table(&[Comparison {
-            name: "max".into(),
-            baseline,
-            parley,
-        }]);
+        let table = comparison_table(
+            &[Comparison {
+                name: "max".into(),
+                baseline,
+                parley,
+            }],
+            ["baseline", "parley"],
+        );
         assert!(table.contains("acknowledged req/s"), "{table}");
         assert!(table.contains("0.75"), "{table}");
         assert!(table.contains("1.50"), "{table}");

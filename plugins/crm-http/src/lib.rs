@@ -8,7 +8,8 @@
 use std::collections::BTreeMap;
 
 use parley_plugin_sdk::crm::*;
-use parley_plugin_sdk::{http, json, log, secret, settings};
+use parley_plugin_sdk::rest::RestApi;
+use parley_plugin_sdk::{json, settings};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -25,14 +26,14 @@ struct Settings {
     #[serde(default)]
     lookup_by_phone: Option<String>,
     /// Header carrying the credential (default `authorization`).
-    #[serde(default = "default_auth_header")]
+    #[serde(default = "parley_plugin_sdk::rest::default_auth_header")]
     auth_header: String,
     /// Prefix of the credential, e.g. `Bearer` (default) or `` for raw keys.
-    #[serde(default = "default_auth_scheme")]
+    #[serde(default = "parley_plugin_sdk::rest::default_auth_scheme")]
     auth_scheme: String,
     /// Name of the secret holding the credential (default `api_token`); when
     /// the manifest lists no secrets, requests go without one.
-    #[serde(default = "default_auth_secret")]
+    #[serde(default = "parley_plugin_sdk::rest::default_auth_secret")]
     auth_secret: String,
     /// Where the customer object is in the answer (`""` = the whole answer,
     /// `/data/0` = first element of `data`). Absent, `null` or an empty list
@@ -82,27 +83,23 @@ impl Default for Fields {
     }
 }
 
-fn default_auth_header() -> String {
-    "authorization".into()
-}
-fn default_auth_scheme() -> String {
-    "Bearer".into()
-}
-fn default_auth_secret() -> String {
-    "api_token".into()
+impl Settings {
+    fn api(&self) -> RestApi<'_> {
+        RestApi {
+            base_url: &self.base_url,
+            auth_header: &self.auth_header,
+            auth_scheme: &self.auth_scheme,
+            auth_secret: &self.auth_secret,
+            name: "CRM",
+        }
+    }
 }
 
 struct CrmHttp;
 
 impl Health for CrmHttp {
     fn check() -> Result<(), PluginError> {
-        let s: Settings = settings()?;
-        if !(s.base_url.starts_with("https://") || s.base_url.starts_with("http://")) {
-            return Err(PluginError::Misconfigured(
-                "`base_url` must be an http(s) URL".into(),
-            ));
-        }
-        Ok(())
+        settings::<Settings>()?.api().check()
     }
 }
 
@@ -121,22 +118,7 @@ impl Crm for CrmHttp {
                 }
             },
         };
-        let mut request = http::Request::get(format!("{}{path}", s.base_url.trim_end_matches('/')))
-            .header("accept", "application/json");
-        // A missing secret is only an error if one is configured at all.
-        match secret(&s.auth_secret) {
-            Ok(token) => {
-                let value = if s.auth_scheme.is_empty() {
-                    token
-                } else {
-                    format!("{} {token}", s.auth_scheme)
-                };
-                request = request.header(s.auth_header.as_str(), value);
-            }
-            Err(e) => log::debug(&format!("calling the CRM without a credential: {e:?}")),
-        }
-        let response = request.send()?.error_for_status()?;
-        let body: Value = response.json()?;
+        let body = s.api().get_json(&path)?;
         let customer = match json::at(&body, &s.result_path) {
             None => return Err(PluginError::NotFound),
             Some(Value::Array(items)) if items.is_empty() => return Err(PluginError::NotFound),

@@ -8,7 +8,8 @@
 use std::collections::BTreeMap;
 
 use parley_plugin_sdk::orders::*;
-use parley_plugin_sdk::{http, json, log, secret, settings};
+use parley_plugin_sdk::rest::RestApi;
+use parley_plugin_sdk::{json, settings};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -24,13 +25,13 @@ struct Settings {
     /// are replaced.
     recent_path: String,
     /// Header carrying the credential (default `authorization`).
-    #[serde(default = "default_auth_header")]
+    #[serde(default = "parley_plugin_sdk::rest::default_auth_header")]
     auth_header: String,
     /// Prefix of the credential (default `Bearer`; empty for raw keys).
-    #[serde(default = "default_auth_scheme")]
+    #[serde(default = "parley_plugin_sdk::rest::default_auth_scheme")]
     auth_scheme: String,
     /// Name of the secret holding the credential (default `api_token`).
-    #[serde(default = "default_auth_secret")]
+    #[serde(default = "parley_plugin_sdk::rest::default_auth_secret")]
     auth_secret: String,
     /// Where the order object is in a single-order answer (`""` = whole).
     #[serde(default)]
@@ -105,37 +106,33 @@ impl Default for ItemFields {
     }
 }
 
-fn default_auth_header() -> String {
-    "authorization".into()
-}
-fn default_auth_scheme() -> String {
-    "Bearer".into()
-}
-fn default_auth_secret() -> String {
-    "api_token".into()
+impl Settings {
+    fn api(&self) -> RestApi<'_> {
+        RestApi {
+            base_url: &self.base_url,
+            auth_header: &self.auth_header,
+            auth_scheme: &self.auth_scheme,
+            auth_secret: &self.auth_secret,
+            name: "order system",
+        }
+    }
 }
 
 struct OrdersHttp;
 
 impl Health for OrdersHttp {
     fn check() -> Result<(), PluginError> {
-        let s: Settings = settings()?;
-        if !(s.base_url.starts_with("https://") || s.base_url.starts_with("http://")) {
-            return Err(PluginError::Misconfigured(
-                "`base_url` must be an http(s) URL".into(),
-            ));
-        }
-        Ok(())
+        settings::<Settings>()?.api().check()
     }
 }
 
 impl Orders for OrdersHttp {
     fn lookup_order(order_id: String) -> Result<Order, PluginError> {
         let s: Settings = settings()?;
-        let body = get(
-            &s,
-            &json::fill_template(&s.order_path, &[("order_id", &order_id)]),
-        )?;
+        let body = s.api().get_json(&json::fill_template(
+            &s.order_path,
+            &[("order_id", &order_id)],
+        ))?;
         let order = json::at(&body, &s.order_result_path).ok_or(PluginError::NotFound)?;
         to_order(&s, order)
     }
@@ -146,7 +143,7 @@ impl Orders for OrdersHttp {
             &s.recent_path,
             &[("wa_id", &wa_id), ("limit", &limit.to_string())],
         );
-        let body = match get(&s, &path) {
+        let body = match s.api().get_json(&path) {
             // An unknown customer has no orders.
             Err(PluginError::NotFound) => return Ok(Vec::new()),
             other => other?,
@@ -159,25 +156,6 @@ impl Orders for OrdersHttp {
             .map(|o| to_order(&s, o))
             .collect()
     }
-}
-
-fn get(s: &Settings, path: &str) -> Result<Value, PluginError> {
-    let mut request = http::Request::get(format!("{}{path}", s.base_url.trim_end_matches('/')))
-        .header("accept", "application/json");
-    match secret(&s.auth_secret) {
-        Ok(token) => {
-            let value = if s.auth_scheme.is_empty() {
-                token
-            } else {
-                format!("{} {token}", s.auth_scheme)
-            };
-            request = request.header(s.auth_header.as_str(), value);
-        }
-        Err(e) => log::debug(&format!(
-            "calling the order system without a credential: {e:?}"
-        )),
-    }
-    request.send()?.error_for_status()?.json()
 }
 
 fn to_order(s: &Settings, order: &Value) -> Result<Order, PluginError> {

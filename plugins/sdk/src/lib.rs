@@ -25,8 +25,8 @@
 //!
 //! Besides the bindings the SDK offers what every connector needs: HTTP with
 //! JSON through the host ([`http`]), the plugin's settings ([`settings`]) and
-//! secrets ([`secret`]), logging ([`log`]), a clock ([`now_ms`]), and JSON
-//! field mapping ([`json`]).
+//! secrets ([`secret`]), logging ([`log`]), a clock ([`now_ms`]), JSON
+//! field mapping ([`json`]), and what REST connectors share ([`rest`]).
 
 // Lets paths inside generated code name this crate the same way from here and
 // from the plugin crate that expands `export_plugin!`.
@@ -88,6 +88,7 @@ pub use bindings::export_plugin;
 
 pub mod http;
 pub mod json;
+pub mod rest;
 
 use bindings::parley::plugin::host;
 

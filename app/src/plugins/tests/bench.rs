@@ -50,3 +50,46 @@ async fn trivial_call_overhead_median_is_under_20_microseconds() {
         assert!(median < Duration::from_micros(20), "median {median:?}");
     }
 }
+
+/// One Twilio webhook through the reference transport: signature check (HMAC-SHA1
+/// over URL and parameters) and parsing, in a fresh instance. Needs plugins/dist.
+#[tokio::test(flavor = "current_thread")]
+#[ignore = "timing loop; run in release with --ignored --nocapture"]
+async fn twilio_verify_and_parse_call_time() {
+    let server = wiremock::MockServer::start().await;
+    let dir = PluginDir::new();
+    let registry = super::reference_plugins::twilio_registry(&server, &dir).await;
+    let twilio = registry.transport("twilio").unwrap();
+    let request = super::reference_plugins::twilio_webhook(
+        super::reference_plugins::TWILIO_TOKEN,
+        &[
+            ("MessageSid", "SM0001"),
+            ("AccountSid", "AC123"),
+            ("From", "whatsapp:+4915112345678"),
+            ("To", "whatsapp:+14155238886"),
+            (
+                "Body",
+                "Hi, my order has not arrived yet. Does it come in another color?",
+            ),
+            ("ProfileName", "Ana"),
+            ("WaId", "4915112345678"),
+            ("NumMedia", "0"),
+        ],
+    );
+    for _ in 0..WARM_UP {
+        twilio.verify_and_parse(request.clone()).await.unwrap();
+    }
+    let mut samples = Vec::with_capacity(CALLS);
+    for _ in 0..CALLS {
+        let started = Instant::now();
+        twilio.verify_and_parse(request.clone()).await.unwrap();
+        samples.push(started.elapsed());
+    }
+    samples.sort();
+    println!(
+        "twilio verify-and-parse, {CALLS} calls: p50 {:?}, p90 {:?}, p99 {:?}",
+        percentile(&samples, 0.5),
+        percentile(&samples, 0.9),
+        percentile(&samples, 0.99),
+    );
+}

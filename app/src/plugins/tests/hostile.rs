@@ -389,3 +389,57 @@ async fn a_looping_plugin_does_not_hold_the_only_executor_thread() {
         "{outcome:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_back_end_that_never_answers_costs_the_call_its_deadline_and_no_more() {
+    // Accepts connections and never answers.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            open.push(socket);
+        }
+    });
+    let url = format!("http://127.0.0.1:{port}/");
+    // GET the URL (result at 3072), then answer err(not-found).
+    let call = format!(
+        "(call $http (i32.const 0) (i32.const 16) (i32.const {}) (i32.const 0) (i32.const 0) \
+         (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 0) (i32.const 3072)) \
+         {RETURN_NOT_FOUND}",
+        url.len()
+    );
+    let data = format!(r#"(data (i32.const 16) "{url}")"#);
+    let dir = PluginDir::new();
+    let registry = registry(StaticSecrets::new());
+    let manifest = dir.add(
+        "waiting",
+        "crm-connector@0.1",
+        &crm_plugin_doing(HTTP_IMPORT, &call, &data),
+        &format!("timeout_ms = 300\nallowed_hosts = [\"http://127.0.0.1:{port}\"]"),
+    );
+    registry.load(&manifest).await.unwrap();
+
+    let started = Instant::now();
+    let outcome = registry
+        .crm("waiting")
+        .unwrap()
+        .lookup_customer(key())
+        .await;
+    let took = started.elapsed();
+    held.abort();
+    assert!(
+        matches!(
+            outcome,
+            Err(PluginError::Timeout {
+                timeout_ms: 300,
+                ..
+            })
+        ),
+        "the plugin's own answer does not hide the timeout: {outcome:?}"
+    );
+    assert!(
+        took >= Duration::from_millis(290) && took < Duration::from_millis(800),
+        "{took:?}"
+    );
+}

@@ -6,3 +6,4 @@ mod bench;
 mod hostile;
 mod reference_plugins;
 mod support;
+mod watcher;

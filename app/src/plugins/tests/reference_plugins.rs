@@ -145,10 +145,10 @@ async fn crm_http_cannot_reach_a_host_outside_its_manifest() {
     }
 }
 
-const TWILIO_TOKEN: &str = "twilio-auth-token";
+pub(super) const TWILIO_TOKEN: &str = "twilio-auth-token";
 const WEBHOOK_URL: &str = "https://parley.example.com/webhooks/twilio-main";
 
-async fn twilio_registry(server: &MockServer, dir: &PluginDir) -> PluginRegistry {
+pub(super) async fn twilio_registry(server: &MockServer, dir: &PluginDir) -> PluginRegistry {
     let registry = registry(StaticSecrets::new().with("twilio", "auth_token", TWILIO_TOKEN));
     let settings = format!(
         r#"allowed_hosts = ["{uri}"]
@@ -166,7 +166,7 @@ default_sender = "+14155238886"
 }
 
 /// A webhook as Twilio would send it, signed with `token`.
-fn twilio_webhook(token: &str, params: &[(&str, &str)]) -> InboundHttpRequest {
+pub(super) fn twilio_webhook(token: &str, params: &[(&str, &str)]) -> InboundHttpRequest {
     use base64::Engine as _;
     use hmac::Mac as _;
     let mut sorted = params.to_vec();
@@ -492,9 +492,8 @@ async fn a_plugin_sees_only_the_secrets_its_manifest_lists() {
 #[tokio::test]
 async fn shipped_manifests_fit_their_components_and_pass_check() {
     let registry = registry(StaticSecrets::new());
-    let secrets: std::sync::Arc<dyn crate::plugins::SecretSource> = std::sync::Arc::new(
-        StaticSecrets::new().with("twilio", "auth_token", "token"),
-    );
+    let secrets: std::sync::Arc<dyn crate::plugins::SecretSource> =
+        std::sync::Arc::new(StaticSecrets::new().with("twilio", "auth_token", "token"));
     for name in ["crm-http", "orders-http", "twilio"] {
         let manifest = dist(name).with_extension("toml");
         let report = crate::plugins::check(registry.runtime(), &secrets, &manifest)
