@@ -217,6 +217,8 @@ pub struct PluginSettings {
     /// Id of the plugin that serves as the order connector.
     #[serde(default)]
     pub orders: Option<String>,
+    /// A contact's CRM profile is looked up again for a new case after this long.
+    pub crm_refresh_secs: u64,
     /// Most plugin calls running at once, across all plugins.
     pub max_concurrent_calls: u32,
     /// Ceiling for any manifest's `memory_limit_mb`.

@@ -189,6 +189,9 @@ impl Application {
                 reopen_window: settings.conversations.reopen_window_secs as i64
                     * crate::domain::SECOND_MICROS,
                 routing: routing.clone(),
+                connectors: connectors.clone(),
+                crm_refresh: settings.plugins.crm_refresh_secs as i64
+                    * crate::domain::SECOND_MICROS,
             },
             threads,
         );

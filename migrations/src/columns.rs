@@ -38,3 +38,21 @@ pub fn index(
     }
     stmt
 }
+
+/// SQLite alters one column per statement.
+pub async fn add_columns(
+    m: &SchemaManager<'_>,
+    table: &str,
+    columns: Vec<ColumnDef>,
+) -> Result<(), DbErr> {
+    for mut column in columns {
+        m.alter_table(
+            Table::alter()
+                .table(Alias::new(table))
+                .add_column(&mut column)
+                .to_owned(),
+        )
+        .await?;
+    }
+    Ok(())
+}

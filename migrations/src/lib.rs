@@ -8,6 +8,7 @@ pub use sea_orm_migration::prelude::*;
 mod columns;
 mod m0001_core;
 mod m0002_triage_routing;
+mod m0003_crm_enrichment;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m0001_core::Migration),
             Box::new(m0002_triage_routing::Migration),
+            Box::new(m0003_crm_enrichment::Migration),
         ]
     }
 }

@@ -2,29 +2,11 @@
 //! routing profile (skills, languages, capacity, presence), blocked and VIP contacts, the
 //! noise ledger (every suppressed message and near-duplicate clusters) and the audit log.
 
-use crate::columns::{big, big_null, id, index, text, text_null};
+use crate::columns::{add_columns, big, big_null, id, index, text, text_null};
 use sea_orm_migration::prelude::*;
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
-
-/// SQLite alters one column per statement.
-async fn add_columns(
-    m: &SchemaManager<'_>,
-    table: &str,
-    columns: Vec<ColumnDef>,
-) -> Result<(), DbErr> {
-    for mut column in columns {
-        m.alter_table(
-            Table::alter()
-                .table(Alias::new(table))
-                .add_column(&mut column)
-                .to_owned(),
-        )
-        .await?;
-    }
-    Ok(())
-}
 
 fn flag(name: &str) -> ColumnDef {
     ColumnDef::new(Alias::new(name))

@@ -587,9 +587,282 @@ async fn a_hanging_plugin_loaded_at_run_time_costs_its_own_channel_and_nothing_e
     assert_eq!(plugin(&listed, "twilio")["health"], "HEALTHY");
 }
 
+/// A fake order system: `A-10023` is in transit, `X-40404` unknown, and the customer
+/// `LATEST_ORDER_CUSTOMER` has one recent order; anyone else has none.
+async fn fake_orders(plugins: &Plugins) -> (MockServer, PathBuf) {
+    let shop = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/orders/A-10023"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"order": {
+            "number": "A-10023", "fulfillment_status": "in_transit",
+            "shipping": {"carrier": "DHL", "tracking_number": "JJD000", "estimated_delivery": "2025-06-02"}
+        }})))
+        .mount(&shop)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/orders/X-40404"))
+        .respond_with(ResponseTemplate::new(404))
+        .mount(&shop)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/orders"))
+        .and(query_param("customer_whatsapp", LATEST_ORDER_CUSTOMER))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"orders": [
+            {"number": "B-77881", "fulfillment_status": "awaiting_pickup"}
+        ]})))
+        .mount(&shop)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/orders"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"orders": []})))
+        .mount(&shop)
+        .await;
+    let manifest = plugins.manifest(
+        "orders-http",
+        "order-connector@0.1",
+        &dist("orders-http"),
+        &format!(
+            "allowed_hosts = [\"{uri}\"]\n[settings]\nbase_url = \"{uri}\"\n\
+             order_path = \"/orders/{{order_id}}\"\n\
+             recent_path = \"/orders?customer_whatsapp={{wa_id}}&limit={{limit}}\"\n\
+             order_result_path = \"/order\"\nlist_result_path = \"/orders\"\n\
+             [settings.fields]\nid = \"number\"\nstatus = \"fulfillment_status\"\n\
+             eta = \"shipping.estimated_delivery\"\ncarrier = \"shipping.carrier\"\n\
+             tracking_number = \"shipping.tracking_number\"\n\
+             [settings.status_map]\nin_transit = \"shipped\"\nawaiting_pickup = \"processing\"\n",
+            uri = shop.uri()
+        ),
+    );
+    (shop, manifest)
+}
+
+const LATEST_ORDER_CUSTOMER: &str = "5511987654321";
+
+/// Configuration naming the CRM and order connectors, loaded from `manifests`.
+fn connector_config(manifests: &[&Path]) -> String {
+    format!("[plugins]\nmanifests = {manifests:?}\ncrm = \"crm-http\"\norders = \"orders-http\"\n")
+}
+
+const CASE_QUERY: &str = r#"query($id: ID!) { conversation(id: $id) {
+    status priority review team { name }
+    contact { vip vipMarked crmFetchedAt crmProfile { name tier vip } }
+    messages(first: 20) { edges { node { direction text } } }
+} }"#;
+
+async fn case(app: &TestApp, id: &str) -> Value {
+    let answer = app.graphql(CASE_QUERY, json!({ "id": id })).await;
+    let case = answer["data"]["conversation"].clone();
+    assert!(case.is_object(), "{answer}");
+    case
+}
+
+fn outbound_texts(case: &Value) -> Vec<String> {
+    case["messages"]["edges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["node"]["direction"] == "OUTBOUND")
+        .filter_map(|e| e["node"]["text"].as_str().map(str::to_owned))
+        .collect()
+}
+
+fn event<'a>(events: &'a [Value], kind: &str) -> &'a Value {
+    events
+        .iter()
+        .find(|e| e["kind"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} event in {events:?}"))
+}
+
+async fn a_new_case_is_enriched_from_the_crm_and_the_vip_is_routed_as_one(backend: Backend) {
+    let plugins = Plugins::new().await;
+    let (crm, crm_manifest) = fake_crm(&plugins).await;
+    let Some(app) = spawn_app_with(backend, &connector_config(&[&crm_manifest])).await else {
+        return;
+    };
+    let id = customer_writes(
+        &app,
+        CUSTOMER,
+        "wamid.vip1",
+        "hello, I need help with my account",
+    )
+    .await;
+    let first = case(&app, &id).await;
+    assert_eq!(first["contact"]["vip"], true, "{first}");
+    assert_eq!(first["contact"]["vipMarked"], false, "{first}");
+    assert_eq!(
+        first["contact"]["crmProfile"]["name"], "Ana Souza",
+        "{first}"
+    );
+    assert_eq!(first["contact"]["crmProfile"]["tier"], "gold", "{first}");
+    assert!(first["contact"]["crmFetchedAt"].is_string(), "{first}");
+    // The "vip customer" rule saw the CRM's answer when the case was triaged.
+    assert_eq!(first["priority"], "HIGH", "{first}");
+    let events = events_of(&app, &id).await;
+    let enriched = event(&events, "contact_enriched");
+    assert_eq!(enriched["data"]["vip"], true, "{enriched}");
+    assert_eq!(enriched["actor"], "automation");
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["kind"].as_str()).collect();
+    let at = |k: &str| kinds.iter().position(|x| *x == k);
+    assert!(at("contact_enriched") < at("triaged"), "{kinds:?}");
+
+    // A second message on the same case does not ask again.
+    customer_writes(&app, CUSTOMER, "wamid.vip2", "are you there?").await;
+    let asked = crm.received_requests().await.unwrap_or_default().len();
+    assert_eq!(asked, 1, "the CRM is asked once per new case");
+}
+
+async fn a_crm_that_is_down_stops_automation_and_leaves_the_case_with_a_human(backend: Backend) {
+    let plugins = Plugins::new().await;
+    let crm = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&crm)
+        .await;
+    let crm_manifest = plugins.manifest(
+        "crm-http",
+        "crm-connector@0.1",
+        &dist("crm-http"),
+        &format!(
+            "allowed_hosts = [\"{uri}\"]\n[settings]\nbase_url = \"{uri}\"\n\
+             lookup_by_wa_id = \"/customers?whatsapp={{wa_id}}\"\n",
+            uri = crm.uri()
+        ),
+    );
+    let (shop, orders_manifest) = fake_orders(&plugins).await;
+    let config = connector_config(&[&crm_manifest, &orders_manifest]);
+    let Some(app) = spawn_app_with(backend, &config).await else {
+        return;
+    };
+    let sends = app.meta_accepts_sends().await;
+    let id = customer_writes(&app, CUSTOMER, "wamid.down1", "Where is my order A-10023?").await;
+    let events = events_of(&app, &id).await;
+    let failed = event(&events, "enrichment_failed");
+    assert_eq!(failed["data"]["connector"], "CRM", "{failed}");
+    assert_eq!(failed["data"]["automation_stopped"], true, "{failed}");
+    let reason = failed["data"]["reason"].as_str().unwrap_or_default();
+    assert!(reason.starts_with("CRM unavailable"), "{reason}");
+    let stuck = case(&app, &id).await;
+    assert_eq!(stuck["review"], "HUMAN", "{stuck}");
+    assert_eq!(stuck["contact"]["crmProfile"], Value::Null, "{stuck}");
+    // Intake and triage went on; the order system was never asked, nothing was sent.
+    assert!(
+        event_kinds_of(&app, &id)
+            .await
+            .contains(&"triaged".to_owned())
+    );
+    all_webhooks_applied(&app).await;
+    assert!(
+        shop.received_requests()
+            .await
+            .unwrap_or_default()
+            .is_empty()
+    );
+    assert!(outbound_texts(&stuck).is_empty(), "{stuck}");
+    assert_eq!(sends.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
+async fn an_order_question_is_answered_from_the_order_system_or_handed_to_a_human(
+    backend: Backend,
+) {
+    let plugins = Plugins::new().await;
+    let (_shop, orders_manifest) = fake_orders(&plugins).await;
+    let config =
+        format!("[plugins]\nmanifests = [{orders_manifest:?}]\norders = \"orders-http\"\n");
+    let Some(app) = spawn_app_with(backend, &config).await else {
+        return;
+    };
+    let sends = app.meta_accepts_sends().await;
+
+    // An order id in the message: the answer names status, ETA and tracking, with the
+    // order id masked, and the case waits on the customer.
+    let id = customer_writes(
+        &app,
+        CUSTOMER,
+        "wamid.ord1",
+        "where tf is my order A-10023??",
+    )
+    .await;
+    let answered = eventually_some("the order question is answered", || {
+        let (app, id) = (&app, &id);
+        async move {
+            let case = case(app, id).await;
+            (!outbound_texts(&case).is_empty()).then_some(case)
+        }
+    })
+    .await;
+    assert_eq!(
+        outbound_texts(&answered),
+        [
+            "Your order ****0023 has shipped. Estimated delivery: 2025-06-02. \
+          Tracking: DHL JJD000. Reply here if you need anything else."
+        ]
+    );
+    assert_eq!(answered["status"], "PENDING", "{answered}");
+    let events = events_of(&app, &id).await;
+    let replied = event(&events, "automation_replied");
+    assert_eq!(replied["data"]["order"], "****0023", "{replied}");
+    assert_eq!(replied["data"]["status"], "shipped", "{replied}");
+    assert_eq!(replied["actor"], "automation");
+    eventually("the answer went out through the Graph API", || async {
+        sends.load(std::sync::atomic::Ordering::SeqCst) == 1
+    })
+    .await;
+
+    // No id, but a known customer: their latest order answers.
+    let id = customer_writes(
+        &app,
+        LATEST_ORDER_CUSTOMER,
+        "wamid.ord2",
+        "where is my order?",
+    )
+    .await;
+    let answered = eventually_some("the latest order answers", || {
+        let (app, id) = (&app, &id);
+        async move {
+            let case = case(app, id).await;
+            outbound_texts(&case).into_iter().next()
+        }
+    })
+    .await;
+    assert!(
+        answered.starts_with("Your order ****7881 is being prepared"),
+        "{answered}"
+    );
+
+    // An order the system does not know: nothing is sent, a human takes over with what
+    // was tried.
+    let stranger = "447700900123";
+    let id = customer_writes(&app, stranger, "wamid.ord3", "where is my order X-40404").await;
+    let failed = eventually_some("the automation gives the case to a human", || {
+        let (app, id) = (&app, &id);
+        async move {
+            let events = events_of(app, id).await;
+            events
+                .into_iter()
+                .find(|e| e["kind"] == "automation_failed")
+        }
+    })
+    .await;
+    assert_eq!(
+        failed["data"]["tried"],
+        json!([
+            "order ****0404: not found",
+            "no recent orders for the customer"
+        ]),
+        "{failed}"
+    );
+    let handed = case(&app, &id).await;
+    assert_eq!(handed["review"], "HUMAN", "{handed}");
+    assert!(outbound_texts(&handed).is_empty(), "{handed}");
+    assert_eq!(sends.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
 on_both_databases!(
     twilio_webhooks_are_verified_stored_once_and_open_a_conversation,
     replies_on_a_twilio_channel_go_out_through_the_plugin,
+    a_new_case_is_enriched_from_the_crm_and_the_vip_is_routed_as_one,
+    a_crm_that_is_down_stops_automation_and_leaves_the_case_with_a_human,
+    an_order_question_is_answered_from_the_order_system_or_handed_to_a_human,
 );
 
 /// Runs `parley plugin check MANIFEST` with `env`; answers the exit code and the report.

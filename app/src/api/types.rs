@@ -346,8 +346,12 @@ impl Contact {
     async fn name(&self) -> Option<&str> {
         self.0.name.as_deref()
     }
-    /// Priority customer: VIP routing and tighter targets.
+    /// Priority customer (marked in Parley or by the CRM): VIP routing and tighter targets.
     async fn vip(&self) -> bool {
+        self.0.vip || crate::store::conversations::crm_says_vip(self.0.crm_profile.as_deref())
+    }
+    /// Marked VIP in Parley (`setContactVip`), whatever the CRM says.
+    async fn vip_marked(&self) -> bool {
         self.0.vip
     }
     /// Blocked contacts' messages are recorded and never processed.
@@ -357,6 +361,43 @@ impl Contact {
     async fn blocked_reason(&self) -> Option<&str> {
         self.0.blocked_reason.as_deref()
     }
+    /// What the CRM plugin said about the customer when a case opened; null when no CRM
+    /// answered or it does not know them.
+    async fn crm_profile(&self) -> Option<CrmProfile> {
+        serde_json::from_str(self.0.crm_profile.as_deref()?).ok()
+    }
+    /// When the CRM was last asked about this customer.
+    async fn crm_fetched_at(&self) -> Option<DateTime<Utc>> {
+        self.0.crm_fetched_at.map(micros_to_datetime)
+    }
+}
+
+/// A customer as the CRM knows them.
+#[derive(SimpleObject, serde::Deserialize)]
+pub struct CrmProfile {
+    /// The customer's id in the CRM.
+    pub external_id: Option<String>,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub vip: bool,
+    /// Tier or segment as the CRM names it (`gold`).
+    pub tier: Option<String>,
+    /// Subscription plan or contract.
+    pub plan: Option<String>,
+    /// Further facts for the agent.
+    pub attributes: Vec<CrmAttribute>,
+    /// Recent history in a line (`3 orders in 90 days`).
+    pub history_summary: Option<String>,
+    /// Where the agent can open the customer in the CRM.
+    pub profile_url: Option<String>,
+}
+
+/// One fact from the CRM.
+#[derive(SimpleObject, serde::Deserialize)]
+pub struct CrmAttribute {
+    pub name: String,
+    pub value: String,
 }
 
 /// Who must look at what is sent on a case.

@@ -48,7 +48,11 @@ pub fn classify_arrival(
     }
 }
 
-fn new_conversation(key: &ConversationKey, contact_id: i64, now: Micros) -> conversation::Model {
+pub(crate) fn new_conversation(
+    key: &ConversationKey,
+    contact_id: i64,
+    now: Micros,
+) -> conversation::Model {
     conversation::Model {
         id: 0,
         contact_id,
@@ -74,7 +78,12 @@ fn new_conversation(key: &ConversationKey, contact_id: i64, now: Micros) -> conv
     }
 }
 
-fn status_changed(from: &str, to: TicketStatus, actor: &Actor, reason: Option<&str>) -> NewEvent {
+pub(crate) fn status_changed(
+    from: &str,
+    to: TicketStatus,
+    actor: &Actor,
+    reason: Option<&str>,
+) -> NewEvent {
     let mut data = json!({ "from": from, "to": to.as_str() });
     if let (Some(reason), Some(map)) = (reason, data.as_object_mut()) {
         map.insert("reason".into(), reason.into());
@@ -187,12 +196,13 @@ pub fn plan_customer_message(
         events,
         previous_events,
         suppression: None,
+        enrichment: None,
     };
     (arrival, change)
 }
 
 /// The live conversation `conversation_id` names, or why it cannot be acted on.
-fn live_case(
+pub(crate) fn live_case(
     state: &ActorState,
     conversation_id: i64,
 ) -> Result<&conversation::Model, ConversationError> {
@@ -202,7 +212,11 @@ fn live_case(
     }
 }
 
-fn unchanged(state: &ActorState, c: conversation::Model, now: Micros) -> ConversationChange {
+pub(crate) fn unchanged(
+    state: &ActorState,
+    c: conversation::Model,
+    now: Micros,
+) -> ConversationChange {
     let mut c = c;
     c.updated_at = now;
     ConversationChange {
@@ -215,6 +229,7 @@ fn unchanged(state: &ActorState, c: conversation::Model, now: Micros) -> Convers
         events: Vec::new(),
         previous_events: Vec::new(),
         suppression: None,
+        enrichment: None,
     }
 }
 

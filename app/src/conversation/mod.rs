@@ -8,6 +8,7 @@
 //! active conversations rather than all of them. The actor never talks HTTP or GraphQL:
 //! the API and the intake send it messages.
 
+pub mod automation;
 pub mod lifecycle;
 pub mod triage;
 
@@ -15,6 +16,7 @@ use crate::clock::SharedClock;
 use crate::domain::inbound::InboundMessage;
 use crate::domain::{Actor as Who, ConversationKey, Micros, SECOND_MICROS, TicketStatus};
 use crate::events::EventBus;
+use crate::plugins::Connectors;
 use crate::routing::Routing;
 use crate::routing::noise::RateWindow;
 use crate::routing::router::{CaseUpdated, RoutingNeeds};
@@ -24,6 +26,7 @@ use crate::store::noise::{RecordSuppression, SuppressionRecorded};
 use crate::store::{Store, StoreError};
 use crate::telemetry::metrics;
 use actix::prelude::*;
+use automation::AutomationOutcome;
 use dashmap::DashMap;
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
@@ -74,6 +77,10 @@ pub struct ActorDeps {
     pub reopen_window: Micros,
     /// Triage engine, noise state, presence and the router.
     pub routing: Arc<Routing>,
+    /// The CRM and order plugins the configuration names.
+    pub connectors: Connectors,
+    /// A contact's CRM profile is fetched again after this long.
+    pub crm_refresh: Micros,
 }
 
 /// A customer message to apply, in the order the intake received it.
@@ -405,6 +412,7 @@ impl ConversationActor {
         &mut self,
         span: tracing::Span,
         committed: Option<std::time::Instant>,
+        connect: Connect,
         plan: F,
     ) -> ResponseActFuture<Self, Result<Stepped, ConversationError>>
     where
@@ -415,11 +423,20 @@ impl ConversationActor {
         let key = self.key.clone();
         let cached = self.state.clone();
         let work = async move {
-            let state = match cached {
+            let mut state = match cached {
                 Some(state) => state,
                 None => deps.store.load_actor_state(&key).await?,
             };
-            let now = deps.clock.now();
+            let mut now = deps.clock.now();
+            let enrichment =
+                if connect.crm && automation::needs_enrichment(&state, now, deps.crm_refresh) {
+                    let enrichment = automation::enrich(&deps.connectors, &key.wa_id).await;
+                    state.contact_vip |= enrichment.vip();
+                    now = deps.clock.now();
+                    Some(enrichment)
+                } else {
+                    None
+                };
             match plan(&state, now)? {
                 Plan::Suppress { record } => {
                     let reason = record.suppression.reason;
@@ -430,9 +447,17 @@ impl ConversationActor {
                             .with_label_values(&[reason])
                             .inc();
                     }
-                    Ok::<_, ConversationError>((state, Stepped::Suppressed { reason, recorded }))
+                    Ok::<_, ConversationError>((
+                        state,
+                        Stepped::Suppressed { reason, recorded },
+                        None,
+                    ))
                 }
-                Plan::Change { change, needs } => {
+                Plan::Change { mut change, needs } => {
+                    if let Some(enrichment) = enrichment {
+                        enrichment.attach(&mut change);
+                    }
+                    let enriched = change.enrichment.is_some();
                     let suppressed = change.suppression.as_ref().map(|s| s.reason);
                     let triaged = needs.is_some();
                     let applied = deps.store.write(*change).await?;
@@ -471,15 +496,30 @@ impl ConversationActor {
                         if triaged {
                             remember_intents(&mut next, &applied.conversation, now);
                         }
+                        if enriched {
+                            next.crm_fetched_at = Some(now);
+                        }
                     }
-                    Ok((next, Stepped::Applied(Box::new(applied))))
+                    let question = (connect.orders && triaged && !applied.duplicate)
+                        .then(|| {
+                            automation::OrderQuestion::from_case(
+                                &applied.conversation,
+                                &key,
+                                applied.message.as_ref().and_then(|m| m.text.as_deref()),
+                            )
+                        })
+                        .flatten();
+                    Ok((next, Stepped::Applied(Box::new(applied)), question))
                 }
             }
         };
         let guarded = AssertUnwindSafe(work.instrument(span)).catch_unwind();
         Box::pin(guarded.into_actor(self).map(|outcome, act, ctx| match outcome {
-            Ok(Ok((next, stepped))) => {
+            Ok(Ok((next, stepped, question))) => {
                 act.state = Some(next);
+                if let Some(question) = question {
+                    act.ask_order_system(question, ctx);
+                }
                 Ok(stepped)
             }
             Ok(Err(error)) => {
@@ -509,12 +549,62 @@ impl ConversationActor {
             + Send
             + 'static,
     {
-        let stepped = self.step_plan(span, None, move |state, now| {
+        let stepped = self.step_plan(span, None, Connect::default(), move |state, now| {
             plan(state, now).map(Plan::from)
         });
         AtomicResponse::new(Box::pin(
             stepped.map(|result, _, _| result.and_then(Stepped::into_change)),
         ))
+    }
+}
+
+/// Which plugins a step may ask (customer messages only).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Connect {
+    /// Look the contact up in the CRM before triaging a new case.
+    crm: bool,
+    /// Put an order question that automation may answer to the order system.
+    orders: bool,
+}
+
+impl ConversationActor {
+    /// Asks the order system off the mailbox (later messages are not held up); the
+    /// answer comes back to this actor as an [`AutomationOutcome`].
+    fn ask_order_system(&self, question: automation::OrderQuestion, ctx: &mut Context<Self>) {
+        let connectors = self.deps.connectors.clone();
+        let span = tracing::info_span!(
+            "automation.order_status",
+            conversation_id = question.conversation_id
+        );
+        let asked = async move { automation::answer_order_question(&connectors, question).await }
+            .instrument(span);
+        ctx.spawn(
+            asked
+                .into_actor(self)
+                .map(|outcome, _, ctx| ctx.notify(outcome)),
+        );
+    }
+}
+
+impl Handler<AutomationOutcome> for ConversationActor {
+    type Result = AtomicResponse<Self, Result<ChangeApplied, ConversationError>>;
+
+    fn handle(&mut self, outcome: AutomationOutcome, _: &mut Self::Context) -> Self::Result {
+        let span = tracing::info_span!(
+            "conversation.automation",
+            conversation_id = outcome.conversation_id
+        );
+        let key = self.key.clone();
+        let stepped = self.step_plan(span, None, Connect::default(), move |state, now| {
+            automation::plan_outcome(state, &key, &outcome, now).map(Plan::from)
+        });
+        AtomicResponse::new(Box::pin(stepped.map(|result, act, _| {
+            let result = result.and_then(Stepped::into_change);
+            if let Err(error) = &result {
+                tracing::warn!(channel = %act.key.channel_id, error = %error, "Automation outcome not applied.");
+            }
+            result
+        })))
     }
 }
 
@@ -556,7 +646,12 @@ impl Handler<CustomerMessageArrived> for ConversationActor {
                 .exceeded(now, noise.rate_limit_messages, noise.rate_limit_window_secs);
         let message = msg.message.clone();
         let received_at = msg.received_at;
-        let stepped = self.step_plan(span, Some(msg.committed), move |state, now| {
+        let connectors = &self.deps.connectors;
+        let connect = Connect {
+            crm: connectors.has_crm() && !rate_limited && !routing.noise.is_blocked(&key.wa_id),
+            orders: connectors.has_orders(),
+        };
+        let stepped = self.step_plan(span, Some(msg.committed), connect, move |state, now| {
             Ok(triage::plan_arrival(triage::Arrival {
                 state,
                 key: &key,

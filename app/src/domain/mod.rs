@@ -235,8 +235,14 @@ pub enum Permission {
 pub enum Actor {
     Customer,
     System,
-    Agent { id: i64 },
-    Token { id: i64 },
+    /// Parley's own automation (plugin lookups, automated answers).
+    Automation,
+    Agent {
+        id: i64,
+    },
+    Token {
+        id: i64,
+    },
 }
 
 impl Actor {
@@ -244,6 +250,7 @@ impl Actor {
         match self {
             Self::Customer => "customer".into(),
             Self::System => "system".into(),
+            Self::Automation => "automation".into(),
             Self::Agent { id } => format!("agent:{id}"),
             Self::Token { id } => format!("token:{id}"),
         }

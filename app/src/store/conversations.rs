@@ -63,6 +63,15 @@ pub struct ConversationChange {
     /// The noise filter kept this message from the human queues (recorded with the
     /// message it names).
     pub suppression: Option<super::noise::NewSuppression>,
+    /// What the CRM said about the contact, stored on the contact with this change.
+    pub enrichment: Option<ContactEnrichment>,
+}
+
+/// The CRM's answer about a contact.
+#[derive(Debug, Clone)]
+pub struct ContactEnrichment {
+    /// The profile as JSON; `None` when the CRM does not know the customer.
+    pub profile: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -126,6 +135,18 @@ impl WriteOp for ConversationChange {
                     upsert_contact(txn, wa_id, name.as_deref(), now).await?
                 }
             };
+            if let Some(enrichment) = &self.enrichment {
+                contact::Entity::update_many()
+                    .col_expr(
+                        contact::Column::CrmProfile,
+                        Expr::value(enrichment.profile.clone()),
+                    )
+                    .col_expr(contact::Column::CrmFetchedAt, Expr::value(now))
+                    .col_expr(contact::Column::UpdatedAt, Expr::value(now))
+                    .filter(contact::Column::Id.eq(contact_id))
+                    .exec(txn)
+                    .await?;
+            }
 
             let mut events = Vec::with_capacity(self.events.len() + self.previous_events.len());
             if let Some(previous) = &self.close_previous {
@@ -392,10 +413,20 @@ pub struct ActorState {
     pub contact_name: Option<String>,
     /// The newest conversation of this contact on this number that is not closed.
     pub live: Option<conversation::Model>,
+    /// Marked VIP in Parley or by the CRM.
     pub contact_vip: bool,
+    /// When the CRM was last asked about the contact.
+    pub crm_fetched_at: Option<Micros>,
     /// Intents this contact wrote about recently (any case), newest last: the router marks
     /// `repeat_contact` when a new message is about one of them.
     pub recent_intents: Vec<(String, Micros)>,
+}
+
+/// Whether a stored CRM profile marks the customer as a VIP.
+pub fn crm_says_vip(profile: Option<&str>) -> bool {
+    profile
+        .and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok())
+        .is_some_and(|p| p["vip"] == serde_json::Value::Bool(true))
 }
 
 impl Store {
@@ -420,7 +451,8 @@ impl Store {
             contact_id: Some(contact.id),
             contact_name: contact.name,
             live,
-            contact_vip: contact.vip,
+            contact_vip: contact.vip || crm_says_vip(contact.crm_profile.as_deref()),
+            crm_fetched_at: contact.crm_fetched_at,
             recent_intents,
         })
     }

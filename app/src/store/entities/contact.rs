@@ -13,6 +13,11 @@ pub struct Model {
     pub blocked_at: Option<i64>,
     pub blocked_reason: Option<String>,
     pub vip: bool,
+    /// The CRM plugin's profile of the customer (JSON); `None` when it was never asked
+    /// or did not know them.
+    pub crm_profile: Option<String>,
+    /// When the CRM was last asked about this contact.
+    pub crm_fetched_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
