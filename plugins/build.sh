@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Builds every reference plugin into plugins/dist/<name>.wasm (a WebAssembly
-# component) with its manifest plugins/dist/<name>.toml. Installs nothing.
+# component) with its manifest plugins/dist/<name>.toml.
 #
-# Needs Debian's rustc-web, cargo-web, rust-web-src and lld (for wasm-ld):
-#   apt-get update && apt-get install -y rustc-web cargo-web rust-web-src lld
-# and the normal Rust toolchain (cargo on PATH) for the componentize tool.
+# Needs Debian's rustc-web, cargo-web, rust-web-src and lld (for wasm-ld), which
+# build the wasm32 standard library from source, and the normal Rust toolchain
+# (cargo on PATH) for the componentize tool. When the Debian packages are
+# missing it installs them with apt-get (through sudo when not root); set
+# PARLEY_NO_INSTALL=1 to be told what is missing instead.
 #
 # Usage: plugins/build.sh [--test] [plugin ...]     (default: all plugins)
 #   --test  also runs each plugin's unit tests natively first.
@@ -23,6 +25,19 @@ ALL=(crm-http orders-http twilio)
 RUN_TESTS=0
 if [ "${1:-}" = "--test" ]; then RUN_TESTS=1; shift; fi
 if [ "$#" -gt 0 ]; then PLUGINS=("$@"); else PLUGINS=("${ALL[@]}"); fi
+
+guest_toolchain_missing() {
+    ! { [ -x /usr/bin/cargo ] && [ -x /usr/bin/rustc ] && command -v wasm-ld >/dev/null \
+        && [ -d /usr/lib/rustlib/src/rust/library/std ]; }
+}
+if guest_toolchain_missing && [ "${PARLEY_NO_INSTALL:-0}" != 1 ] && command -v apt-get >/dev/null; then
+    echo "build.sh: installing the wasm32 guest toolchain (rustc-web cargo-web rust-web-src lld)" >&2
+    as_root=()
+    if [ "$(id -u)" -ne 0 ]; then as_root=(sudo); fi
+    "${as_root[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq \
+        rustc-web cargo-web rust-web-src lld >/dev/null
+fi
 
 missing=()
 [ -x /usr/bin/cargo ] || missing+=("/usr/bin/cargo (cargo-web)")
