@@ -26,6 +26,8 @@ pub enum ErrorCode {
     ConversationClosed,
     NotAssignee,
     Collision,
+    /// Outside the 24-hour customer service window only templates may be sent.
+    WindowClosed,
     InvalidConfig,
     Unavailable,
     Internal,
@@ -52,6 +54,7 @@ impl ErrorCode {
             Self::ConversationClosed => "conversation_closed",
             Self::NotAssignee => "not_assignee",
             Self::Collision => "collision",
+            Self::WindowClosed => "window_closed",
             Self::InvalidConfig => "invalid_config",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
@@ -68,9 +71,10 @@ impl ErrorCode {
             | Self::AgentNotFound
             | Self::TeamNotFound => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::InvalidInput | Self::InvalidStatusTransition | Self::ConversationClosed => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            Self::InvalidInput
+            | Self::InvalidStatusTransition
+            | Self::ConversationClosed
+            | Self::WindowClosed => StatusCode::UNPROCESSABLE_ENTITY,
             Self::NameTaken | Self::NotAssignee | Self::Collision => StatusCode::CONFLICT,
             Self::InvalidConfig => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,

@@ -74,7 +74,62 @@ on_both_databases!(
     refusal_outside_the_window_fails_the_message_without_retry,
     sends_give_up_after_the_configured_attempts,
     status_for_a_send_whose_answer_was_lost_is_matched_by_its_reference,
+    free_form_replies_are_refused_once_the_service_window_closes,
 );
+
+async fn service_window(app: &TestApp, id: &str) -> Value {
+    let answer = app
+        .graphql(
+            "query($id: ID!) { conversation(id: $id) { serviceWindow { open openedAt closesAt } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    answer["data"]["conversation"]["serviceWindow"].clone()
+}
+
+async fn free_form_replies_are_refused_once_the_service_window_closes(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let calls = app.meta_accepts_sends().await;
+    let id = customer_writes(&app, CUSTOMER, "wamid.IN1", "Hello?").await;
+    let window = service_window(&app, &id).await;
+    assert_eq!(window["open"], true, "{window}");
+    let opened =
+        chrono::DateTime::parse_from_rfc3339(window["openedAt"].as_str().unwrap()).unwrap();
+    let closes =
+        chrono::DateTime::parse_from_rfc3339(window["closesAt"].as_str().unwrap()).unwrap();
+    assert_eq!(closes - opened, chrono::Duration::hours(24));
+
+    // One second before it closes a reply goes out; at the closing instant it is refused
+    // before Meta is called, with a typed error that says a template is needed.
+    app.clock.advance(Duration::from_secs(86_399));
+    let ok = message_id(&reply(&app, &id, "Still within the window").await);
+    message_reaches(&app, &id, &ok, "SENT").await;
+    app.clock.advance(Duration::from_secs(1));
+    let refused = app
+        .graphql(
+            "mutation($id: ID!) { sendReply(conversationId: $id, text: \"Too late\") { id } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(error_code(&refused), "window_closed", "{refused}");
+    let message = refused["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("template"), "{message}");
+    assert_eq!(service_window(&app, &id).await["open"], false);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        messages_of(&app, &id).await.len(),
+        2,
+        "nothing stored for the refusal"
+    );
+
+    // The customer writes again: the window reopens.
+    customer_writes(&app, CUSTOMER, "wamid.IN2", "Hello again").await;
+    assert_eq!(service_window(&app, &id).await["open"], true);
+    let again = message_id(&reply(&app, &id, "Welcome back").await);
+    message_reaches(&app, &id, &again, "SENT").await;
+}
 
 async fn reply_is_sent_once_and_its_wamid_recorded(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
@@ -312,6 +367,7 @@ async fn refusal_outside_the_window_fails_the_message_without_retry(backend: Bac
     // Long after any backoff, a later reply goes out and the refused one does not: the
     // worker takes the oldest due send first, so a retry would have come before it.
     app.clock.advance(Duration::from_secs(86_400));
+    customer_writes(&app, CUSTOMER, "wamid.IN2", "Any news?").await;
     let later = message_id(&reply(&app, &id, "A later reply").await);
     message_reaches(&app, &id, &later, "SENT").await;
     let bodies = sends(&app).await;

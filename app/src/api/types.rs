@@ -233,6 +233,17 @@ impl Conversation {
     async fn first_response_at(&self) -> Option<DateTime<Utc>> {
         self.0.first_response_at.map(micros_to_datetime)
     }
+    /// WhatsApp's customer service window on this case: free-form messages only while it
+    /// is open, templates after. `closesAt` drives an inbox countdown.
+    async fn service_window(&self, ctx: &Context<'_>) -> ServiceWindow {
+        let now = ctx.data_unchecked::<ApiContext>().clock.now();
+        let closes_at = crate::domain::service_window_closes_at(self.0.last_customer_message_at);
+        ServiceWindow {
+            open: closes_at.is_some_and(|closes| now < closes),
+            opened_at: self.0.last_customer_message_at.map(micros_to_datetime),
+            closes_at: closes_at.map(micros_to_datetime),
+        }
+    }
     async fn resolved_at(&self) -> Option<DateTime<Utc>> {
         self.0.resolved_at.map(micros_to_datetime)
     }
@@ -370,6 +381,17 @@ impl Contact {
     async fn crm_fetched_at(&self) -> Option<DateTime<Utc>> {
         self.0.crm_fetched_at.map(micros_to_datetime)
     }
+}
+
+/// The 24-hour customer service window, opened and reset by each customer message.
+#[derive(SimpleObject)]
+pub struct ServiceWindow {
+    /// Whether a free-form message may be sent now.
+    pub open: bool,
+    /// The customer's latest message, which opened the window.
+    pub opened_at: Option<DateTime<Utc>>,
+    /// When it closes (or closed); null when the customer never wrote.
+    pub closes_at: Option<DateTime<Utc>>,
 }
 
 /// A customer as the CRM knows them.

@@ -11,7 +11,7 @@
 
 use crate::conversation::ConversationError;
 use crate::conversation::lifecycle::{self, Replier, ReplyAuthority};
-use crate::domain::{Actor, ConversationKey, Micros, SECOND_MICROS, TicketStatus};
+use crate::domain::{Actor, ConversationKey, Micros, TicketStatus, service_window_closes_at};
 use crate::plugins::bindings::v0_1::types::{CustomerProfile, Order, OrderStatus};
 use crate::plugins::{ConnectorError, Connectors};
 use crate::store::conversations::{ActorState, ContactEnrichment, ConversationChange, NewEvent};
@@ -20,8 +20,6 @@ use serde_json::{Value, json};
 
 /// The intent the order automation answers.
 pub const ORDER_TRACKING: &str = "order_tracking";
-/// Free-form replies are allowed this long after the customer's last message.
-const SERVICE_WINDOW: Micros = 24 * 3600 * SECOND_MICROS;
 /// At most this many order ids are tried from one message.
 const MAX_ORDER_IDS: usize = 3;
 
@@ -259,9 +257,8 @@ pub fn plan_outcome(
         Some("a later message requires human review")
     } else if closed {
         Some("the case was resolved meanwhile")
-    } else if live
-        .last_customer_message_at
-        .is_none_or(|at| now - at >= SERVICE_WINDOW)
+    } else if service_window_closes_at(live.last_customer_message_at)
+        .is_none_or(|closes| now >= closes)
     {
         Some("outside the 24-hour customer service window")
     } else {
@@ -419,6 +416,7 @@ fn eta_date(eta: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::SECOND_MICROS;
 
     fn order(status: OrderStatus) -> Order {
         Order {

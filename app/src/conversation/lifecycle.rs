@@ -3,7 +3,9 @@
 
 use super::ConversationError;
 use crate::domain::inbound::InboundMessage;
-use crate::domain::{Actor, ConversationKey, Micros, Priority, TicketStatus};
+use crate::domain::{
+    Actor, ConversationKey, Micros, Priority, TicketStatus, service_window_closes_at,
+};
 use crate::store::conversations::{
     ActorState, ContactUpsert, ConversationChange, NewEvent, NewMessage, NewOutbox,
 };
@@ -316,6 +318,13 @@ pub fn plan_reply(
         authority,
     } = by;
     let live = live_case(state, conversation_id)?;
+    let closes_at = service_window_closes_at(live.last_customer_message_at);
+    if closes_at.is_none_or(|closes| now >= closes) {
+        return Err(ConversationError::WindowClosed {
+            conversation_id,
+            closed_at: closes_at,
+        });
+    }
     if authority == ReplyAuthority::Agent
         && let Some(assignee) = live.assignee_id
         && Some(assignee) != author_agent_id

@@ -58,6 +58,16 @@ pub enum ConversationError {
     AlreadyAssigned(i64),
     #[error("{agent_name} is typing in this conversation")]
     Collision { agent_id: i64, agent_name: String },
+    /// Free-form messages are refused outside the customer service window, before any
+    /// provider is called.
+    #[error(
+        "the 24-hour customer service window of conversation {conversation_id} {}; a free-form message cannot be sent, only an approved template",
+        match closed_at { Some(_) => "has closed", None => "never opened" }
+    )]
+    WindowClosed {
+        conversation_id: i64,
+        closed_at: Option<Micros>,
+    },
 }
 
 impl From<StoreError> for ConversationError {

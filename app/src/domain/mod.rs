@@ -271,6 +271,16 @@ pub const MAX_TEXT_CHARS: usize = 4096;
 /// One second in [`Micros`].
 pub const SECOND_MICROS: Micros = 1_000_000;
 
+/// How long after a customer's message free-form messages may be sent to them on the
+/// number they wrote to (WhatsApp's customer service window).
+pub const SERVICE_WINDOW: Micros = 24 * 3600 * SECOND_MICROS;
+
+/// When the customer service window opened by a customer message at `last_customer_message`
+/// closes; `None` when the customer never wrote (only templates may be sent).
+pub fn service_window_closes_at(last_customer_message: Option<Micros>) -> Option<Micros> {
+    last_customer_message.map(|at| at.saturating_add(SERVICE_WINDOW))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
