@@ -45,6 +45,11 @@ enum Command {
         #[command(subcommand)]
         command: PluginCommand,
     },
+    /// Works with the tamper-evident audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Classifies messages with the triage model (config/triage.toml).
     Triage {
         #[command(subcommand)]
@@ -68,6 +73,13 @@ enum TriageCommand {
         #[arg(long)]
         taxonomy: Option<PathBuf>,
     },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Checks the audit log's hash chain from its first entry. Prints a JSON report
+    /// naming the first broken entry; exits with 1 when the chain is broken.
+    Verify,
 }
 
 #[derive(Subcommand)]
@@ -129,6 +141,9 @@ async fn main() -> ExitCode {
         Command::Plugin {
             command: PluginCommand::Check { manifest },
         } => return check_plugin(&settings, &manifest).await,
+        Command::Audit {
+            command: AuditCommand::Verify,
+        } => return verify_audit(&settings).await,
         Command::Migrate => migrate(settings).await,
         Command::Token {
             command:
@@ -159,6 +174,36 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     eprintln!("parley: listening on port {}", app.port());
     app.run_until_stopped().await?;
     Ok(())
+}
+
+/// `parley audit verify`: the chain report on standard output, as JSON.
+async fn verify_audit(settings: &Settings) -> ExitCode {
+    let report = match Store::connect(&settings.database).await {
+        Ok(store) => store.verify_audit_chain().await,
+        Err(error) => Err(error),
+    };
+    match report {
+        Ok(report) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).unwrap_or_default()
+            );
+            match &report.first_broken {
+                None => ExitCode::SUCCESS,
+                Some(broken) => {
+                    eprintln!(
+                        "parley: the audit chain is broken at entry {} ({})",
+                        broken.id, broken.reason
+                    );
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Err(error) => {
+            eprintln!("parley: {error:#}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// `parley plugin check`: the report on standard output, as JSON.
@@ -251,6 +296,7 @@ async fn create_token(
     let (token, token_hash) = generate_token();
     let created = store
         .write(CreateToken {
+            by: "cli".into(),
             name: name.clone(),
             role,
             agent_id,

@@ -172,6 +172,7 @@ phone_number_ids = ["{PHONE_NUMBER_ID}"]
     let (admin_token, token_hash) = generate_token();
     store
         .write(CreateToken {
+            by: "cli".into(),
             name: "test admin".into(),
             role: Role::Admin,
             agent_id: None,
@@ -239,6 +240,7 @@ impl TestApp {
         let (token, token_hash) = generate_token();
         self.store
             .write(CreateToken {
+                by: "cli".into(),
                 name: format!("{role} token"),
                 role,
                 agent_id,

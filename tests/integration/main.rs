@@ -6,6 +6,7 @@
 
 mod helpers;
 
+mod audit;
 mod crash;
 mod graphql;
 mod intake;

@@ -448,6 +448,31 @@ async fn admins_see_load_and_remove_plugins_and_the_crm_connector_follows() {
     assert_eq!(error_code(&again), "plugin_not_loaded", "{again}");
     let error = app.connectors.lookup_customer(CUSTOMER).await.unwrap_err();
     assert_eq!(error.code(), "plugin_not_loaded");
+
+    // Both changes are in the tamper-evident audit log, after the tokens' creation.
+    let chain = app.store.verify_audit_chain().await.unwrap();
+    assert_eq!(chain.first_broken, None);
+    let actions = audit_actions(&app).await;
+    assert_eq!(
+        actions[actions.len() - 2..],
+        ["plugin.loaded", "plugin.removed"],
+        "{actions:?}"
+    );
+    assert_eq!(actions.iter().filter(|a| *a == "token.created").count(), 4);
+}
+
+async fn audit_actions(app: &TestApp) -> Vec<String> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = app.store.db();
+    db.query_all(Statement::from_string(
+        db.get_database_backend(),
+        "SELECT action FROM audit_log ORDER BY id",
+    ))
+    .await
+    .unwrap()
+    .iter()
+    .map(|row| row.try_get::<String>("", "action").unwrap())
+    .collect()
 }
 
 /// A transport component whose every export spins forever.

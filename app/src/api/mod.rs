@@ -587,13 +587,16 @@ impl CoreMutation {
         role: Role,
         agent_id: Option<ID>,
     ) -> async_graphql::Result<CreatedToken> {
-        principal(ctx)?.require(Permission::ManageAgents)?;
+        let caller = principal(ctx)?;
+        caller.require(Permission::ManageAgents)?;
+        let by = caller.actor().label();
         if name.trim().is_empty() {
             return Err(ApiError::new(ErrorCode::InvalidInput, "the token name is empty").into());
         }
         let agent_id = agent_id.as_ref().map(|id| id_of(id, "agent")).transpose()?;
         let (token, token_hash) = auth::generate_token();
         let op = CreateToken {
+            by,
             name: name.trim().into(),
             role: role.into(),
             agent_id,

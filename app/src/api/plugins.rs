@@ -6,6 +6,7 @@ use super::{api, principal};
 use crate::domain::Permission;
 use crate::error::{ApiError, ErrorCode};
 use crate::plugins::{self, LoadFailure, PluginError, PluginStatus, WorldKind};
+use crate::store::audit::AuditRecord;
 use async_graphql::{Context, Enum, SimpleObject};
 use chrono::{DateTime, Utc};
 use std::path::PathBuf;
@@ -183,6 +184,28 @@ pub async fn load_failures(ctx: &Context<'_>) -> Result<Vec<PluginLoadFailure>, 
         .collect())
 }
 
+/// Records a plugin change in the audit log.
+async fn audit(
+    ctx: &Context<'_>,
+    action: &str,
+    id: &str,
+    data: serde_json::Value,
+) -> Result<(), ApiError> {
+    let context = api(ctx);
+    context
+        .store
+        .audit(AuditRecord {
+            actor: principal(ctx)?.actor().label(),
+            action: action.into(),
+            subject: Some(format!("plugin:{id}")),
+            data,
+            at: context.clock.now(),
+        })
+        .await
+        .map(|_| ())
+        .map_err(ApiError::internal)
+}
+
 pub async fn load(ctx: &Context<'_>, manifest_path: String) -> Result<LoadedPlugin, ApiError> {
     principal(ctx)?.require(Permission::ManagePlugins)?;
     if manifest_path.trim().is_empty() {
@@ -197,6 +220,18 @@ pub async fn load(ctx: &Context<'_>, manifest_path: String) -> Result<LoadedPlug
         .load_and_check(&path)
         .await
         .map_err(|e| plugin_error(&e))?;
+    let manifest = path.display().to_string();
+    audit(
+        ctx,
+        "plugin.loaded",
+        &status.id,
+        serde_json::json!({
+            "version": status.version,
+            "world": status.world.to_string(),
+            "manifest": manifest,
+        }),
+    )
+    .await?;
     Ok(LoadedPlugin {
         plugin: status.into(),
         healthy: checked.is_ok(),
@@ -211,6 +246,7 @@ pub async fn load(ctx: &Context<'_>, manifest_path: String) -> Result<LoadedPlug
 pub async fn remove(ctx: &Context<'_>, id: String) -> Result<bool, ApiError> {
     principal(ctx)?.require(Permission::ManagePlugins)?;
     if api(ctx).plugins.remove(&id) {
+        audit(ctx, "plugin.removed", &id, serde_json::json!({})).await?;
         Ok(true)
     } else {
         Err(plugin_error(&PluginError::NotLoaded { plugin: id }))

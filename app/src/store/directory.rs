@@ -257,6 +257,8 @@ impl WriteOp for EnsureTeams {
 }
 
 pub struct CreateToken {
+    /// Who creates it, as the audit log names them (`token:1`, `cli`).
+    pub by: String,
     pub name: String,
     pub role: Role,
     pub agent_id: Option<i64>,
@@ -289,6 +291,21 @@ impl WriteOp for CreateToken {
                 ..Default::default()
             }
             .insert(txn)
+            .await?;
+            super::audit::append(
+                txn,
+                &super::audit::AuditRecord {
+                    actor: self.by.clone(),
+                    action: "token.created".into(),
+                    subject: Some(format!("token:{}", token.id)),
+                    data: serde_json::json!({
+                        "name": token.name,
+                        "role": token.role,
+                        "agent_id": token.agent_id,
+                    }),
+                    at: self.now,
+                },
+            )
             .await?;
             Ok(Ok(token))
         })
