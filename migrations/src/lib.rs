@@ -9,6 +9,7 @@ mod columns;
 mod m0001_core;
 mod m0002_triage_routing;
 mod m0003_crm_enrichment;
+mod m0004_consent;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0001_core::Migration),
             Box::new(m0002_triage_routing::Migration),
             Box::new(m0003_crm_enrichment::Migration),
+            Box::new(m0004_consent::Migration),
         ]
     }
 }

@@ -7,6 +7,7 @@
 mod helpers;
 
 mod audit;
+mod consent;
 mod crash;
 mod graphql;
 mod intake;

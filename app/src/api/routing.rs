@@ -12,6 +12,7 @@ use crate::routing::presence::{Presence, PresenceState};
 use crate::routing::reload::{self, LoadedEngine, ReloadError};
 use crate::routing::router::{AgentUpdated, ExplainRoute, QueueSnapshot};
 use crate::routing::select::{CaseNeeds, RouteAction, RouteOutcome};
+use crate::store::consent::{ConsentContact, RecordConsent};
 use crate::store::directory::{AgentProfile, UpdateAgent};
 use crate::store::noise::{ContactFlag, FlagContact};
 use crate::triage::noise::{is_acknowledgement, spam_score};
@@ -359,6 +360,23 @@ pub struct RoutingQuery;
 
 #[Object]
 impl RoutingQuery {
+    /// A customer by WhatsApp id, whether or not they have a case (someone who only wrote
+    /// STOP has none); null when Parley has never seen them.
+    async fn contact(
+        &self,
+        ctx: &Context<'_>,
+        wa_id: String,
+    ) -> async_graphql::Result<Option<Contact>> {
+        principal(ctx)?.require(Permission::ReadConversations)?;
+        check_wa_id(&wa_id)?;
+        let contact = api(ctx)
+            .store
+            .contact_by_wa_id(&wa_id)
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(contact.map(Contact))
+    }
+
     /// What triage and routing would do with `text` from the contact `waId` (its VIP flag
     /// and recent history count), without storing anything.
     async fn explain_triage(
@@ -772,6 +790,19 @@ impl RoutingMutation {
         set_blocked(ctx, wa_id, false, None).await
     }
 
+    /// Records an opt-in or opt-out of a customer for one purpose (service, marketing,
+    /// surveys), with a note on where it came from.
+    async fn record_consent(
+        &self,
+        ctx: &Context<'_>,
+        wa_id: String,
+        purpose: super::types::ConsentPurpose,
+        granted: bool,
+        note: Option<String>,
+    ) -> async_graphql::Result<Contact> {
+        record_consent(ctx, wa_id, purpose, granted, note).await
+    }
+
     /// Marks a contact as a VIP (or not): VIP routing and the `vip_customer` context.
     async fn set_contact_vip(
         &self,
@@ -796,6 +827,47 @@ impl RoutingMutation {
         a.registry.forget_contact_state(&wa_id);
         Ok(Contact(contact))
     }
+}
+
+/// Records a customer's consent by hand (a form, a phone call, an import): an opt-in or
+/// opt-out for one purpose, with a note. Kept in the consent ledger and the audit log.
+pub(crate) async fn record_consent(
+    ctx: &Context<'_>,
+    wa_id: String,
+    purpose: super::types::ConsentPurpose,
+    granted: bool,
+    note: Option<String>,
+) -> async_graphql::Result<Contact> {
+    let who = principal(ctx)?;
+    who.require(Permission::ManageContacts)?;
+    check_wa_id(&wa_id)?;
+    let a = api(ctx);
+    let recorded = a
+        .store
+        .write(RecordConsent {
+            contact: ConsentContact::WaId(wa_id.clone()),
+            purposes: vec![purpose.into()],
+            granted,
+            source: "agent",
+            detail: note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()),
+            message_ref: None,
+            actor: who.actor().label(),
+            at: a.clock.now(),
+        })
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(|e| ApiError::new(ErrorCode::InvalidInput, e.to_string()))?;
+    let contact_id = recorded
+        .first()
+        .map(|e| e.contact_id)
+        .ok_or_else(|| ApiError::internal("no consent recorded"))?;
+    let contact = a
+        .store
+        .contact(contact_id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::internal("the contact vanished"))?;
+    Ok(Contact(contact))
 }
 
 fn check_wa_id(wa_id: &str) -> Result<(), ApiError> {

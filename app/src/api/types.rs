@@ -6,7 +6,8 @@ use crate::domain::inbound::DeliveryStatus as Delivery;
 use crate::domain::{Priority as DomainPriority, Role as DomainRole, TicketStatus};
 use crate::error::{ApiError, ErrorCode};
 use crate::store::entities::{
-    agent, contact, conversation, conversation_event, dead_letter, message, note, team,
+    agent, consent_event, contact, conversation, conversation_event, dead_letter, message, note,
+    team,
 };
 use async_graphql::{ComplexObject, Context, Enum, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -380,6 +381,106 @@ impl Contact {
     /// When the CRM was last asked about this customer.
     async fn crm_fetched_at(&self) -> Option<DateTime<Utc>> {
         self.0.crm_fetched_at.map(micros_to_datetime)
+    }
+    /// What the customer may be sent now, per purpose, as the send-time check sees it.
+    async fn consents(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Consent>> {
+        let store = &ctx.data_unchecked::<ApiContext>().store;
+        let states = store
+            .consent_of(self.0.id)
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(states
+            .into_iter()
+            .map(|state| Consent {
+                purpose: state.purpose.into(),
+                granted: state.granted,
+                by_default: state.decided_by.is_none(),
+                last_change: state.decided_by.map(ConsentChange),
+            })
+            .collect())
+    }
+    /// Every opt-in and opt-out, newest first.
+    async fn consent_history(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<ConsentChange>> {
+        let store = &ctx.data_unchecked::<ApiContext>().store;
+        let history = store
+            .consent_history(self.0.id)
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(history.into_iter().map(ConsentChange).collect())
+    }
+}
+
+/// What a message to a contact is for; consent is kept per purpose.
+#[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
+pub enum ConsentPurpose {
+    /// Answers to the customer's own requests.
+    Service,
+    /// Promotions and announcements; needs an opt-in.
+    Marketing,
+    /// Satisfaction surveys.
+    Surveys,
+}
+
+impl From<crate::domain::consent::Purpose> for ConsentPurpose {
+    fn from(p: crate::domain::consent::Purpose) -> Self {
+        use crate::domain::consent::Purpose as P;
+        match p {
+            P::Service => Self::Service,
+            P::Marketing => Self::Marketing,
+            P::Surveys => Self::Surveys,
+        }
+    }
+}
+
+impl From<ConsentPurpose> for crate::domain::consent::Purpose {
+    fn from(p: ConsentPurpose) -> Self {
+        match p {
+            ConsentPurpose::Service => Self::Service,
+            ConsentPurpose::Marketing => Self::Marketing,
+            ConsentPurpose::Surveys => Self::Surveys,
+        }
+    }
+}
+
+/// A contact's consent for one purpose now.
+#[derive(SimpleObject)]
+pub struct Consent {
+    pub purpose: ConsentPurpose,
+    pub granted: bool,
+    /// Nobody said either way: service and surveys are allowed, marketing is not.
+    pub by_default: bool,
+    /// The opt-in or opt-out that decided it.
+    pub last_change: Option<ConsentChange>,
+}
+
+/// One entry of the consent ledger.
+pub struct ConsentChange(pub consent_event::Model);
+
+#[Object]
+impl ConsentChange {
+    async fn purpose(&self) -> Option<ConsentPurpose> {
+        crate::domain::consent::Purpose::parse(&self.0.purpose).map(Into::into)
+    }
+    async fn granted(&self) -> bool {
+        self.0.granted
+    }
+    /// `keyword` (the customer wrote STOP/START), `agent` (recorded by a person).
+    async fn source(&self) -> &str {
+        &self.0.source
+    }
+    /// The keyword, or the note given.
+    async fn detail(&self) -> Option<&str> {
+        self.0.detail.as_deref()
+    }
+    /// Who recorded it (`customer`, `agent:3`, `token:1`).
+    async fn actor(&self) -> &str {
+        &self.0.actor
+    }
+    async fn at(&self) -> DateTime<Utc> {
+        micros_to_datetime(self.0.at)
     }
 }
 

@@ -13,6 +13,7 @@ pub mod lifecycle;
 pub mod triage;
 
 use crate::clock::SharedClock;
+use crate::domain::consent::{KeywordRequest, keyword_request};
 use crate::domain::inbound::InboundMessage;
 use crate::domain::{Actor as Who, ConversationKey, Micros, SECOND_MICROS, TicketStatus};
 use crate::events::EventBus;
@@ -20,6 +21,7 @@ use crate::plugins::Connectors;
 use crate::routing::Routing;
 use crate::routing::noise::RateWindow;
 use crate::routing::router::{CaseUpdated, RoutingNeeds};
+use crate::store::consent::{ConsentContact, RecordConsent};
 use crate::store::conversations::{ActorState, ChangeApplied, ConversationChange};
 use crate::store::entities::conversation;
 use crate::store::noise::{RecordSuppression, SuppressionRecorded};
@@ -438,6 +440,9 @@ impl ConversationActor {
                 None => deps.store.load_actor_state(&key).await?,
             };
             let mut now = deps.clock.now();
+            if let Some((request, keyword, message_ref)) = connect.consent {
+                record_keyword(&deps.store, &key, (request, keyword), message_ref, now).await?;
+            }
             let enrichment =
                 if connect.crm && automation::needs_enrichment(&state, now, deps.crm_refresh) {
                     let enrichment = automation::enrich(&deps.connectors, &key.wa_id).await;
@@ -568,13 +573,17 @@ impl ConversationActor {
     }
 }
 
-/// Which plugins a step may ask (customer messages only).
-#[derive(Debug, Clone, Copy, Default)]
+/// What a customer message's step does besides planning the change: ask plugins, record
+/// a consent keyword.
+#[derive(Debug, Clone, Default)]
 pub struct Connect {
     /// Look the contact up in the CRM before triaging a new case.
     crm: bool,
     /// Put an order question that automation may answer to the order system.
     orders: bool,
+    /// A STOP/START keyword to record in the consent ledger first, with the message's
+    /// `channel:provider id`.
+    consent: Option<(KeywordRequest, &'static str, String)>,
 }
 
 impl ConversationActor {
@@ -618,6 +627,30 @@ impl Handler<AutomationOutcome> for ConversationActor {
     }
 }
 
+/// Writes a customer's STOP/START keyword to the consent ledger (and the audit log).
+async fn record_keyword(
+    store: &Store,
+    key: &ConversationKey,
+    (request, keyword): (KeywordRequest, &'static str),
+    message_ref: String,
+    now: Micros,
+) -> Result<(), ConversationError> {
+    let recorded = store
+        .write(RecordConsent {
+            contact: ConsentContact::WaId(key.wa_id.clone()),
+            purposes: request.purposes().to_vec(),
+            granted: request.granted(),
+            source: "keyword",
+            detail: Some(keyword.to_owned()),
+            message_ref: Some(message_ref),
+            actor: Who::Customer.label(),
+            at: now,
+        })
+        .await?;
+    recorded.map_err(|e| ConversationError::Store(e.to_string()))?;
+    Ok(())
+}
+
 /// Intents remembered per contact for repeat-contact detection.
 const REMEMBERED_INTENTS: usize = 32;
 
@@ -657,9 +690,21 @@ impl Handler<CustomerMessageArrived> for ConversationActor {
         let message = msg.message.clone();
         let received_at = msg.received_at;
         let connectors = &self.deps.connectors;
+        let blocked = routing.noise.is_blocked(&key.wa_id);
         let connect = Connect {
-            crm: connectors.has_crm() && !rate_limited && !routing.noise.is_blocked(&key.wa_id),
+            crm: connectors.has_crm() && !rate_limited && !blocked,
             orders: connectors.has_orders(),
+            consent: msg
+                .message
+                .text
+                .as_deref()
+                .and_then(keyword_request)
+                .filter(|_| !blocked)
+                .map(|(request, keyword)| {
+                    let message_ref =
+                        format!("{}:{}", key.channel_id, msg.message.provider_message_id);
+                    (request, keyword, message_ref)
+                }),
         };
         let stepped = self.step_plan(span, Some(msg.committed), connect, move |state, now| {
             Ok(triage::plan_arrival(triage::Arrival {

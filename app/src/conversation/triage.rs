@@ -10,6 +10,7 @@
 
 use super::Plan;
 use super::lifecycle::{self, plan_acknowledgement, plan_customer_message};
+use crate::domain::consent::keyword_request;
 use crate::domain::inbound::{InboundMessage, MessageKind};
 use crate::domain::{ConversationKey, Micros, SECOND_MICROS, TicketStatus};
 use crate::routing::Routing;
@@ -17,6 +18,7 @@ use crate::routing::apply::{apply_triage, needs_of};
 use crate::routing::engine::Engine;
 use crate::routing::noise::{ClusterParams, ClusterVerdict, SuppressReason};
 use crate::routing::policy::AckAfterResolution;
+use crate::store::conversations::NewEvent;
 use crate::store::conversations::{ActorState, ConversationChange};
 use crate::store::noise::{ClusterUpsert, NewSuppression, RecordSuppression};
 use crate::telemetry::metrics;
@@ -120,6 +122,34 @@ pub fn plan_arrival(a: Arrival<'_>) -> Plan {
         live_status,
         Some(s) if !matches!(s, TicketStatus::Resolved | TicketStatus::Closed)
     );
+    if let Some((request, keyword)) = keyword_request(text) {
+        // The consent ledger has it (written before this plan); on an open case the
+        // message stays visible to its agent, otherwise it opens nothing.
+        let detail = Some(format!(
+            "{keyword} ({})",
+            if request.granted() {
+                "opt-in"
+            } else {
+                "opt-out"
+            }
+        ));
+        return if open_case {
+            let mut change = a.lifecycle_change();
+            change.suppression = Some(a.suppression(SuppressReason::ConsentKeyword, detail));
+            change.events.push(NewEvent {
+                kind: "consent_changed",
+                data: serde_json::json!({
+                    "granted": request.granted(),
+                    "purposes": request.purposes(),
+                    "keyword": keyword,
+                }),
+                actor: crate::domain::Actor::Customer.label(),
+            });
+            change.into()
+        } else {
+            a.suppress(SuppressReason::ConsentKeyword, detail)
+        };
+    }
     if resolved && is_acknowledgement(text) {
         if noise.ack_after_resolution == AckAfterResolution::Close
             && let Some(mut change) = plan_acknowledgement(a.state, a.message, a.received_at, a.now)

@@ -3,6 +3,7 @@
 //! Plain types with no I/O. Each value that arrives from outside has a `parse` that
 //! rejects bad input once, at the edge; past that point the rest of Parley trusts it.
 
+pub mod consent;
 pub mod inbound;
 
 use serde::{Deserialize, Serialize};

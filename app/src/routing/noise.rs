@@ -23,16 +23,19 @@ pub enum SuppressReason {
     AckAfterResolution,
     /// A routing rule said so (`then.suppress`).
     Rule,
+    /// A STOP/START-style keyword: recorded in the consent ledger, not a request.
+    ConsentKeyword,
 }
 
 impl SuppressReason {
-    pub const ALL: [SuppressReason; 6] = [
+    pub const ALL: [SuppressReason; 7] = [
         Self::BlockedContact,
         Self::RateLimited,
         Self::Spam,
         Self::DuplicateCluster,
         Self::AckAfterResolution,
         Self::Rule,
+        Self::ConsentKeyword,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -43,6 +46,7 @@ impl SuppressReason {
             Self::DuplicateCluster => "duplicate_cluster",
             Self::AckAfterResolution => "ack_after_resolution",
             Self::Rule => "rule",
+            Self::ConsentKeyword => "consent_keyword",
         }
     }
 }

@@ -239,7 +239,7 @@ impl WriteOp for ConversationChange {
 
 /// Creates the contact or refreshes its name, in one statement that returns its id either
 /// way (`DO UPDATE ... RETURNING` answers for the existing row too).
-async fn upsert_contact(
+pub(super) async fn upsert_contact(
     txn: &DatabaseTransaction,
     wa_id: &str,
     name: Option<&str>,

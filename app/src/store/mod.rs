@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod batcher;
+pub mod consent;
 pub mod conversations;
 pub mod directory;
 pub mod entities;

@@ -73,6 +73,16 @@ impl Store {
         Ok(contact::Entity::find_by_id(id).one(self.db()).await?)
     }
 
+    pub async fn contact_by_wa_id(
+        &self,
+        wa_id: &str,
+    ) -> Result<Option<contact::Model>, StoreError> {
+        Ok(contact::Entity::find()
+            .filter(contact::Column::WaId.eq(wa_id))
+            .one(self.db())
+            .await?)
+    }
+
     /// Messages of a conversation in the order they happened, after message `after`.
     pub async fn messages_page(
         &self,

@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod api_token;
 pub mod audit_entry;
+pub mod consent_event;
 pub mod contact;
 pub mod conversation;
 pub mod conversation_event;
