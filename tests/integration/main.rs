@@ -9,6 +9,7 @@ mod helpers;
 mod audit;
 mod consent;
 mod crash;
+mod erasure;
 mod graphql;
 mod intake;
 mod lifecycle;

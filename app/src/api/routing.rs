@@ -14,6 +14,7 @@ use crate::routing::router::{AgentUpdated, ExplainRoute, QueueSnapshot};
 use crate::routing::select::{CaseNeeds, RouteAction, RouteOutcome};
 use crate::store::consent::{ConsentContact, RecordConsent};
 use crate::store::directory::{AgentProfile, UpdateAgent};
+use crate::store::erasure::EraseContact;
 use crate::store::noise::{ContactFlag, FlagContact};
 use crate::triage::noise::{is_acknowledgement, spam_score};
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject, Subscription};
@@ -803,6 +804,55 @@ impl RoutingMutation {
         record_consent(ctx, wa_id, purpose, granted, note).await
     }
 
+    /// Erases a customer's personal data (admins only; it cannot be undone): message
+    /// texts and media references, notes, the CRM profile, raw webhook payloads holding
+    /// the number, and the number itself. Case statuses, timings and tags stay for the
+    /// metrics; pending replies are cancelled; the audit log records the erasure.
+    async fn erase_contact(
+        &self,
+        ctx: &Context<'_>,
+        wa_id: String,
+        reason: String,
+    ) -> async_graphql::Result<ErasureReport> {
+        let who = principal(ctx)?;
+        who.require(Permission::EraseData)?;
+        check_wa_id(&wa_id)?;
+        let reason = reason.trim().to_owned();
+        if reason.is_empty() {
+            return Err(
+                ApiError::new(ErrorCode::InvalidInput, "say why the data is erased").into(),
+            );
+        }
+        let a = api(ctx);
+        let (inbox_ids, dead_letter_ids) = a
+            .store
+            .payloads_mentioning(&wa_id)
+            .await
+            .map_err(ApiError::internal)?;
+        let erasure = a
+            .store
+            .write(EraseContact {
+                wa_id: wa_id.clone(),
+                reason,
+                actor: who.actor().label(),
+                at: a.clock.now(),
+                inbox_ids,
+                dead_letter_ids,
+            })
+            .await
+            .map_err(ApiError::internal)?
+            .map_err(|e| ApiError::new(ErrorCode::InvalidInput, e.to_string()))?;
+        a.registry.forget_contact_state(&wa_id);
+        Ok(ErasureReport {
+            contact_id: ID(erasure.contact_id.to_string()),
+            conversations: erasure.conversations,
+            messages: erasure.messages,
+            notes: erasure.notes,
+            payloads: erasure.payloads,
+            cancelled_sends: erasure.cancelled_sends,
+        })
+    }
+
     /// Marks a contact as a VIP (or not): VIP routing and the `vip_customer` context.
     async fn set_contact_vip(
         &self,
@@ -868,6 +918,20 @@ pub(crate) async fn record_consent(
         .map_err(ApiError::internal)?
         .ok_or_else(|| ApiError::internal("the contact vanished"))?;
     Ok(Contact(contact))
+}
+
+/// What an erasure touched.
+#[derive(SimpleObject)]
+pub struct ErasureReport {
+    pub contact_id: ID,
+    pub conversations: u64,
+    /// Messages whose text and media references were removed.
+    pub messages: u64,
+    pub notes: u64,
+    /// Raw webhook payloads and dead letters deleted.
+    pub payloads: u64,
+    /// Replies still queued, cancelled.
+    pub cancelled_sends: u64,
 }
 
 fn check_wa_id(wa_id: &str) -> Result<(), ApiError> {

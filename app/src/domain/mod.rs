@@ -185,7 +185,7 @@ impl Role {
             Self::Admin => true,
             Self::Supervisor => !matches!(
                 permission,
-                ManageAgents | ReadDeadLetters | ManageRouting | ManagePlugins
+                ManageAgents | ReadDeadLetters | ManageRouting | ManagePlugins | EraseData
             ),
             Self::Agent => matches!(
                 permission,
@@ -228,6 +228,8 @@ pub enum Permission {
     OverrideOwnership,
     /// See, load, replace and remove plugins (admins only: a plugin reaches outside).
     ManagePlugins,
+    /// Erase a contact's personal data (admins only: it cannot be undone).
+    EraseData,
 }
 
 /// Who did something, as written to the event log.

@@ -11,6 +11,7 @@ pub mod consent;
 pub mod conversations;
 pub mod directory;
 pub mod entities;
+pub mod erasure;
 pub mod inbox;
 pub mod noise;
 pub mod outbox;

@@ -1,0 +1,264 @@
+//! Erasing a contact's personal data: what they wrote and were sent, what agents noted
+//! about them, their CRM profile, the raw webhook payloads that carried their number, and
+//! their number itself. The case skeleton stays (statuses, timings, tags, assignments) so
+//! that metrics still add up; the audit log records that an erasure happened, by whom and
+//! why, without any of the erased data, and its chain stays verifiable.
+
+use super::audit::{AuditRecord, append};
+use super::entities::{
+    contact, conversation, conversation_event, dead_letter, inbox, message, note, outbox,
+    suppression,
+};
+use super::{Store, StoreError, WriteOp};
+use crate::domain::Micros;
+use futures::future::BoxFuture;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+
+/// What an erasure replaces text with.
+pub const ERASED: &str = "[erased]";
+/// Raw payloads looked at per query when searching for the contact's number.
+const PAYLOAD_PAGE: u64 = 500;
+
+/// Erase one contact.
+#[derive(Debug, Clone)]
+pub struct EraseContact {
+    pub wa_id: String,
+    pub reason: String,
+    pub actor: String,
+    pub at: Micros,
+    /// Processed inbox rows and dead letters whose raw payload holds the number (found
+    /// beforehand with [`Store::payloads_mentioning`]).
+    pub inbox_ids: Vec<i64>,
+    pub dead_letter_ids: Vec<i64>,
+}
+
+/// What an erasure touched.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Erasure {
+    pub contact_id: i64,
+    pub conversations: u64,
+    pub messages: u64,
+    pub notes: u64,
+    pub payloads: u64,
+    /// Replies still waiting to be sent, cancelled.
+    pub cancelled_sends: u64,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ErasureError {
+    #[error("no contact with this WhatsApp id")]
+    NotFound,
+}
+
+impl WriteOp for EraseContact {
+    type Output = Result<Erasure, ErasureError>;
+    fn apply<'a>(
+        &'a self,
+        txn: &'a DatabaseTransaction,
+    ) -> BoxFuture<'a, Result<Self::Output, DbErr>> {
+        Box::pin(erase(txn, self))
+    }
+}
+
+async fn erase(
+    txn: &DatabaseTransaction,
+    op: &EraseContact,
+) -> Result<Result<Erasure, ErasureError>, DbErr> {
+    let Some(found) = contact::Entity::find()
+        .filter(contact::Column::WaId.eq(&op.wa_id))
+        .one(txn)
+        .await?
+    else {
+        return Ok(Err(ErasureError::NotFound));
+    };
+    let cases: Vec<i64> = conversation::Entity::find()
+        .filter(conversation::Column::ContactId.eq(found.id))
+        .select_only()
+        .column(conversation::Column::Id)
+        .into_tuple()
+        .all(txn)
+        .await?;
+    let message_ids: Vec<i64> = message::Entity::find()
+        .filter(message::Column::ConversationId.is_in(cases.clone()))
+        .select_only()
+        .column(message::Column::Id)
+        .into_tuple()
+        .all(txn)
+        .await?;
+
+    // Sends not yet made are cancelled: nothing more goes to an erased contact.
+    let pending: Vec<i64> = outbox::Entity::find()
+        .filter(outbox::Column::MessageId.is_in(message_ids.clone()))
+        .filter(outbox::Column::State.eq(super::outbox::QUEUED))
+        .select_only()
+        .column(outbox::Column::MessageId)
+        .into_tuple()
+        .all(txn)
+        .await?;
+    message::Entity::update_many()
+        .col_expr(message::Column::DeliveryStatus, Expr::value("failed"))
+        .col_expr(message::Column::ErrorCode, Expr::value("erased"))
+        .filter(message::Column::Id.is_in(pending.clone()))
+        .exec(txn)
+        .await?;
+    // A send in flight finishes (or is resolved) on its own; the rest of the queue is
+    // forgotten with the recipient's number.
+    outbox::Entity::delete_many()
+        .filter(outbox::Column::MessageId.is_in(message_ids.clone()))
+        .filter(outbox::Column::State.is_in([
+            super::outbox::QUEUED,
+            super::outbox::DONE,
+            super::outbox::FAILED,
+        ]))
+        .exec(txn)
+        .await?;
+
+    let messages = message::Entity::update_many()
+        .col_expr(message::Column::Text, Expr::value(Option::<String>::None))
+        .col_expr(
+            message::Column::Content,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            message::Column::ErrorTitle,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(message::Column::Id.is_in(message_ids))
+        .exec(txn)
+        .await?
+        .rows_affected;
+    let notes = note::Entity::update_many()
+        .col_expr(note::Column::Body, Expr::value(ERASED))
+        .filter(note::Column::ConversationId.is_in(cases.clone()))
+        .exec(txn)
+        .await?
+        .rows_affected;
+    // Triage evidence quotes the customer's words; the labels stay on the case's columns.
+    conversation::Entity::update_many()
+        .col_expr(
+            conversation::Column::Triage,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(conversation::Column::Id.is_in(cases.clone()))
+        .exec(txn)
+        .await?;
+    conversation_event::Entity::update_many()
+        .col_expr(
+            conversation_event::Column::Data,
+            Expr::value("{\"erased\":true}"),
+        )
+        .filter(conversation_event::Column::ConversationId.is_in(cases.clone()))
+        .filter(conversation_event::Column::Kind.is_in(["triaged", "contact_enriched"]))
+        .exec(txn)
+        .await?;
+
+    let erased_id = format!("erased:{}", found.id);
+    suppression::Entity::update_many()
+        .col_expr(suppression::Column::WaId, Expr::value(erased_id.clone()))
+        .col_expr(
+            suppression::Column::Excerpt,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            suppression::Column::Detail,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(suppression::Column::WaId.eq(&op.wa_id))
+        .exec(txn)
+        .await?;
+    let mut payloads = inbox::Entity::delete_many()
+        .filter(inbox::Column::Id.is_in(op.inbox_ids.clone()))
+        .filter(inbox::Column::ProcessedAt.is_not_null())
+        .exec(txn)
+        .await?
+        .rows_affected;
+    payloads += dead_letter::Entity::delete_many()
+        .filter(dead_letter::Column::Id.is_in(op.dead_letter_ids.clone()))
+        .exec(txn)
+        .await?
+        .rows_affected;
+
+    contact::Entity::update_many()
+        .col_expr(contact::Column::WaId, Expr::value(erased_id))
+        .col_expr(contact::Column::Name, Expr::value(Option::<String>::None))
+        .col_expr(
+            contact::Column::CrmProfile,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            contact::Column::CrmFetchedAt,
+            Expr::value(Option::<i64>::None),
+        )
+        .col_expr(
+            contact::Column::BlockedReason,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(contact::Column::UpdatedAt, Expr::value(op.at))
+        .filter(contact::Column::Id.eq(found.id))
+        .exec(txn)
+        .await?;
+
+    let erasure = Erasure {
+        contact_id: found.id,
+        conversations: cases.len() as u64,
+        messages,
+        notes,
+        payloads,
+        cancelled_sends: pending.len() as u64,
+    };
+    append(
+        txn,
+        &AuditRecord {
+            actor: op.actor.clone(),
+            action: "contact.erased".into(),
+            subject: Some(format!("contact:{}", found.id)),
+            data: serde_json::json!({ "reason": op.reason, "erased": erasure }),
+            at: op.at,
+        },
+    )
+    .await?;
+    Ok(Ok(erasure))
+}
+
+impl Store {
+    /// Processed inbox rows and dead letters whose raw payload contains `needle` (a
+    /// number). Scans them in pages on the read pool, so the writer is not held up.
+    pub async fn payloads_mentioning(
+        &self,
+        needle: &str,
+    ) -> Result<(Vec<i64>, Vec<i64>), StoreError> {
+        let needle = needle.as_bytes();
+        let holds = |bytes: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+        let mut inbox_ids = Vec::new();
+        let mut after = i64::MIN;
+        loop {
+            let page = inbox::Entity::find()
+                .filter(inbox::Column::Id.gt(after))
+                .filter(inbox::Column::ProcessedAt.is_not_null())
+                .order_by_asc(inbox::Column::Id)
+                .limit(PAYLOAD_PAGE)
+                .all(self.db())
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = last.id;
+            inbox_ids.extend(page.iter().filter(|r| holds(&r.body)).map(|r| r.id));
+        }
+        let mut dead_ids = Vec::new();
+        let mut after = i64::MIN;
+        loop {
+            let page = dead_letter::Entity::find()
+                .filter(dead_letter::Column::Id.gt(after))
+                .order_by_asc(dead_letter::Column::Id)
+                .limit(PAYLOAD_PAGE)
+                .all(self.db())
+                .await?;
+            let Some(last) = page.last() else { break };
+            after = last.id;
+            dead_ids.extend(page.iter().filter(|r| holds(&r.payload)).map(|r| r.id));
+        }
+        Ok((inbox_ids, dead_ids))
+    }
+}
