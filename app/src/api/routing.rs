@@ -814,16 +814,13 @@ impl RoutingMutation {
         wa_id: String,
         reason: String,
     ) -> async_graphql::Result<ErasureReport> {
-        let who = principal(ctx)?;
-        who.require(Permission::EraseData)?;
-        check_wa_id(&wa_id)?;
+        let (actor, a) = contact_manager(ctx, &wa_id, Permission::EraseData)?;
         let reason = reason.trim().to_owned();
         if reason.is_empty() {
             return Err(
                 ApiError::new(ErrorCode::InvalidInput, "say why the data is erased").into(),
             );
         }
-        let a = api(ctx);
         let (inbox_ids, dead_letter_ids) = a
             .store
             .payloads_mentioning(&wa_id)
@@ -834,7 +831,7 @@ impl RoutingMutation {
             .write(EraseContact {
                 wa_id: wa_id.clone(),
                 reason,
-                actor: who.actor().label(),
+                actor,
                 at: a.clock.now(),
                 inbox_ids,
                 dead_letter_ids,
@@ -860,16 +857,13 @@ impl RoutingMutation {
         wa_id: String,
         vip: bool,
     ) -> async_graphql::Result<Contact> {
-        let who = principal(ctx)?;
-        who.require(Permission::ManageContacts)?;
-        check_wa_id(&wa_id)?;
-        let a = api(ctx);
+        let (actor, a) = contact_manager(ctx, &wa_id, Permission::ManageContacts)?;
         let contact = a
             .store
             .write(FlagContact {
                 wa_id: wa_id.clone(),
                 flag: ContactFlag::Vip(vip),
-                actor: who.actor().label(),
+                actor,
                 now: a.clock.now(),
             })
             .await
@@ -888,10 +882,7 @@ pub(crate) async fn record_consent(
     granted: bool,
     note: Option<String>,
 ) -> async_graphql::Result<Contact> {
-    let who = principal(ctx)?;
-    who.require(Permission::ManageContacts)?;
-    check_wa_id(&wa_id)?;
-    let a = api(ctx);
+    let (actor, a) = contact_manager(ctx, &wa_id, Permission::ManageContacts)?;
     let recorded = a
         .store
         .write(RecordConsent {
@@ -901,7 +892,7 @@ pub(crate) async fn record_consent(
             source: "agent",
             detail: note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()),
             message_ref: None,
-            actor: who.actor().label(),
+            actor,
             at: a.clock.now(),
         })
         .await
@@ -934,6 +925,19 @@ pub struct ErasureReport {
     pub cancelled_sends: u64,
 }
 
+/// The caller's audit label and the API context, once the caller may act on contacts
+/// with `permission` and `wa_id` is a WhatsApp id.
+fn contact_manager<'a>(
+    ctx: &Context<'a>,
+    wa_id: &str,
+    permission: Permission,
+) -> Result<(String, &'a super::ApiContext), ApiError> {
+    let who = principal(ctx)?;
+    who.require(permission)?;
+    check_wa_id(wa_id)?;
+    Ok((who.actor().label(), api(ctx)))
+}
+
 fn check_wa_id(wa_id: &str) -> Result<(), ApiError> {
     if wa_id.is_empty() || wa_id.len() > 32 || !wa_id.chars().all(|c| c.is_ascii_digit()) {
         return Err(ApiError::new(
@@ -950,10 +954,7 @@ async fn set_blocked(
     blocked: bool,
     reason: Option<String>,
 ) -> async_graphql::Result<Contact> {
-    let who = principal(ctx)?;
-    who.require(Permission::ManageContacts)?;
-    check_wa_id(&wa_id)?;
-    let a = api(ctx);
+    let (actor, a) = contact_manager(ctx, &wa_id, Permission::ManageContacts)?;
     let contact = a
         .store
         .write(FlagContact {
@@ -963,7 +964,7 @@ async fn set_blocked(
             } else {
                 ContactFlag::Unblocked
             },
-            actor: who.actor().label(),
+            actor,
             now: a.clock.now(),
         })
         .await
