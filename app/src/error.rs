@@ -28,6 +28,8 @@ pub enum ErrorCode {
     Collision,
     /// Outside the 24-hour customer service window only templates may be sent.
     WindowClosed,
+    /// The contact opted out of messages of this purpose.
+    ConsentWithdrawn,
     InvalidConfig,
     Unavailable,
     Internal,
@@ -55,6 +57,7 @@ impl ErrorCode {
             Self::NotAssignee => "not_assignee",
             Self::Collision => "collision",
             Self::WindowClosed => "window_closed",
+            Self::ConsentWithdrawn => "consent_withdrawn",
             Self::InvalidConfig => "invalid_config",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
@@ -74,7 +77,8 @@ impl ErrorCode {
             Self::InvalidInput
             | Self::InvalidStatusTransition
             | Self::ConversationClosed
-            | Self::WindowClosed => StatusCode::UNPROCESSABLE_ENTITY,
+            | Self::WindowClosed
+            | Self::ConsentWithdrawn => StatusCode::UNPROCESSABLE_ENTITY,
             Self::NameTaken | Self::NotAssignee | Self::Collision => StatusCode::CONFLICT,
             Self::InvalidConfig => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,

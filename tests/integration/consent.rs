@@ -145,7 +145,39 @@ async fn consent_recorded_by_hand_is_kept_with_its_note_and_checked(backend: Bac
     assert_eq!(unknown["data"]["contact"], Value::Null, "{unknown}");
 }
 
+async fn replies_are_refused_once_service_consent_is_withdrawn(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    app.meta_accepts_sends().await;
+    let id = customer_writes(&app, CUSTOMER, "wamid.s1", "my app keeps crashing").await;
+    let record = "mutation($w: String!, $g: Boolean!) {
+        recordConsent(waId: $w, purpose: SERVICE, granted: $g, note: \"asked by phone\") { waId } }";
+    let answer = app
+        .graphql(record, json!({ "w": CUSTOMER, "g": false }))
+        .await;
+    assert!(answer["data"]["recordConsent"].is_object(), "{answer}");
+    let refused = app
+        .graphql(
+            "mutation($c: ID!) { sendReply(conversationId: $c, text: \"Any update?\") { id } }",
+            json!({ "c": id }),
+        )
+        .await;
+    assert_eq!(error_code(&refused), "consent_withdrawn", "{refused}");
+    assert_eq!(
+        messages_of(&app, &id).await.len(),
+        1,
+        "nothing stored or sent"
+    );
+
+    app.graphql(record, json!({ "w": CUSTOMER, "g": true }))
+        .await;
+    let sent = reply(&app, &id, "Here is the fix.").await;
+    message_reaches(&app, &id, sent["id"].as_str().unwrap(), "SENT").await;
+}
+
 on_both_databases!(
     stop_and_start_keywords_update_the_ledger_once,
     consent_recorded_by_hand_is_kept_with_its_note_and_checked,
+    replies_are_refused_once_service_consent_is_withdrawn,
 );

@@ -104,6 +104,9 @@ fn conversation_error(error: ConversationError) -> ApiError {
             ErrorCode::Collision,
             format!("{error}; a supervisor may send anyway with force: true"),
         ),
+        error @ ConversationError::ConsentWithdrawn { .. } => {
+            ApiError::new(ErrorCode::ConsentWithdrawn, error.to_string())
+        }
         error @ ConversationError::WindowClosed { .. } => {
             ApiError::new(ErrorCode::WindowClosed, error.to_string())
         }

@@ -13,7 +13,7 @@ pub mod lifecycle;
 pub mod triage;
 
 use crate::clock::SharedClock;
-use crate::domain::consent::{KeywordRequest, keyword_request};
+use crate::domain::consent::{KeywordRequest, Purpose, keyword_request};
 use crate::domain::inbound::InboundMessage;
 use crate::domain::{Actor as Who, ConversationKey, Micros, SECOND_MICROS, TicketStatus};
 use crate::events::EventBus;
@@ -70,6 +70,8 @@ pub enum ConversationError {
         conversation_id: i64,
         closed_at: Option<Micros>,
     },
+    #[error("the customer has withdrawn consent to {purpose} messages")]
+    ConsentWithdrawn { purpose: &'static str },
 }
 
 impl From<StoreError> for ConversationError {
@@ -443,6 +445,13 @@ impl ConversationActor {
             if let Some((request, keyword, message_ref)) = connect.consent {
                 record_keyword(&deps.store, &key, (request, keyword), message_ref, now).await?;
             }
+            if let (Some(purpose), Some(contact_id)) = (connect.sends, state.contact_id)
+                && !deps.store.may_send(contact_id, purpose).await?
+            {
+                return Err(ConversationError::ConsentWithdrawn {
+                    purpose: purpose.as_str(),
+                });
+            }
             let enrichment =
                 if connect.crm && automation::needs_enrichment(&state, now, deps.crm_refresh) {
                     let enrichment = automation::enrich(&deps.connectors, &key.wa_id).await;
@@ -564,7 +573,22 @@ impl ConversationActor {
             + Send
             + 'static,
     {
-        let stepped = self.step_plan(span, None, Connect::default(), move |state, now| {
+        self.step_with(span, Connect::default(), plan)
+    }
+
+    /// [`Self::step`] with checks before the plan (a send's consent).
+    fn step_with<F>(
+        &mut self,
+        span: tracing::Span,
+        connect: Connect,
+        plan: F,
+    ) -> AtomicResponse<Self, Result<ChangeApplied, ConversationError>>
+    where
+        F: FnOnce(&ActorState, Micros) -> Result<ConversationChange, ConversationError>
+            + Send
+            + 'static,
+    {
+        let stepped = self.step_plan(span, None, connect, move |state, now| {
             plan(state, now).map(Plan::from)
         });
         AtomicResponse::new(Box::pin(
@@ -584,6 +608,8 @@ pub struct Connect {
     /// A STOP/START keyword to record in the consent ledger first, with the message's
     /// `channel:provider id`.
     consent: Option<(KeywordRequest, &'static str, String)>,
+    /// The step sends a message for this purpose: the contact's consent is checked first.
+    sends: Option<Purpose>,
 }
 
 impl ConversationActor {
@@ -614,7 +640,11 @@ impl Handler<AutomationOutcome> for ConversationActor {
             conversation_id = outcome.conversation_id
         );
         let key = self.key.clone();
-        let stepped = self.step_plan(span, None, Connect::default(), move |state, now| {
+        let connect = Connect {
+            sends: outcome.result.is_ok().then_some(Purpose::Service),
+            ..Connect::default()
+        };
+        let stepped = self.step_plan(span, None, connect, move |state, now| {
             automation::plan_outcome(state, &key, &outcome, now).map(Plan::from)
         });
         AtomicResponse::new(Box::pin(stepped.map(|result, act, _| {
@@ -705,6 +735,7 @@ impl Handler<CustomerMessageArrived> for ConversationActor {
                         format!("{}:{}", key.channel_id, msg.message.provider_message_id);
                     (request, keyword, message_ref)
                 }),
+            sends: None,
         };
         let stepped = self.step_plan(span, Some(msg.committed), connect, move |state, now| {
             Ok(triage::plan_arrival(triage::Arrival {
@@ -730,7 +761,11 @@ impl Handler<SendReply> for ConversationActor {
         let key = self.key.clone();
         let span = tracing::info_span!("conversation.reply", conversation_id = msg.conversation_id);
         let presence = self.deps.routing.presence.clone();
-        self.step(span, move |state, now| {
+        let connect = Connect {
+            sends: Some(Purpose::Service),
+            ..Connect::default()
+        };
+        self.step_with(span, connect, move |state, now| {
             let supervisor = msg.authority == lifecycle::ReplyAuthority::Supervisor;
             if !(msg.force && supervisor)
                 && let Some(typing) =
