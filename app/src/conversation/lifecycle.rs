@@ -516,6 +516,7 @@ mod tests {
         c.id = 42;
         c.status = status.as_str().into();
         c.resolved_at = resolved_at;
+        c.last_customer_message_at = Some(0);
         ActorState {
             contact_id: Some(7),
             contact_name: Some("Kerry".into()),
@@ -589,6 +590,29 @@ mod tests {
         assert_eq!(change.conversation.status, "in_progress");
         assert_eq!(change.conversation.first_response_at, Some(99));
         assert!(change.outbox.is_some());
+    }
+
+    #[test]
+    fn replies_stop_when_the_service_window_closes() {
+        let by = Replier {
+            actor: &Actor::System,
+            agent_id: None,
+            authority: ReplyAuthority::Supervisor,
+        };
+        let state = state_with(TicketStatus::InProgress, None);
+        let day = 24 * HOUR;
+        assert!(plan_reply(&state, &key(), 42, "hi", by, day - 1).is_ok());
+        let error = plan_reply(&state, &key(), 42, "hi", by, day).unwrap_err();
+        assert!(matches!(
+            error,
+            ConversationError::WindowClosed { closed_at: Some(closed), .. } if closed == day
+        ));
+        let mut never = state_with(TicketStatus::InProgress, None);
+        if let Some(live) = never.live.as_mut() {
+            live.last_customer_message_at = None;
+        }
+        let error = plan_reply(&never, &key(), 42, "hi", by, 1).unwrap_err();
+        assert!(error.to_string().contains("never opened"), "{error}");
     }
 
     #[test]
