@@ -116,11 +116,19 @@ const OPT_IN: &[&str] = &[
     "ابدا",
 ];
 
+/// Longer messages are never keyword messages (the longest keyword in Arabic or
+/// Devanagari, with emoji and spaces around it, stays well below).
+const MAX_KEYWORD_MESSAGE_BYTES: usize = 160;
+
 /// The keyword a whole message consists of, if it is one: case, accents of the Latin
 /// scripts, surrounding punctuation, emoji and extra spaces do not matter ("Stop.",
 /// "  STOP!! ", "Cancelar inscrição", "बंद करो 🙏"). A keyword inside a longer sentence
 /// ("stop charging me twice") is a support request, not a consent change.
 pub fn keyword_request(text: &str) -> Option<(KeywordRequest, &'static str)> {
+    // Keywords are short; a long message is a request, and is not copied to find out.
+    if text.len() > MAX_KEYWORD_MESSAGE_BYTES {
+        return None;
+    }
     let normalized = normalize(text);
     if normalized.is_empty() || normalized.len() > 40 {
         return None;
@@ -212,6 +220,8 @@ mod tests {
         ] {
             assert_eq!(keyword_request(text), None, "{text:?}");
         }
+        let padded = format!("stop{}", " ".repeat(200));
+        assert_eq!(keyword_request(&padded), None);
     }
 
     #[test]
