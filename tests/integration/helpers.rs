@@ -625,3 +625,18 @@ pub async fn queued_retry(app: &TestApp, message_id: &str) -> Option<(i32, i64)>
         .find(|job| job.message_id.to_string() == message_id && job.attempts > 0)
         .map(|job| (job.attempts, job.next_attempt_at))
 }
+
+/// The actions in the audit log, oldest first.
+pub async fn audit_actions(app: &TestApp) -> Vec<String> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = app.store.db();
+    db.query_all(Statement::from_string(
+        db.get_database_backend(),
+        "SELECT action FROM audit_log ORDER BY id",
+    ))
+    .await
+    .unwrap()
+    .iter()
+    .map(|row| row.try_get::<String>("", "action").unwrap())
+    .collect()
+}

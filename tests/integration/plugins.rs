@@ -461,20 +461,6 @@ async fn admins_see_load_and_remove_plugins_and_the_crm_connector_follows() {
     assert_eq!(actions.iter().filter(|a| *a == "token.created").count(), 4);
 }
 
-async fn audit_actions(app: &TestApp) -> Vec<String> {
-    use sea_orm::{ConnectionTrait, Statement};
-    let db = app.store.db();
-    db.query_all(Statement::from_string(
-        db.get_database_backend(),
-        "SELECT action FROM audit_log ORDER BY id",
-    ))
-    .await
-    .unwrap()
-    .iter()
-    .map(|row| row.try_get::<String>("", "action").unwrap())
-    .collect()
-}
-
 /// A transport component whose every export spins forever.
 fn stalling_transport() -> Vec<u8> {
     let wat = include_str!("../fixtures/plugins/stalling-transport.wat");
