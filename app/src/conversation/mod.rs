@@ -562,22 +562,9 @@ impl ConversationActor {
         }))
     }
 
-    /// A step that changes the case (every request but a customer message).
+    /// A step that changes the case (every request but a customer message), after the
+    /// checks `connect` asks for (a send's consent).
     fn step<F>(
-        &mut self,
-        span: tracing::Span,
-        plan: F,
-    ) -> AtomicResponse<Self, Result<ChangeApplied, ConversationError>>
-    where
-        F: FnOnce(&ActorState, Micros) -> Result<ConversationChange, ConversationError>
-            + Send
-            + 'static,
-    {
-        self.step_with(span, Connect::default(), plan)
-    }
-
-    /// [`Self::step`] with checks before the plan (a send's consent).
-    fn step_with<F>(
         &mut self,
         span: tracing::Span,
         connect: Connect,
@@ -765,7 +752,7 @@ impl Handler<SendReply> for ConversationActor {
             sends: Some(Purpose::Service),
             ..Connect::default()
         };
-        self.step_with(span, connect, move |state, now| {
+        self.step(span, connect, move |state, now| {
             let supervisor = msg.authority == lifecycle::ReplyAuthority::Supervisor;
             if !(msg.force && supervisor)
                 && let Some(typing) =
@@ -798,7 +785,7 @@ impl Handler<AssignConversation> for ConversationActor {
     fn handle(&mut self, msg: AssignConversation, _: &mut Self::Context) -> Self::Result {
         let span =
             tracing::info_span!("conversation.assign", conversation_id = msg.conversation_id);
-        self.step(span, move |state, now| {
+        self.step(span, Connect::default(), move |state, now| {
             let plan = lifecycle::AssignmentPlan {
                 agent_id: msg.agent_id,
                 team_id: msg.team_id,
@@ -816,7 +803,7 @@ impl Handler<ChangeStatus> for ConversationActor {
     fn handle(&mut self, msg: ChangeStatus, _: &mut Self::Context) -> Self::Result {
         let span =
             tracing::info_span!("conversation.status", conversation_id = msg.conversation_id);
-        self.step(span, move |state, now| {
+        self.step(span, Connect::default(), move |state, now| {
             lifecycle::plan_status_change(state, msg.conversation_id, msg.to, &msg.by, now)
         })
     }
@@ -827,7 +814,7 @@ impl Handler<AddNote> for ConversationActor {
 
     fn handle(&mut self, msg: AddNote, _: &mut Self::Context) -> Self::Result {
         let span = tracing::info_span!("conversation.note", conversation_id = msg.conversation_id);
-        self.step(span, move |state, now| {
+        self.step(span, Connect::default(), move |state, now| {
             lifecycle::plan_note(state, msg.conversation_id, &msg.body, &msg.by, now)
         })
     }
@@ -837,6 +824,8 @@ impl Handler<InjectPanic> for ConversationActor {
     type Result = AtomicResponse<Self, Result<ChangeApplied, ConversationError>>;
 
     fn handle(&mut self, _: InjectPanic, _: &mut Self::Context) -> Self::Result {
-        self.step(tracing::Span::current(), |_, _| panic!("injected failure"))
+        self.step(tracing::Span::current(), Connect::default(), |_, _| {
+            panic!("injected failure")
+        })
     }
 }
