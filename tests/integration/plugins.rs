@@ -5,6 +5,7 @@
 use crate::helpers::*;
 use base64::Engine as _;
 use hmac::Mac as _;
+use parley::clock::Clock;
 use parley::domain::Role;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -720,6 +721,24 @@ async fn a_new_case_is_enriched_from_the_crm_and_the_vip_is_routed_as_one(backen
     customer_writes(&app, CUSTOMER, "wamid.vip2", "are you there?").await;
     let asked = crm.received_requests().await.unwrap_or_default().len();
     assert_eq!(asked, 1, "the CRM is asked once per new case");
+
+    // Spam from a new number is set aside without asking the CRM.
+    let timestamp = app.clock.now() / 1_000_000;
+    let spam = "CONGRATULATIONS!!! You won a FREE iPhone 15. Click here to claim now: \
+                bit.ly/xyz123 expires today";
+    let response = app
+        .post_webhook(&text_webhook(
+            "4915199999999",
+            "wamid.spam1",
+            spam,
+            timestamp,
+        ))
+        .await;
+    assert_eq!(response.status(), 200);
+    all_webhooks_applied(&app).await;
+    assert!(conversations_of(&app, "4915199999999").await.is_empty());
+    let asked = crm.received_requests().await.unwrap_or_default().len();
+    assert_eq!(asked, 1, "spam costs no CRM call");
 }
 
 async fn a_crm_that_is_down_stops_automation_and_leaves_the_case_with_a_human(backend: Backend) {

@@ -708,8 +708,18 @@ impl Handler<CustomerMessageArrived> for ConversationActor {
         let received_at = msg.received_at;
         let connectors = &self.deps.connectors;
         let blocked = routing.noise.is_blocked(&key.wa_id);
+        let spam = || {
+            noise.suppress_spam
+                && msg
+                    .message
+                    .text
+                    .as_deref()
+                    .is_some_and(|t| crate::triage::noise::spam_score(t).is_spam())
+        };
         let connect = Connect {
-            crm: connectors.has_crm() && !rate_limited && !blocked,
+            // Noise the filter will set aside costs no CRM call: blocked, over the rate
+            // limit, or spam by its text.
+            crm: connectors.has_crm() && !rate_limited && !blocked && !spam(),
             orders: connectors.has_orders(),
             consent: msg
                 .message
