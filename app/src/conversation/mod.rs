@@ -708,6 +708,7 @@ impl Handler<CustomerMessageArrived> for ConversationActor {
         let received_at = msg.received_at;
         let connectors = &self.deps.connectors;
         let blocked = routing.noise.is_blocked(&key.wa_id);
+        let keyword = msg.message.text.as_deref().and_then(keyword_request);
         let spam = || {
             noise.suppress_spam
                 && msg
@@ -721,17 +722,10 @@ impl Handler<CustomerMessageArrived> for ConversationActor {
             // limit, or spam by its text.
             crm: connectors.has_crm() && !rate_limited && !blocked && !spam(),
             orders: connectors.has_orders(),
-            consent: msg
-                .message
-                .text
-                .as_deref()
-                .and_then(keyword_request)
-                .filter(|_| !blocked)
-                .map(|(request, keyword)| {
-                    let message_ref =
-                        format!("{}:{}", key.channel_id, msg.message.provider_message_id);
-                    (request, keyword, message_ref)
-                }),
+            consent: keyword.filter(|_| !blocked).map(|(request, keyword)| {
+                let message_ref = format!("{}:{}", key.channel_id, msg.message.provider_message_id);
+                (request, keyword, message_ref)
+            }),
             sends: None,
         };
         let stepped = self.step_plan(span, Some(msg.committed), connect, move |state, now| {
@@ -743,6 +737,7 @@ impl Handler<CustomerMessageArrived> for ConversationActor {
                 now,
                 reopen_window,
                 rate_limited,
+                keyword,
                 routing: &routing,
                 engine: &engine,
             }))

@@ -10,7 +10,7 @@
 
 use super::Plan;
 use super::lifecycle::{self, plan_acknowledgement, plan_customer_message};
-use crate::domain::consent::keyword_request;
+use crate::domain::consent::KeywordRequest;
 use crate::domain::inbound::{InboundMessage, MessageKind};
 use crate::domain::{ConversationKey, Micros, SECOND_MICROS, TicketStatus};
 use crate::routing::Routing;
@@ -34,6 +34,8 @@ pub struct Arrival<'a> {
     pub reopen_window: Micros,
     /// The contact is over its rate limit with this message.
     pub rate_limited: bool,
+    /// The message is a STOP/START keyword (already in the consent ledger).
+    pub keyword: Option<(KeywordRequest, &'static str)>,
     pub routing: &'a Routing,
     pub engine: &'a Engine,
 }
@@ -122,7 +124,7 @@ pub fn plan_arrival(a: Arrival<'_>) -> Plan {
         live_status,
         Some(s) if !matches!(s, TicketStatus::Resolved | TicketStatus::Closed)
     );
-    if let Some((request, keyword)) = keyword_request(text) {
+    if let Some((request, keyword)) = a.keyword {
         // The consent ledger has it (written before this plan); on an open case the
         // message stays visible to its agent, otherwise it opens nothing.
         let detail = Some(format!(

@@ -156,12 +156,15 @@ impl Store {
             .collect())
     }
 
-    /// Whether the contact may be sent a message for `purpose` now.
+    /// Whether the contact may be sent a message for `purpose` now: the newest entry for
+    /// that purpose, else its default.
     pub async fn may_send(&self, contact_id: i64, purpose: Purpose) -> Result<bool, StoreError> {
-        Ok(self
-            .consent_of(contact_id)
-            .await?
-            .into_iter()
-            .any(|state| state.purpose == purpose && state.granted))
+        let newest = consent_event::Entity::find()
+            .filter(consent_event::Column::ContactId.eq(contact_id))
+            .filter(consent_event::Column::Purpose.eq(purpose.as_str()))
+            .order_by_desc(consent_event::Column::Id)
+            .one(self.db())
+            .await?;
+        Ok(newest.map_or(purpose.granted_by_default(), |e| e.granted))
     }
 }
