@@ -10,7 +10,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group};
-use parley::routing::engine::{DEFAULT_ROUTING, Engine, EngineTexts};
+use parley::routing::engine::{Engine, EngineSources};
 use parley::routing::select::{AgentView, CaseNeeds, Presence, route};
 use parley::triage::{Classifier, DEFAULT_CONFIG, TriageConfig};
 use std::time::Instant;
@@ -59,13 +59,8 @@ fn triage(c: &mut Criterion) {
 }
 
 fn engine() -> Engine {
-    let texts = EngineTexts {
-        triage: DEFAULT_CONFIG.to_owned(),
-        triage_source: "built-in".into(),
-        routing: DEFAULT_ROUTING.to_owned(),
-        routing_source: "built-in".into(),
-    };
-    match Engine::build(&texts, 0) {
+    let texts = EngineSources::default().read();
+    match texts.and_then(|texts| Engine::build(&texts, 0)) {
         Ok(engine) => engine,
         Err(e) => panic!("shipped configuration is invalid: {e}"),
     }

@@ -21,8 +21,18 @@ pub struct Settings {
     pub telemetry: TelemetrySettings,
     pub routing: RoutingSettings,
     pub plugins: PluginSettings,
+    pub sla: SlaSettings,
     #[serde(default)]
     pub channels: Vec<ChannelSettings>,
+}
+
+/// The SLA clock and escalations (targets and ladders are in the SLA policy file).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlaSettings {
+    /// Off: no SLA ledger, alarms or automatic escalations (a baseline for measuring what
+    /// the clock costs).
+    pub enabled: bool,
 }
 
 /// Where the triage taxonomy and the routing policy are read from (and re-read on reload).
@@ -36,6 +46,9 @@ pub struct RoutingSettings {
     pub triage_file: String,
     /// Empty: the built-in `config/routing.toml`.
     pub rules_file: String,
+    /// Empty: the built-in `config/sla.toml`.
+    #[serde(default)]
+    pub sla_file: String,
 }
 
 impl RoutingSettings {
@@ -44,6 +57,7 @@ impl RoutingSettings {
         crate::routing::engine::EngineSources {
             triage: path(&self.triage_file),
             routing: path(&self.rules_file),
+            sla: path(&self.sla_file),
         }
     }
 }

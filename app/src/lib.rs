@@ -16,6 +16,7 @@ pub mod ingest;
 pub mod outbound;
 pub mod plugins;
 pub mod routing;
+pub mod sla;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -4,7 +4,7 @@
 use crate::api::{self, ApiContext};
 use crate::clock::SharedClock;
 use crate::config::{ChannelSettings, PluginSettings, Settings};
-use crate::conversation::{ActorDeps, ConversationRegistry};
+use crate::conversation::{ActorDeps, ConversationRegistry, SlaActors};
 use crate::events::EventBus;
 use crate::ingest::{self, Intake, dispatcher::Dispatcher};
 use crate::outbound::OutboxWorker;
@@ -14,6 +14,8 @@ use crate::routing::noise::NoiseState;
 use crate::routing::presence::PresenceBoard;
 use crate::routing::reload;
 use crate::routing::router::{AttachRegistry, RouterActor};
+use crate::sla::deadlines::{AttachDispatcher, ScheduleMany, SlaClock, SlaDispatcher};
+use crate::sla::escalation::{AttachEscalation, EscalationActor};
 use crate::store::Store;
 use actix::Actor;
 use actix_web::dev::Server;
@@ -148,6 +150,19 @@ impl Application {
         // Its own thread: routing work never delays the writer or the intake.
         let router_thread = actix::Arbiter::new().handle();
         let router = RouterActor::start_in_arbiter(&router_thread, |_| router);
+        // The SLA clock, its dispatcher and the escalation actor share a thread of their own.
+        let sla_thread = actix::Arbiter::new().handle();
+        let sla = settings.sla.enabled.then(|| {
+            let dispatcher = SlaDispatcher::new(store.clone(), clock.clone());
+            let dispatcher = SlaDispatcher::start_in_arbiter(&sla_thread, |_| dispatcher);
+            let sla_clock = SlaClock::new(clock.clone(), dispatcher.clone().recipient());
+            let escalation = EscalationActor::new(store.clone(), clock.clone(), engine.clone());
+            let actors = SlaActors {
+                clock: SlaClock::start_in_arbiter(&sla_thread, |_| sla_clock),
+                escalation: EscalationActor::start_in_arbiter(&sla_thread, |_| escalation),
+            };
+            (actors, dispatcher)
+        });
         let noise = NoiseState::default();
         for wa_id in store
             .blocked_wa_ids()
@@ -164,6 +179,7 @@ impl Application {
             sources,
             enabled: settings.routing.enabled,
             router_thread,
+            sla_thread,
         });
         let events = EventBus::new();
         let (plugins, watcher) = start_plugins(&settings.plugins).await?;
@@ -192,10 +208,27 @@ impl Application {
                 connectors: connectors.clone(),
                 crm_refresh: settings.plugins.crm_refresh_secs as i64
                     * crate::domain::SECOND_MICROS,
+                sla: sla.as_ref().map(|(actors, _)| actors.clone()),
             },
             threads,
         );
         router.do_send(AttachRegistry(registry.clone()));
+        if let Some((actors, dispatcher)) = &sla {
+            dispatcher.do_send(AttachDispatcher {
+                registry: registry.clone(),
+                sla_clock: actors.clock.clone(),
+            });
+            actors
+                .escalation
+                .do_send(AttachEscalation(registry.clone()));
+            // Every pending deadline, including those that came due while Parley was down.
+            let deadlines = store
+                .sla_deadlines()
+                .await
+                .context("Failed to read pending SLA deadlines")?;
+            tracing::info!(deadlines = deadlines.len(), "SLA deadlines loaded.");
+            actors.clock.do_send(ScheduleMany(deadlines));
+        }
         let dispatcher = Dispatcher::start(
             registry.clone(),
             store.clone(),
@@ -240,6 +273,7 @@ impl Application {
             clock: clock.clone(),
             routing: routing.clone(),
             plugins: plugins.clone(),
+            sla: sla.as_ref().map(|(actors, _)| actors.clone()),
         });
         let intake = web::Data::new(Intake::new(
             settings.clone(),

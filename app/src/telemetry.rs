@@ -101,6 +101,10 @@ pub struct Metrics {
     pub router_assignments: prometheus::IntCounter,
     pub router_assignment_seconds: Histogram,
     pub routing_reloads: IntCounterVec,
+    pub sla_pending_deadlines: IntGauge,
+    pub sla_alarm_lateness_seconds: Histogram,
+    pub sla_alarms: IntCounterVec,
+    pub escalations: IntCounterVec,
 }
 
 fn build_metrics() -> Result<Metrics, prometheus::Error> {
@@ -190,6 +194,37 @@ fn build_metrics() -> Result<Metrics, prometheus::Error> {
         ),
         &["source"],
     )?;
+    let sla_pending_deadlines = IntGauge::new(
+        "sla_pending_deadlines",
+        "Open cases with an SLA alarm scheduled",
+    )?;
+    let sla_alarm_lateness_seconds = Histogram::with_opts(
+        HistogramOpts::new(
+            "sla_alarm_lateness_seconds",
+            "Time from an SLA alarm's due instant to its case being looked at",
+        )
+        .buckets(vec![
+            0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0,
+        ]),
+    )?;
+    let sla_alarms = IntCounterVec::new(
+        Opts::new(
+            "sla_alarms_total",
+            "SLA alarms recorded, by target and kind (warning, breach, escalation due)",
+        ),
+        &["target", "alarm"],
+    )?;
+    let escalations = IntCounterVec::new(
+        Opts::new(
+            "escalations_total",
+            "Cases escalated, by trigger and destination level",
+        ),
+        &["trigger", "level"],
+    )?;
+    registry.register(Box::new(sla_pending_deadlines.clone()))?;
+    registry.register(Box::new(sla_alarm_lateness_seconds.clone()))?;
+    registry.register(Box::new(sla_alarms.clone()))?;
+    registry.register(Box::new(escalations.clone()))?;
     registry.register(Box::new(webhooks.clone()))?;
     registry.register(Box::new(webhook_ack_seconds.clone()))?;
     registry.register(Box::new(ingest_apply_lag_seconds.clone()))?;
@@ -222,6 +257,10 @@ fn build_metrics() -> Result<Metrics, prometheus::Error> {
         router_assignments,
         router_assignment_seconds,
         routing_reloads,
+        sla_pending_deadlines,
+        sla_alarm_lateness_seconds,
+        sla_alarms,
+        escalations,
     })
 }
 

@@ -10,6 +10,7 @@ mod m0001_core;
 mod m0002_triage_routing;
 mod m0003_crm_enrichment;
 mod m0004_consent;
+mod m0005_sla;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_triage_routing::Migration),
             Box::new(m0003_crm_enrichment::Migration),
             Box::new(m0004_consent::Migration),
+            Box::new(m0005_sla::Migration),
         ]
     }
 }

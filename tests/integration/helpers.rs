@@ -57,7 +57,10 @@ pub struct TestApp {
     pub plugins: Arc<parley::plugins::PluginRegistry>,
     pub connectors: parley::plugins::Connectors,
     server: actix_web::dev::ServerHandle,
-    _dir: tempfile::TempDir,
+    /// Where the SQLite database lives; carried over by [`TestApp::restart`].
+    dir: Option<tempfile::TempDir>,
+    database_url: String,
+    extra_toml: String,
 }
 
 impl Drop for TestApp {
@@ -122,6 +125,47 @@ pub async fn spawn_app_with(backend: Backend, extra_toml: &str) -> Option<TestAp
         Backend::Sqlite => format!("sqlite://{}/parley.db?mode=rwc", dir.path().display()),
         Backend::Postgres => postgres_database().await?,
     };
+    let clock = ManualClock::starting_at(START);
+    let (admin_token, token_hash) = generate_token();
+    let app = boot(dir, url, extra_toml, clock.clone(), admin_token).await;
+    app.store
+        .write(CreateToken {
+            by: "cli".into(),
+            name: "test admin".into(),
+            role: Role::Admin,
+            agent_id: None,
+            token_hash,
+            now: clock.now(),
+        })
+        .await
+        .expect("token stored")
+        .expect("token created");
+    Some(app)
+}
+
+impl TestApp {
+    /// Stops this application and starts a new one on the same database and clock, as
+    /// after a crash or a deploy, with `down` passing on the clock while no application
+    /// runs (a new fake Graph API stands in for Meta).
+    pub async fn restart_after(mut self, down: Duration) -> TestApp {
+        let dir = self.dir.take().expect("the database directory");
+        let (url, extra) = (self.database_url.clone(), self.extra_toml.clone());
+        let (clock, token) = (self.clock.clone(), self.admin_token.clone());
+        drop(self);
+        // Let the stopped threads let go of their connections.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        clock.advance(down);
+        boot(dir, url, &extra, clock, token).await
+    }
+}
+
+async fn boot(
+    dir: tempfile::TempDir,
+    url: String,
+    extra_toml: &str,
+    clock: Arc<ManualClock>,
+    admin_token: String,
+) -> TestApp {
     let meta = MockServer::start().await;
     let toml = format!(
         r#"
@@ -157,7 +201,6 @@ phone_number_ids = ["{PHONE_NUMBER_ID}"]
     let settings = Settings::from_toml(&toml).expect("test settings");
     // Logs go to the test's captured output (shown for failing tests); RUST_LOG overrides.
     std::mem::forget(parley::telemetry::init(&settings.telemetry));
-    let clock = ManualClock::starting_at(START);
     let app = Application::build(settings, clock.clone())
         .await
         .expect("application builds");
@@ -169,20 +212,7 @@ phone_number_ids = ["{PHONE_NUMBER_ID}"]
     let connectors = app.connectors.clone();
     let server = app.server_handle();
     actix_rt::spawn(app.run_until_stopped());
-    let (admin_token, token_hash) = generate_token();
-    store
-        .write(CreateToken {
-            by: "cli".into(),
-            name: "test admin".into(),
-            role: Role::Admin,
-            agent_id: None,
-            token_hash,
-            now: clock.now(),
-        })
-        .await
-        .expect("token stored")
-        .expect("token created");
-    Some(TestApp {
+    TestApp {
         address,
         client: reqwest::Client::new(),
         store,
@@ -194,8 +224,10 @@ phone_number_ids = ["{PHONE_NUMBER_ID}"]
         plugins,
         connectors,
         server,
-        _dir: dir,
-    })
+        dir: Some(dir),
+        database_url: url,
+        extra_toml: extra_toml.to_owned(),
+    }
 }
 
 impl TestApp {

@@ -17,4 +17,5 @@ mod outbound;
 mod plugins;
 mod routing;
 mod schema;
+mod sla;
 mod telemetry;

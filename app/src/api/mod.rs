@@ -9,6 +9,7 @@ pub mod auth;
 pub mod cursor;
 pub mod plugins;
 pub mod routing;
+pub mod sla;
 pub mod types;
 
 use crate::clock::SharedClock;
@@ -45,6 +46,8 @@ pub struct ApiContext {
     pub clock: SharedClock,
     pub routing: Arc<crate::routing::Routing>,
     pub plugins: Arc<crate::plugins::PluginRegistry>,
+    /// The SLA clock and escalation actor; `None` when SLA tracking is off.
+    pub sla: Option<crate::conversation::SlaActors>,
 }
 
 pub fn build_schema(context: ApiContext) -> ParleySchema {
@@ -112,6 +115,10 @@ fn conversation_error(error: ConversationError) -> ApiError {
         }
         error @ ConversationError::AlreadyAssigned(_) => {
             ApiError::new(ErrorCode::Unavailable, error.to_string())
+        }
+        error @ (ConversationError::AlreadyEscalated { .. }
+        | ConversationError::TopOfLadder { .. }) => {
+            ApiError::new(ErrorCode::InvalidInput, error.to_string())
         }
         other => ApiError::internal(other),
     }
@@ -208,7 +215,7 @@ pub struct Viewer {
 pub struct QueryRoot(CoreQuery, routing::RoutingQuery);
 
 #[derive(async_graphql::MergedObject, Default)]
-pub struct MutationRoot(CoreMutation, routing::RoutingMutation);
+pub struct MutationRoot(CoreMutation, routing::RoutingMutation, sla::SlaMutation);
 
 #[derive(async_graphql::MergedSubscription, Default)]
 pub struct SubscriptionRoot(CoreSubscription, routing::RoutingSubscription);

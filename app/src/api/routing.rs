@@ -638,8 +638,9 @@ pub struct RoutingMutation;
 
 #[Object]
 impl RoutingMutation {
-    /// Re-reads the taxonomy and the routing rules. A file with a mistake is refused with
-    /// its line (`invalid_config`) and the rules in force stay. Audited either way.
+    /// Re-reads the taxonomy, the routing rules and the SLA policy. A file with a mistake
+    /// is refused with its line (`invalid_config`) and the rules in force stay. Audited
+    /// either way. Open cases follow the new SLA targets and calendars from then on.
     async fn reload_routing(&self, ctx: &Context<'_>) -> async_graphql::Result<RoutingPolicyInfo> {
         let who = principal(ctx)?;
         who.require(Permission::ManageRouting)?;
@@ -653,7 +654,13 @@ impl RoutingMutation {
         )
         .await;
         match result {
-            Ok(loaded) => Ok(loaded_info(ctx, Some(loaded))),
+            Ok(loaded) => {
+                // Open cases are measured by the new targets and calendars from now on.
+                if let Some(sla) = &a.sla {
+                    sla.clock.do_send(crate::sla::deadlines::RecheckAll);
+                }
+                Ok(loaded_info(ctx, Some(loaded)))
+            }
             Err(ReloadError::Invalid(error)) => {
                 Err(ApiError::new(ErrorCode::InvalidConfig, error.to_string()).into())
             }

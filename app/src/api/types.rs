@@ -245,6 +245,12 @@ impl Conversation {
             closes_at: closes_at.map(micros_to_datetime),
         }
     }
+    /// The SLA clock on this case: every target with its state, due time and counted
+    /// time, the pauses, the alarms recorded and the policy and calendar used. Replayed
+    /// from the event log, so it also answers "why did this case breach?".
+    async fn sla(&self, ctx: &Context<'_>) -> async_graphql::Result<super::sla::Sla> {
+        super::sla::sla_of(ctx, &self.0).await
+    }
     async fn resolved_at(&self) -> Option<DateTime<Utc>> {
         self.0.resolved_at.map(micros_to_datetime)
     }

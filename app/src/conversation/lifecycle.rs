@@ -77,6 +77,8 @@ pub(crate) fn new_conversation(
         watchers: None,
         language: None,
         triage: None,
+        sla: None,
+        sla_due_at: None,
     }
 }
 

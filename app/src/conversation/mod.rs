@@ -72,6 +72,15 @@ pub enum ConversationError {
     },
     #[error("the customer has withdrawn consent to {purpose} messages")]
     ConsentWithdrawn { purpose: &'static str },
+    #[error(
+        "conversation {conversation_id} is owned by {team}, the top of its escalation ladder; name the team to send it to"
+    )]
+    TopOfLadder { conversation_id: i64, team: String },
+    #[error("conversation {conversation_id} already escalated for {trigger}")]
+    AlreadyEscalated {
+        conversation_id: i64,
+        trigger: String,
+    },
 }
 
 impl From<StoreError> for ConversationError {
@@ -95,6 +104,42 @@ pub struct ActorDeps {
     pub connectors: Connectors,
     /// A contact's CRM profile is fetched again after this long.
     pub crm_refresh: Micros,
+    /// The SLA clock and the escalation actor; `None` when SLA tracking is off.
+    pub sla: Option<SlaActors>,
+}
+
+/// Where a conversation actor sends its case's next SLA alarm and its escalations.
+#[derive(Clone)]
+pub struct SlaActors {
+    pub clock: Addr<crate::sla::deadlines::SlaClock>,
+    pub escalation: Addr<crate::sla::escalation::EscalationActor>,
+}
+
+/// The SLA clock says an alarm of this case came due: record what is due.
+#[derive(Message, Clone)]
+#[rtype(result = "Result<ChangeApplied, ConversationError>")]
+pub struct SlaCheck {
+    pub conversation_id: i64,
+}
+
+/// Move a case up its escalation ladder (decided by the escalation actor).
+#[derive(Message, Clone, Debug)]
+#[rtype(result = "Result<ChangeApplied, ConversationError>")]
+pub struct Escalate {
+    pub conversation_id: i64,
+    /// `manager_request`, `sla_breach:resolution`, `agent`...
+    pub trigger: String,
+    pub reason: Option<String>,
+    pub to_team: String,
+    pub to_team_id: Option<i64>,
+    pub level: u8,
+    /// Teams that watch the case from now on.
+    pub watchers: Vec<String>,
+    /// What the receiver reads.
+    pub packet: serde_json::Value,
+    pub by: Who,
+    /// Refused when the case already escalated for this trigger.
+    pub once: bool,
 }
 
 /// A customer message to apply, in the order the intake received it.
@@ -481,6 +526,11 @@ impl ConversationActor {
                     if let Some(enrichment) = enrichment {
                         enrichment.attach(&mut change);
                     }
+                    let engine = deps.routing.engine.current();
+                    if deps.sla.is_some() {
+                        crate::sla::track(&mut change, &engine, state.contact_vip, now);
+                    }
+                    let before = state.live.as_ref().map(|c| (c.id, c.sla_due_at));
                     let enriched = change.enrichment.is_some();
                     let suppressed = change.suppression.as_ref().map(|s| s.reason);
                     let triaged = needs.is_some();
@@ -497,6 +547,9 @@ impl ConversationActor {
                                 .noise_suppressed
                                 .with_label_values(&[reason])
                                 .inc();
+                        }
+                        if let Some(sla) = &deps.sla {
+                            follow_sla(sla, &key, &applied, before, triaged, &engine);
                         }
                         deps.routing.router.do_send(CaseUpdated {
                             key: key.clone(),
@@ -641,6 +694,81 @@ impl Handler<AutomationOutcome> for ConversationActor {
             }
             result
         })))
+    }
+}
+
+/// After a committed change: schedule the case's next SLA alarm (when it moved), count
+/// the alarms recorded, and hand escalation triggers to the escalation actor.
+fn follow_sla(
+    sla: &SlaActors,
+    key: &ConversationKey,
+    applied: &ChangeApplied,
+    before: Option<(i64, Option<Micros>)>,
+    triaged: bool,
+    engine: &crate::routing::engine::Engine,
+) {
+    use crate::sla::escalation::{EscalationTriggered, Trigger, triage_triggers};
+    let case = &applied.conversation;
+    if let Some((previous, _)) = before.filter(|(id, _)| *id != case.id) {
+        sla.clock.do_send(crate::sla::deadlines::Schedule {
+            conversation_id: previous,
+            due: None,
+        });
+    }
+    if before != Some((case.id, case.sla_due_at)) {
+        sla.clock.do_send(crate::sla::deadlines::Schedule {
+            conversation_id: case.id,
+            due: case.sla_due_at,
+        });
+    }
+    let mut triggers = Vec::new();
+    for event in &applied.events {
+        let data: serde_json::Value = serde_json::from_str(&event.data).unwrap_or_default();
+        if event.kind == "escalated" {
+            let trigger = data["trigger"].as_str().unwrap_or_default();
+            metrics()
+                .escalations
+                .with_label_values(&[
+                    trigger.split(':').next().unwrap_or_default(),
+                    &data["to_level"].to_string(),
+                ])
+                .inc();
+        }
+        let Some(alarm) = event.kind.strip_prefix("sla_") else {
+            continue;
+        };
+        let target = data["target"].as_str().unwrap_or_default();
+        metrics()
+            .sla_alarms
+            .with_label_values(&[target, alarm])
+            .inc();
+        if event.kind == crate::sla::ledger::AlarmKind::Escalate.event_kind() {
+            triggers.push(match target {
+                "first_response" => Trigger::NoFirstResponse,
+                "handover" => Trigger::NoAnswer,
+                "next_response" => Trigger::SlaBreach {
+                    target: "next_response",
+                },
+                _ => Trigger::SlaBreach {
+                    target: "resolution",
+                },
+            });
+        }
+    }
+    if triaged {
+        let opens_case = applied
+            .events
+            .iter()
+            .any(|e| e.kind == "created" || e.kind == "reopened");
+        triggers.extend(triage_triggers(case, engine, opens_case));
+    }
+    for trigger in triggers {
+        sla.escalation.do_send(EscalationTriggered {
+            key: key.clone(),
+            conversation_id: case.id,
+            trigger,
+            by: Who::System,
+        });
     }
 }
 
@@ -821,6 +949,55 @@ impl Handler<AddNote> for ConversationActor {
         let span = tracing::info_span!("conversation.note", conversation_id = msg.conversation_id);
         self.step(span, Connect::default(), move |state, now| {
             lifecycle::plan_note(state, msg.conversation_id, &msg.body, &msg.by, now)
+        })
+    }
+}
+
+impl Handler<SlaCheck> for ConversationActor {
+    type Result = AtomicResponse<Self, Result<ChangeApplied, ConversationError>>;
+
+    fn handle(&mut self, msg: SlaCheck, _: &mut Self::Context) -> Self::Result {
+        let span = tracing::info_span!(
+            "conversation.sla_check",
+            conversation_id = msg.conversation_id
+        );
+        let routing = self.deps.routing.clone();
+        self.step(span, Connect::default(), move |state, now| {
+            let engine = routing.engine.current();
+            crate::sla::alarm_change(state, msg.conversation_id, &engine, now)
+                .map(|(change, _)| change)
+                .ok_or(ConversationError::Closed(msg.conversation_id))
+        })
+    }
+}
+
+impl Handler<Escalate> for ConversationActor {
+    type Result = AtomicResponse<Self, Result<ChangeApplied, ConversationError>>;
+
+    fn handle(&mut self, msg: Escalate, _: &mut Self::Context) -> Self::Result {
+        let span = tracing::info_span!("conversation.escalate", conversation_id = msg.conversation_id, trigger = %msg.trigger);
+        let routing = self.deps.routing.clone();
+        self.step(span, Connect::default(), move |state, now| {
+            let live = lifecycle::live_case(state, msg.conversation_id)?;
+            let ledger = crate::sla::ledger::SlaLedger::from_json(live.sla.as_deref());
+            if msg.once && ledger.escalated_for(&msg.trigger) {
+                return Err(ConversationError::AlreadyEscalated {
+                    conversation_id: live.id,
+                    trigger: msg.trigger.clone(),
+                });
+            }
+            let engine = routing.engine.current();
+            let from_team = live.team_id.and_then(|id| engine.team_name(id));
+            let from_level = from_team.map_or(1, |t| engine.sla.escalation.level(t));
+            let (next, data) =
+                crate::sla::escalation::plan_escalation(live, &msg, from_team, from_level);
+            let mut change = lifecycle::unchanged(state, next, now);
+            change.events.push(crate::store::conversations::NewEvent {
+                kind: "escalated",
+                data,
+                actor: msg.by.label(),
+            });
+            Ok(change)
         })
     }
 }

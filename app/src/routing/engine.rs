@@ -9,6 +9,7 @@
 use crate::routing::policy::{
     Decision, KnownTags, PolicyError, RoutingPolicy, Scored as Tag, TagSet,
 };
+use crate::sla::policy::SlaPolicy;
 use crate::triage::taxonomy::LOW_CONFIDENCE_TONE;
 use crate::triage::{Classification, Classifier, Family, TriageConfig, TriageConfigError};
 use arc_swap::ArcSwap;
@@ -29,6 +30,8 @@ pub enum EngineError {
     },
     #[error("{path}: {error}")]
     Policy { path: String, error: PolicyError },
+    #[error("{path}: {error}")]
+    Sla { path: String, error: PolicyError },
     #[error("cannot read {path}: {error}")]
     Read { path: String, error: std::io::Error },
 }
@@ -38,6 +41,7 @@ pub enum EngineError {
 pub struct EngineSources {
     pub triage: Option<PathBuf>,
     pub routing: Option<PathBuf>,
+    pub sla: Option<PathBuf>,
 }
 
 /// The text of both files, and where they came from.
@@ -47,6 +51,8 @@ pub struct EngineTexts {
     pub triage_source: String,
     pub routing: String,
     pub routing_source: String,
+    pub sla: String,
+    pub sla_source: String,
 }
 
 fn read(path: &Option<PathBuf>, default: &str) -> Result<(String, String), EngineError> {
@@ -65,11 +71,14 @@ impl EngineSources {
     pub fn read(&self) -> Result<EngineTexts, EngineError> {
         let (triage, triage_source) = read(&self.triage, crate::triage::DEFAULT_CONFIG)?;
         let (routing, routing_source) = read(&self.routing, DEFAULT_ROUTING)?;
+        let (sla, sla_source) = read(&self.sla, crate::sla::policy::DEFAULT_SLA)?;
         Ok(EngineTexts {
             triage,
             triage_source,
             routing,
             routing_source,
+            sla,
+            sla_source,
         })
     }
 }
@@ -82,10 +91,13 @@ fn sha(text: &str) -> String {
 pub struct Engine {
     pub classifier: Classifier,
     pub policy: RoutingPolicy,
+    /// SLA targets and escalation ladders, checked against the policy's teams.
+    pub sla: SlaPolicy,
     /// Policy team id (`[teams.<id>]`) to the team's database id.
     pub team_ids: HashMap<String, i64>,
     pub triage_sha256: String,
     pub routing_sha256: String,
+    pub sla_sha256: String,
     pub loaded_at: i64,
 }
 
@@ -131,12 +143,18 @@ impl Engine {
                     error,
                 }
             })?;
+        let sla = SlaPolicy::from_toml(&texts.sla, &policy).map_err(|error| EngineError::Sla {
+            path: texts.sla_source.clone(),
+            error,
+        })?;
         Ok(Engine {
             classifier,
             policy,
+            sla,
             team_ids: HashMap::new(),
             triage_sha256: sha(&texts.triage),
             routing_sha256: sha(&texts.routing),
+            sla_sha256: sha(&texts.sla),
             loaded_at: now,
         })
     }

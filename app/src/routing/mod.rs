@@ -38,12 +38,15 @@ pub struct Routing {
     pub enabled: bool,
     /// The thread the router runs on.
     pub router_thread: actix::ArbiterHandle,
+    /// The thread the SLA clock and the escalation actor run on.
+    pub sla_thread: actix::ArbiterHandle,
 }
 
 impl Routing {
-    /// Stops the router's thread (at shutdown).
+    /// Stops the router's and the SLA clock's threads (at shutdown).
     pub fn stop(&self) {
         self.router_thread.stop();
+        self.sla_thread.stop();
     }
 }
 

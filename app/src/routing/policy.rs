@@ -849,14 +849,14 @@ struct RawThen {
 }
 
 /// Collects problems with their positions.
-struct Problems<'a> {
+pub(crate) struct Problems<'a> {
     text: &'a str,
     line_starts: Vec<usize>,
     issues: Vec<Issue>,
 }
 
 impl<'a> Problems<'a> {
-    fn new(text: &'a str) -> Problems<'a> {
+    pub(crate) fn new(text: &'a str) -> Problems<'a> {
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
         Problems {
@@ -881,7 +881,7 @@ impl<'a> Problems<'a> {
         self.position(span.start).0
     }
 
-    fn at(&mut self, span: Range<usize>, message: impl Into<String>) {
+    pub(crate) fn at(&mut self, span: Range<usize>, message: impl Into<String>) {
         let (line, column) = self.position(span.start);
         self.issues.push(Issue {
             line,
@@ -890,14 +890,14 @@ impl<'a> Problems<'a> {
         });
     }
 
-    fn finish(self) -> Result<(), PolicyError> {
+    pub(crate) fn finish(self) -> Result<(), PolicyError> {
         if self.issues.is_empty() {
             return Ok(());
         }
         Err(self.into_error())
     }
 
-    fn into_error(mut self) -> PolicyError {
+    pub(crate) fn into_error(mut self) -> PolicyError {
         self.issues.sort_by_key(|i| (i.line, i.column));
         PolicyError {
             issues: self.issues,
@@ -989,6 +989,22 @@ impl RoutingPolicy {
         policy.rules = read_rules(&policy, raw.rules, &mut problems);
         problems.finish()?;
         Ok(policy)
+    }
+
+    /// Why `risk` is not a risk of the taxonomy, or `None` when it is one.
+    pub fn unknown_risk(&self, risk: &str) -> Option<String> {
+        self.risks
+            .id(risk)
+            .is_none()
+            .then(|| self.risks.unknown(risk))
+    }
+
+    /// Why `intent` is not an intent of the taxonomy, or `None` when it is one.
+    pub fn unknown_intent(&self, intent: &str) -> Option<String> {
+        self.intents
+            .id(intent)
+            .is_none()
+            .then(|| self.intents.unknown(intent))
     }
 
     pub fn settings(&self) -> &Settings {

@@ -29,6 +29,7 @@ pub enum ReloadError {
 pub struct LoadedEngine {
     pub triage_sha256: String,
     pub routing_sha256: String,
+    pub sla_sha256: String,
     pub teams: usize,
     pub rules: usize,
     pub intents: usize,
@@ -58,6 +59,7 @@ fn summary(engine: &Engine) -> LoadedEngine {
     LoadedEngine {
         triage_sha256: engine.triage_sha256.clone(),
         routing_sha256: engine.routing_sha256.clone(),
+        sla_sha256: engine.sla_sha256.clone(),
         teams: engine.policy.teams().len(),
         rules: engine.policy.rules().len(),
         intents: engine.classifier.intent_labels().len(),
@@ -89,6 +91,7 @@ pub async fn reload(
                     data: json!({
                         "triage_sha256": loaded.triage_sha256,
                         "routing_sha256": loaded.routing_sha256,
+                        "sla_sha256": loaded.sla_sha256,
                         "teams": loaded.teams,
                         "rules": loaded.rules,
                         "intents": loaded.intents,

@@ -154,6 +154,8 @@ impl WriteOp for ConversationChange {
                 closed.status = Set(TicketStatus::Closed.as_str().into());
                 closed.closed_at = Set(Some(now));
                 closed.updated_at = Set(now);
+                closed.sla = Set(previous.sla.clone());
+                closed.sla_due_at = Set(None);
                 closed.update(txn).await?;
                 for event in &self.previous_events {
                     events.push(insert_event(txn, previous.id, event, None, now).await?);

@@ -16,6 +16,7 @@ pub mod inbox;
 pub mod noise;
 pub mod outbox;
 pub mod queries;
+pub mod sla;
 pub mod writer;
 
 use crate::config::{DatabaseSettings, SqliteSynchronous};

@@ -30,6 +30,10 @@ pub struct Model {
     pub language: Option<String>,
     /// The latest triage decision (JSON), which the router rebuilds its queues from.
     pub triage: Option<String>,
+    /// The SLA ledger (JSON): targets started and stopped, pauses, alarms recorded.
+    pub sla: Option<String>,
+    /// When the case's next SLA alarm comes due; `None` when none is pending.
+    pub sla_due_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
