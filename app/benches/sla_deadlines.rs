@@ -160,7 +160,7 @@ fn report(label: &str, n: u64, sorted: &[i64]) {
 }
 
 async fn restart_run(n: u64) {
-    use sea_orm::{ConnectionTrait, Statement};
+    use sea_orm::ConnectionTrait;
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}/parley.db?mode=rwc", dir.path().display());
     let settings = parley::config::Settings::from_toml(&format!(
@@ -173,32 +173,23 @@ async fn restart_run(n: u64) {
     store.migrate().await.expect("migrate");
     let now = SystemClock.now();
     let db = store.db();
-    db.execute_unprepared("INSERT INTO contacts (wa_id, created_at, updated_at, vip) VALUES ('15550000000', 0, 0, false)")
-        .await
-        .expect("contact");
     let filled = Instant::now();
-    db.execute_unprepared("BEGIN").await.expect("begin");
-    let chunk = 500u64;
-    for first in (0..n).step_by(chunk as usize) {
-        let rows: Vec<String> = (first..(first + chunk).min(n))
-            .map(|i| {
-                format!(
-                    "(1, 'bench', '106540352242922', 'assigned', 'medium', 0, {now}, {now}, {now}, {})",
-                    now - 1_000_000 - i as i64
-                )
-            })
-            .collect();
-        db.execute(Statement::from_string(
-            db.get_database_backend(),
-            format!(
-                "INSERT INTO conversations (contact_id, channel_id, phone_number_id, status, priority, reopen_count, created_at, updated_at, last_activity_at, sla_due_at) VALUES {}",
-                rows.join(",")
-            ),
-        ))
-        .await
-        .expect("insert");
-    }
-    db.execute_unprepared("COMMIT").await.expect("commit");
+    // One contact per case (a contact has one live case per number).
+    db.execute_unprepared(&format!(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) \
+         INSERT INTO contacts (wa_id, created_at, updated_at, vip) \
+         SELECT '1999' || printf('%08d', i), 0, 0, false FROM n"
+    ))
+    .await
+    .expect("contacts");
+    db.execute_unprepared(&format!(
+        "INSERT INTO conversations (contact_id, channel_id, phone_number_id, status, priority, \
+         reopen_count, created_at, updated_at, last_activity_at, sla_due_at) \
+         SELECT id, 'bench', '106540352242922', 'assigned', 'medium', 0, {now}, {now}, {now}, \
+         {now} - 1000000 - id FROM contacts"
+    ))
+    .await
+    .expect("conversations");
     println!(
         "restart: {n} open cases with an overdue deadline written in {:.1} s",
         filled.elapsed().as_secs_f64()

@@ -22,6 +22,7 @@ pub struct Settings {
     pub routing: RoutingSettings,
     pub plugins: PluginSettings,
     pub sla: SlaSettings,
+    pub csat: CsatSettings,
     #[serde(default)]
     pub channels: Vec<ChannelSettings>,
 }
@@ -95,6 +96,55 @@ pub struct ConversationSettings {
     pub reopen_window_secs: u64,
     pub actor_threads: usize,
     pub max_apply_attempts: u32,
+    /// A PENDING case with no customer answer for this long gets `closing_message` and is
+    /// resolved (marked automatic); 0 never does.
+    #[serde(default)]
+    pub pending_close_after_secs: u64,
+    #[serde(default)]
+    pub closing_message: String,
+}
+
+/// The satisfaction survey sent after a case is resolved.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CsatSettings {
+    pub enabled: bool,
+    /// Wait after RESOLVED before asking, in seconds (300 to 900).
+    pub delay_secs: u64,
+    /// The question, sent with 1 to 5 to choose from.
+    pub question: String,
+    /// Asked once after a score of 1 to 3.
+    pub follow_up: String,
+    /// An approved template to ask with outside the 24-hour window; empty: no survey
+    /// outside it.
+    #[serde(default)]
+    pub template: String,
+    #[serde(default)]
+    pub template_language: String,
+}
+
+impl CsatSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !(300..=900).contains(&self.delay_secs) {
+            return Err(ConfigError::Inconsistent(format!(
+                "csat.delay_secs must be between 300 and 900 (5 to 15 minutes), not {}",
+                self.delay_secs
+            )));
+        }
+        for (name, text) in [("question", &self.question), ("follow_up", &self.follow_up)] {
+            if text.trim().is_empty() || text.chars().count() > 1024 {
+                return Err(ConfigError::Inconsistent(format!(
+                    "csat.{name} must be 1 to 1024 characters"
+                )));
+            }
+        }
+        if !self.template.is_empty() && self.template_language.is_empty() {
+            return Err(ConfigError::Inconsistent(
+                "csat.template_language is needed with csat.template".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -375,6 +425,16 @@ impl Settings {
             }
         }
         self.plugins.validate()?;
+        self.csat.validate()?;
+        let closing = &self.conversations.closing_message;
+        if self.conversations.pending_close_after_secs > 0
+            && (closing.trim().is_empty()
+                || closing.chars().count() > crate::domain::MAX_TEXT_CHARS)
+        {
+            return Err(ConfigError::Inconsistent(
+                "conversations.closing_message must be 1 to 4096 characters when pending_close_after_secs is set".into(),
+            ));
+        }
         if self.database.group_commit_max_batch == 0 {
             return Err(ConfigError::Inconsistent(
                 "database.group_commit_max_batch must be at least 1".into(),

@@ -115,6 +115,28 @@ fn warn_about_missing_plugins(settings: &Settings, plugins: &PluginRegistry) {
     }
 }
 
+/// Closing the loop and the survey, from the configuration.
+fn case_timers(settings: &Settings) -> crate::sla::CaseTimers {
+    let secs =
+        |s: u64| i64::try_from(s).unwrap_or(i64::MAX / 1_000_000) * crate::domain::SECOND_MICROS;
+    let csat = &settings.csat;
+    crate::sla::CaseTimers {
+        survey_after: csat.enabled.then(|| secs(csat.delay_secs)),
+        survey: csat
+            .enabled
+            .then(|| crate::conversation::csat::SurveyTexts {
+                question: csat.question.clone(),
+                follow_up: csat.follow_up.clone(),
+                template: (!csat.template.is_empty())
+                    .then(|| (csat.template.clone(), csat.template_language.clone())),
+            }),
+        pending_close_after: (settings.conversations.pending_close_after_secs > 0)
+            .then(|| secs(settings.conversations.pending_close_after_secs)),
+        closing_message: settings.conversations.closing_message.clone(),
+        close_resolved_after: secs(settings.conversations.reopen_window_secs),
+    }
+}
+
 fn cores() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
@@ -209,6 +231,7 @@ impl Application {
                 crm_refresh: settings.plugins.crm_refresh_secs as i64
                     * crate::domain::SECOND_MICROS,
                 sla: sla.as_ref().map(|(actors, _)| actors.clone()),
+                timers: Arc::new(case_timers(&settings)),
             },
             threads,
         );

@@ -105,6 +105,8 @@ pub struct Metrics {
     pub sla_alarm_lateness_seconds: Histogram,
     pub sla_alarms: IntCounterVec,
     pub escalations: IntCounterVec,
+    pub auto_closures: IntCounterVec,
+    pub csat_answers: IntCounterVec,
 }
 
 fn build_metrics() -> Result<Metrics, prometheus::Error> {
@@ -221,6 +223,19 @@ fn build_metrics() -> Result<Metrics, prometheus::Error> {
         ),
         &["trigger", "level"],
     )?;
+    let auto_closures = IntCounterVec::new(
+        Opts::new(
+            "conversation_auto_closures_total",
+            "Cases the case clock resolved (no customer answer) or closed (reopen window passed), by the status reached",
+        ),
+        &["status"],
+    )?;
+    let csat_answers = IntCounterVec::new(
+        Opts::new("csat_answers_total", "Satisfaction survey answers by score"),
+        &["score"],
+    )?;
+    registry.register(Box::new(auto_closures.clone()))?;
+    registry.register(Box::new(csat_answers.clone()))?;
     registry.register(Box::new(sla_pending_deadlines.clone()))?;
     registry.register(Box::new(sla_alarm_lateness_seconds.clone()))?;
     registry.register(Box::new(sla_alarms.clone()))?;
@@ -261,6 +276,8 @@ fn build_metrics() -> Result<Metrics, prometheus::Error> {
         sla_alarm_lateness_seconds,
         sla_alarms,
         escalations,
+        auto_closures,
+        csat_answers,
     })
 }
 

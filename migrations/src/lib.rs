@@ -11,6 +11,7 @@ mod m0002_triage_routing;
 mod m0003_crm_enrichment;
 mod m0004_consent;
 mod m0005_sla;
+mod m0006_csat;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_crm_enrichment::Migration),
             Box::new(m0004_consent::Migration),
             Box::new(m0005_sla::Migration),
+            Box::new(m0006_csat::Migration),
         ]
     }
 }

@@ -9,6 +9,7 @@ mod helpers;
 mod audit;
 mod consent;
 mod crash;
+mod csat;
 mod erasure;
 mod graphql;
 mod intake;

@@ -229,12 +229,15 @@ async fn business_hours_and_pending_pause_the_clock(backend: Backend) {
     assert!(paused["sla"]["nextAlarmAt"].is_null(), "{paused}");
     assert_eq!(target(&paused, "resolution", 0)["state"], "PAUSED");
 
-    // Three days of silence: nothing breaches while the customer owes the answer.
-    app.clock.advance(Duration::from_secs(3 * 86_400));
+    // 19 hours of silence, 6 of them in finance's business hours (more than the 4-hour
+    // resolution target): nothing breaches while the customer owes the answer. (At 20
+    // hours the case clock would close the loop.)
+    app.clock.advance(Duration::from_secs(19 * 3600));
     settle().await;
     assert_eq!(count_kind(&app, &id, "sla_breached").await, 0);
     let still = sla_case(&app, &id).await;
     assert_eq!(target(&still, "resolution", 0)["elapsedSeconds"], 0);
+    assert_eq!(still["sla"]["paused"], true);
 
     // The customer answers: the clock resumes and a next-response target starts.
     customer_writes(
@@ -357,6 +360,25 @@ async fn a_manager_request_and_an_agent_escalate_with_a_packet(backend: Backend)
     assert_eq!(error_code(&unknown), "team_not_found", "{unknown}");
     let empty = app.graphql(escalate, json!({"c": other, "r": "  "})).await;
     assert_eq!(error_code(&empty), "invalid_input", "{empty}");
+
+    let mix = app
+        .graphql(
+            "{ escalationMix { toTeam level trigger count } }",
+            json!({}),
+        )
+        .await;
+    let mix = mix["data"]["escalationMix"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let count = |team: &str, trigger: &str| {
+        mix.iter()
+            .find(|m| m["toTeam"] == team && m["trigger"] == trigger)
+            .map_or(0, |m| m["count"].as_i64().unwrap_or(0))
+    };
+    assert_eq!(count("management", "manager_request"), 1, "{mix:?}");
+    assert_eq!(count("finance", "agent"), 1, "{mix:?}");
+    assert_eq!(count("management", "agent"), 1, "{mix:?}");
 
     let events = events_of(&app, &other).await;
     let escalations: Vec<Value> = events

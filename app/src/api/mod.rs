@@ -212,7 +212,7 @@ pub struct Viewer {
 
 /// The whole query type: the core inbox and the routing views.
 #[derive(async_graphql::MergedObject, Default)]
-pub struct QueryRoot(CoreQuery, routing::RoutingQuery);
+pub struct QueryRoot(CoreQuery, routing::RoutingQuery, sla::SlaQuery);
 
 #[derive(async_graphql::MergedObject, Default)]
 pub struct MutationRoot(CoreMutation, routing::RoutingMutation, sla::SlaMutation);

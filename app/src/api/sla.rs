@@ -196,6 +196,171 @@ pub async fn sla_of(ctx: &Context<'_>, case: &conversation::Model) -> async_grap
     })
 }
 
+/// A case's satisfaction survey.
+#[derive(SimpleObject)]
+pub struct CsatResponse {
+    /// interactive (inside the 24-hour window) or template.
+    pub via: String,
+    pub surveyed_at: DateTime<Utc>,
+    /// 1 to 5, once answered.
+    pub score: Option<i32>,
+    pub answered_at: Option<DateTime<Utc>>,
+    /// The answer to the follow-up after a score of 1 to 3.
+    pub comment: Option<String>,
+    /// The agent and team the survey is counted against (who held the case).
+    pub agent_id: Option<ID>,
+    pub team_id: Option<ID>,
+}
+
+pub async fn csat_of(
+    ctx: &Context<'_>,
+    case: &conversation::Model,
+) -> async_graphql::Result<Option<CsatResponse>> {
+    let row = api(ctx)
+        .store
+        .csat_response(case.id)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(row.map(|r| CsatResponse {
+        via: r.via,
+        surveyed_at: micros_to_datetime(r.surveyed_at),
+        score: r.score,
+        answered_at: r.answered_at.map(micros_to_datetime),
+        comment: r.comment,
+        agent_id: r.agent_id.map(|id| ID(id.to_string())),
+        team_id: r.team_id.map(|id| ID(id.to_string())),
+    }))
+}
+
+/// CSAT over the surveys sent in a period.
+#[derive(SimpleObject)]
+pub struct CsatSummary {
+    pub surveyed: i64,
+    pub answered: i64,
+    /// answered / surveyed (0 when nothing was surveyed).
+    pub response_rate: f64,
+    /// Mean score of the answers (none without answers).
+    pub average_score: Option<f64>,
+    /// Share of answers scoring 4 or 5 (the usual CSAT %), 0 to 1.
+    pub satisfied_share: Option<f64>,
+    /// Answers per score, from 1 to 5.
+    pub by_score: Vec<i64>,
+}
+
+/// How many cases escalated to a team, at a level, for a trigger.
+#[derive(SimpleObject, Debug, Clone, PartialEq)]
+pub struct EscalationCount {
+    pub to_team: String,
+    /// 1 front line, 2 specialists, 3 engineering, product and heads, 4 management.
+    pub level: i32,
+    /// sla_breach, no_first_response, no_answer, manager_request, risk, negative_sentiment,
+    /// repeat_contact or agent.
+    pub trigger: String,
+    pub count: i64,
+}
+
+#[derive(Default)]
+pub struct SlaQuery;
+
+#[Object]
+impl SlaQuery {
+    /// The escalation destination mix: which teams absorbed escalations, from which
+    /// triggers, since `since` (default: the last 30 days). Largest first.
+    async fn escalation_mix(
+        &self,
+        ctx: &Context<'_>,
+        since: Option<DateTime<Utc>>,
+    ) -> async_graphql::Result<Vec<EscalationCount>> {
+        principal(ctx)?.require(Permission::ReadConversations)?;
+        let a = api(ctx);
+        let since = since.map_or_else(
+            || a.clock.now() - 30 * 86_400 * crate::domain::SECOND_MICROS,
+            |s| s.timestamp_micros(),
+        );
+        let rows = a
+            .store
+            .escalations_since(since)
+            .await
+            .map_err(ApiError::internal)?;
+        let mut counts: std::collections::BTreeMap<(String, i32, String), i64> =
+            std::collections::BTreeMap::new();
+        for data in rows {
+            let data: serde_json::Value = serde_json::from_str(&data).unwrap_or_default();
+            let key = (
+                data["to_team"].as_str().unwrap_or_default().to_owned(),
+                data["to_level"].as_i64().unwrap_or(1) as i32,
+                data["trigger"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .split(':')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned(),
+            );
+            *counts.entry(key).or_default() += 1;
+        }
+        let mut mix: Vec<EscalationCount> = counts
+            .into_iter()
+            .map(|((to_team, level, trigger), count)| EscalationCount {
+                to_team,
+                level,
+                trigger,
+                count,
+            })
+            .collect();
+        mix.sort_by_key(|m| std::cmp::Reverse(m.count));
+        Ok(mix)
+    }
+
+    /// CSAT and survey response rate, for one team or agent or everyone, over the surveys
+    /// sent since `since` (all when absent).
+    async fn csat_summary(
+        &self,
+        ctx: &Context<'_>,
+        team_id: Option<ID>,
+        agent_id: Option<ID>,
+        since: Option<DateTime<Utc>>,
+    ) -> async_graphql::Result<CsatSummary> {
+        principal(ctx)?.require(Permission::ReadConversations)?;
+        let filter = crate::store::sla::CsatFilter {
+            team_id: team_id
+                .as_ref()
+                .map(|t| super::types::id_of(t, "team"))
+                .transpose()?,
+            agent_id: agent_id
+                .as_ref()
+                .map(|a| super::types::id_of(a, "agent"))
+                .transpose()?,
+            since: since.map(|s| s.timestamp_micros()),
+        };
+        let counts = api(ctx)
+            .store
+            .csat_counts(&filter)
+            .await
+            .map_err(ApiError::internal)?;
+        let answered: i64 = counts.by_score.iter().sum();
+        let total: i64 = counts
+            .by_score
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (i as i64 + 1) * n)
+            .sum();
+        let satisfied = counts.by_score[3] + counts.by_score[4];
+        Ok(CsatSummary {
+            surveyed: counts.surveyed,
+            answered,
+            response_rate: if counts.surveyed > 0 {
+                answered as f64 / counts.surveyed as f64
+            } else {
+                0.0
+            },
+            average_score: (answered > 0).then(|| total as f64 / answered as f64),
+            satisfied_share: (answered > 0).then(|| satisfied as f64 / answered as f64),
+            by_score: counts.by_score.to_vec(),
+        })
+    }
+}
+
 #[derive(Default)]
 pub struct SlaMutation;
 

@@ -251,6 +251,18 @@ impl Conversation {
     async fn sla(&self, ctx: &Context<'_>) -> async_graphql::Result<super::sla::Sla> {
         super::sla::sla_of(ctx, &self.0).await
     }
+    /// The satisfaction survey sent after the case was resolved, and its answer.
+    async fn csat(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<super::sla::CsatResponse>> {
+        super::sla::csat_of(ctx, &self.0).await
+    }
+    /// Whether the case clock resolved it (the customer never answered while PENDING)
+    /// rather than an agent: the auto-closure rate is reported apart.
+    async fn auto_resolved(&self) -> bool {
+        crate::sla::ledger::SlaLedger::from_json(self.0.sla.as_deref()).auto_resolved()
+    }
     async fn resolved_at(&self) -> Option<DateTime<Utc>> {
         self.0.resolved_at.map(micros_to_datetime)
     }

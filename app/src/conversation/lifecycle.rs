@@ -79,6 +79,7 @@ pub(crate) fn new_conversation(
         triage: None,
         sla: None,
         sla_due_at: None,
+        csat: None,
     }
 }
 
@@ -201,6 +202,7 @@ pub fn plan_customer_message(
         previous_events,
         suppression: None,
         enrichment: None,
+        csat: None,
     };
     (arrival, change)
 }
@@ -234,6 +236,7 @@ pub(crate) fn unchanged(
         previous_events: Vec::new(),
         suppression: None,
         enrichment: None,
+        csat: None,
     }
 }
 
@@ -273,7 +276,7 @@ fn message_in(message: &InboundMessage) -> NewEvent {
     }
 }
 
-fn inbound_message(message: &InboundMessage, received_at: Micros) -> NewMessage {
+pub(crate) fn inbound_message(message: &InboundMessage, received_at: Micros) -> NewMessage {
     NewMessage {
         direction: "inbound",
         kind: message.kind.as_str().into(),

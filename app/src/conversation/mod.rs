@@ -9,6 +9,7 @@
 //! the API and the intake send it messages.
 
 pub mod automation;
+pub mod csat;
 pub mod lifecycle;
 pub mod triage;
 
@@ -106,6 +107,8 @@ pub struct ActorDeps {
     pub crm_refresh: Micros,
     /// The SLA clock and the escalation actor; `None` when SLA tracking is off.
     pub sla: Option<SlaActors>,
+    /// Closing the loop and the survey, run by the same clock.
+    pub timers: Arc<crate::sla::CaseTimers>,
 }
 
 /// Where a conversation actor sends its case's next SLA alarm and its escalations.
@@ -115,11 +118,14 @@ pub struct SlaActors {
     pub escalation: Addr<crate::sla::escalation::EscalationActor>,
 }
 
-/// The SLA clock says an alarm of this case came due: record what is due.
+/// The case clock says something of this case came due (an SLA alarm, a survey, closing
+/// the loop): record what is due.
 #[derive(Message, Clone)]
 #[rtype(result = "Result<ChangeApplied, ConversationError>")]
 pub struct SlaCheck {
     pub conversation_id: i64,
+    /// The contact's consent to surveys, read just before.
+    pub surveys_allowed: bool,
 }
 
 /// Move a case up its escalation ladder (decided by the escalation actor).
@@ -528,7 +534,13 @@ impl ConversationActor {
                     }
                     let engine = deps.routing.engine.current();
                     if deps.sla.is_some() {
-                        crate::sla::track(&mut change, &engine, state.contact_vip, now);
+                        crate::sla::track(
+                            &mut change,
+                            &engine,
+                            &deps.timers,
+                            state.contact_vip,
+                            now,
+                        );
                     }
                     let before = state.live.as_ref().map(|c| (c.id, c.sla_due_at));
                     let enriched = change.enrichment.is_some();
@@ -732,6 +744,18 @@ fn follow_sla(
                     trigger.split(':').next().unwrap_or_default(),
                     &data["to_level"].to_string(),
                 ])
+                .inc();
+        }
+        if event.kind == "status_changed" && data["auto"] == true {
+            metrics()
+                .auto_closures
+                .with_label_values(&[data["to"].as_str().unwrap_or_default()])
+                .inc();
+        }
+        if event.kind == "csat_answered" {
+            metrics()
+                .csat_answers
+                .with_label_values(&[&data["score"].to_string()])
                 .inc();
         }
         let Some(alarm) = event.kind.strip_prefix("sla_") else {
@@ -962,11 +986,20 @@ impl Handler<SlaCheck> for ConversationActor {
             conversation_id = msg.conversation_id
         );
         let routing = self.deps.routing.clone();
+        let timers = self.deps.timers.clone();
+        let key = self.key.clone();
         self.step(span, Connect::default(), move |state, now| {
             let engine = routing.engine.current();
-            crate::sla::alarm_change(state, msg.conversation_id, &engine, now)
-                .map(|(change, _)| change)
-                .ok_or(ConversationError::Closed(msg.conversation_id))
+            crate::sla::clock_change(
+                state,
+                &key,
+                msg.conversation_id,
+                &engine,
+                &timers,
+                msg.surveys_allowed,
+                now,
+            )
+            .ok_or(ConversationError::Closed(msg.conversation_id))
         })
     }
 }

@@ -106,6 +106,11 @@ fn triageable(message: &InboundMessage) -> bool {
 }
 
 pub fn plan_arrival(a: Arrival<'_>) -> Plan {
+    // An answer to the satisfaction survey of a resolved case is recorded there; it is
+    // not a new support request.
+    if let Some(change) = super::csat::plan_answer(a.state, a.message, a.received_at, a.now) {
+        return change.into();
+    }
     if !a.routing.enabled {
         return a.lifecycle_change().into();
     }

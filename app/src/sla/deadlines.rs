@@ -174,6 +174,21 @@ const CHECKS_IN_FLIGHT: usize = 32;
 /// A check that failed (store down, actor unavailable) is tried again this much later.
 const RETRY_AFTER: Micros = 5 * SECOND_MICROS;
 
+/// The key of a case and whether its contact accepts surveys (consent is read at send
+/// time, never from a stale list).
+async fn checked(
+    store: &Store,
+    id: i64,
+) -> Result<Option<(crate::domain::ConversationKey, bool)>, crate::store::StoreError> {
+    let Some((key, case)) = store.conversation_key(id).await? else {
+        return Ok(None);
+    };
+    let allowed = store
+        .may_send(case.contact_id, crate::domain::consent::Purpose::Surveys)
+        .await?;
+    Ok(Some((key, allowed)))
+}
+
 /// Hands due cases to their conversation actors.
 pub struct SlaDispatcher {
     store: Store,
@@ -230,9 +245,15 @@ impl Handler<DeadlinesDue> for SlaDispatcher {
                     metrics()
                         .sla_alarm_lateness_seconds
                         .observe((clock.now() - due).max(0) as f64 / SECOND_MICROS as f64);
-                    let outcome = match store.conversation_key(id).await {
-                        Ok(Some((key, _))) => registry
-                            .send(&key, SlaCheck { conversation_id: id })
+                    let outcome = match checked(&store, id).await {
+                        Ok(Some((key, surveys_allowed))) => registry
+                            .send(
+                                &key,
+                                SlaCheck {
+                                    conversation_id: id,
+                                    surveys_allowed,
+                                },
+                            )
                             .await
                             .map(|_| ())
                             .or_else(|e| match e {

@@ -142,6 +142,9 @@ pub struct Fired {
     pub at: Micros,
 }
 
+/// Who stops the resolution target when the case clock resolves a silent case.
+const AUTO_RESOLVED: &str = "auto_resolved";
+
 /// Closed next-response (and handover) runs kept; older ones only count.
 const KEPT_CYCLES: usize = 16;
 
@@ -270,7 +273,7 @@ impl SlaLedger {
             "status_changed" => {
                 let from = data["from"].as_str().unwrap_or_default();
                 let to = data["to"].as_str().unwrap_or_default();
-                self.status_changed(from, to, at);
+                self.status_changed(from, to, data["auto"] == true, at);
             }
             "escalated" => {
                 if let Some(trigger) = data["trigger"].as_str()
@@ -314,7 +317,7 @@ impl SlaLedger {
             .filter(|s| s.is_open())
     }
 
-    fn status_changed(&mut self, from: &str, to: &str, at: Micros) {
+    fn status_changed(&mut self, from: &str, to: &str, auto: bool, at: Micros) {
         if from == "pending" || from == "resolved" {
             if let Some(pause) = self.pauses.last_mut().filter(|p| p.to.is_none()) {
                 pause.to = Some(at);
@@ -329,10 +332,10 @@ impl SlaLedger {
         match to {
             "pending" => self.pause(at, PauseReason::Pending),
             "resolved" | "closed" => {
-                let by = if to == "resolved" {
-                    "resolved"
-                } else {
-                    "closed"
+                let by = match (to, auto) {
+                    ("resolved", true) => AUTO_RESOLVED,
+                    ("resolved", false) => "resolved",
+                    _ => "closed",
                 };
                 for span in self.response_spans_mut() {
                     span.close(at, by);
@@ -378,6 +381,14 @@ impl SlaLedger {
         self.fired
             .iter()
             .any(|f| f.target == target && f.cycle == cycle && f.alarm == alarm)
+    }
+
+    /// Whether the case clock resolved the case (no answer while PENDING) rather than a
+    /// person; a reopen clears it.
+    pub fn auto_resolved(&self) -> bool {
+        self.resolution
+            .as_ref()
+            .is_some_and(|r| r.by.as_deref() == Some(AUTO_RESOLVED))
     }
 
     /// Whether the case already escalated for this trigger.
@@ -498,21 +509,20 @@ impl SlaLedger {
             };
             let escalate_at =
                 escalate_amount.and_then(|a| Self::instant_of(&segments, calendar, a));
-            let state =
-                match span.stop {
-                    Some(_)
-                        if span.by.as_deref().is_some_and(|b| {
-                            b == "resolved" || b == "closed" || b == "escalated"
-                        }) && kind != TargetKind::Resolution =>
-                    {
-                        TargetState::Stopped
-                    }
-                    Some(_) if elapsed > length => TargetState::MetLate,
-                    Some(_) => TargetState::Met,
-                    None if elapsed >= length => TargetState::Breached,
-                    None if paused => TargetState::Paused,
-                    None => TargetState::Running,
-                };
+            let state = match span.stop {
+                Some(_)
+                    if span.by.as_deref().is_some_and(|b| {
+                        matches!(b, "resolved" | "closed" | "escalated" | AUTO_RESOLVED)
+                    }) && kind != TargetKind::Resolution =>
+                {
+                    TargetState::Stopped
+                }
+                Some(_) if elapsed > length => TargetState::MetLate,
+                Some(_) => TargetState::Met,
+                None if elapsed >= length => TargetState::Breached,
+                None if paused => TargetState::Paused,
+                None => TargetState::Running,
+            };
             if span.is_open() {
                 let mut alarms = vec![(AlarmKind::Warning, warn_at), (AlarmKind::Breach, due_at)];
                 match kind {

@@ -11,7 +11,7 @@
 //!
 //! The conversation actor owns the writes: every change it persists is folded into the
 //! case's ledger here ([`track`]), which also sets when the next alarm comes due; the SLA
-//! clock only says "look now" ([`alarm_change`] records what is due).
+//! clock only says "look now" ([`clock_change`] records what is due).
 
 pub mod deadlines;
 pub mod escalation;
@@ -76,9 +76,77 @@ fn clocked(case: &conversation::Model) -> bool {
     case.status != TicketStatus::Closed.as_str()
 }
 
-/// Folds the events of `change` into its case's ledger and records when the next alarm
-/// comes due. Cases that close keep their ledger and have no alarm.
-pub fn track(change: &mut ConversationChange, engine: &Engine, vip: bool, now: Micros) {
+/// The case clock's other timers: closing the loop and the satisfaction survey.
+#[derive(Debug, Clone, Default)]
+pub struct CaseTimers {
+    /// Survey this long after RESOLVED; `None` when surveys are off.
+    pub survey_after: Option<Micros>,
+    pub survey: Option<crate::conversation::csat::SurveyTexts>,
+    /// Resolve a PENDING case after this long without an answer; `None`: never.
+    pub pending_close_after: Option<Micros>,
+    pub closing_message: String,
+    /// Close a RESOLVED case after this long (the reopen window).
+    pub close_resolved_after: Micros,
+}
+
+/// A lifecycle step the case clock takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LifecycleDue {
+    Survey,
+    SurveyFollowUp,
+    ResolvePending,
+    CloseResolved,
+}
+
+/// The case's next lifecycle step and when it is due.
+pub fn lifecycle_next(
+    case: &conversation::Model,
+    ledger: &SlaLedger,
+    timers: &CaseTimers,
+) -> Option<(Micros, LifecycleDue)> {
+    use crate::conversation::csat::{SurveyStage, survey_state};
+    match TicketStatus::parse(&case.status)? {
+        TicketStatus::Resolved => {
+            let resolved_at = case.resolved_at.unwrap_or(case.updated_at);
+            let survey = survey_state(case);
+            let mut steps = vec![(
+                resolved_at.saturating_add(timers.close_resolved_after),
+                LifecycleDue::CloseResolved,
+            )];
+            match (&survey, timers.survey_after) {
+                (None, Some(after)) => {
+                    steps.push((resolved_at.saturating_add(after), LifecycleDue::Survey))
+                }
+                (Some(s), _) if s.stage == SurveyStage::ScoredLow => {
+                    steps.push((s.at, LifecycleDue::SurveyFollowUp))
+                }
+                _ => {}
+            }
+            steps.into_iter().min_by_key(|(at, _)| *at)
+        }
+        TicketStatus::Pending => {
+            let after = timers.pending_close_after?;
+            let since = ledger
+                .pauses
+                .last()
+                .filter(|p| p.to.is_none() && p.reason == ledger::PauseReason::Pending)
+                .map_or(case.updated_at, |p| p.from);
+            Some((since.saturating_add(after), LifecycleDue::ResolvePending))
+        }
+        _ => None,
+    }
+}
+
+/// Folds the events of `change` into its case's ledger and records when the case clock
+/// next needs to look at it (an SLA alarm or a lifecycle step). Cases that close keep
+/// their ledger and have nothing due.
+pub fn track(
+    change: &mut ConversationChange,
+    engine: &Engine,
+    timers: &CaseTimers,
+    vip: bool,
+    now: Micros,
+) {
     if let Some(previous) = &mut change.close_previous {
         let mut ledger = SlaLedger::from_json(previous.sla.as_deref());
         for event in &change.previous_events {
@@ -94,10 +162,15 @@ pub fn track(change: &mut ConversationChange, engine: &Engine, vip: bool, now: M
     }
     let report = ledger.report(&Terms::of(engine, case, vip).measure(), now);
     // Something already due (the clock was away) is looked at right away.
-    let next = if report.due.is_empty() {
+    let alarm = if report.due.is_empty() {
         report.next_alarm
     } else {
         Some(now)
+    };
+    let step = lifecycle_next(case, &ledger, timers).map(|(at, _)| at.max(now));
+    let next = match (alarm, step) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     };
     case.sla_due_at = next.filter(|_| clocked(case));
     case.sla = Some(ledger.to_json());
@@ -130,18 +203,42 @@ pub fn alarm_events(terms: &Terms<'_>, due: &[Alarm], sla_sha256: &str) -> Vec<N
         .collect()
 }
 
-/// What an SLA check writes: the alarms due now (possibly none, which still moves the
-/// next alarm after a policy change). `None` when the case is not live.
-pub fn alarm_change(
+/// What a case-clock check writes: the SLA alarms due now and the lifecycle step due now
+/// (a survey, a follow-up, resolving a silent PENDING case, closing a resolved one).
+/// Possibly nothing, which still moves the next check after a policy change. `None`
+/// when the case is not live.
+pub fn clock_change(
     state: &crate::store::conversations::ActorState,
+    key: &crate::domain::ConversationKey,
     conversation_id: i64,
     engine: &Engine,
+    timers: &CaseTimers,
+    surveys_allowed: bool,
     now: Micros,
-) -> Option<(ConversationChange, Vec<Alarm>)> {
+) -> Option<ConversationChange> {
+    use crate::conversation::csat;
     let live = state.live.as_ref().filter(|c| c.id == conversation_id)?;
     let terms = Terms::of(engine, live, state.contact_vip);
-    let report = SlaLedger::from_json(live.sla.as_deref()).report(&terms.measure(), now);
-    let mut change = crate::conversation::lifecycle::unchanged(state, live.clone(), now);
-    change.events = alarm_events(&terms, &report.due, &engine.sla_sha256);
-    Some((change, report.due))
+    let ledger = SlaLedger::from_json(live.sla.as_deref());
+    let report = ledger.report(&terms.measure(), now);
+    let step = lifecycle_next(live, &ledger, timers).filter(|(at, _)| *at <= now);
+    let mut change = match step.map(|(_, step)| step) {
+        Some(LifecycleDue::Survey) => match &timers.survey {
+            Some(texts) => csat::plan_survey(state, key, live, texts, surveys_allowed, now),
+            None => crate::conversation::lifecycle::unchanged(state, live.clone(), now),
+        },
+        Some(LifecycleDue::SurveyFollowUp) => match &timers.survey {
+            Some(texts) => csat::plan_follow_up(state, key, live, texts, now),
+            None => crate::conversation::lifecycle::unchanged(state, live.clone(), now),
+        },
+        Some(LifecycleDue::ResolvePending) => {
+            csat::plan_pending_timeout(state, key, live, &timers.closing_message, now)
+        }
+        Some(LifecycleDue::CloseResolved) => csat::plan_close_resolved(state, live, now),
+        None => crate::conversation::lifecycle::unchanged(state, live.clone(), now),
+    };
+    let mut events = alarm_events(&terms, &report.due, &engine.sla_sha256);
+    events.append(&mut change.events);
+    change.events = events;
+    Some(change)
 }

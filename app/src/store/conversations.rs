@@ -65,6 +65,24 @@ pub struct ConversationChange {
     pub suppression: Option<super::noise::NewSuppression>,
     /// What the CRM said about the contact, stored on the contact with this change.
     pub enrichment: Option<ContactEnrichment>,
+    /// A satisfaction survey sent or answered with this change.
+    pub csat: Option<CsatRecord>,
+}
+
+/// The survey row a change writes (one per surveyed case).
+#[derive(Debug, Clone, PartialEq)]
+pub enum CsatRecord {
+    Surveyed {
+        agent_id: Option<i64>,
+        team_id: Option<i64>,
+        via: &'static str,
+    },
+    Answered {
+        score: i32,
+    },
+    Commented {
+        comment: String,
+    },
 }
 
 /// The CRM's answer about a contact.
@@ -214,6 +232,9 @@ impl WriteOp for ConversationChange {
                 ),
                 None => None,
             };
+            if let Some(record) = &self.csat {
+                write_csat(txn, &conversation, record, now).await?;
+            }
             if let Some(suppression) = &self.suppression {
                 super::noise::insert_suppression(
                     txn,
@@ -422,6 +443,60 @@ pub struct ActorState {
     /// Intents this contact wrote about recently (any case), newest last: the router marks
     /// `repeat_contact` when a new message is about one of them.
     pub recent_intents: Vec<(String, Micros)>,
+}
+
+async fn write_csat(
+    txn: &DatabaseTransaction,
+    conversation: &conversation::Model,
+    record: &CsatRecord,
+    now: Micros,
+) -> Result<(), DbErr> {
+    use super::entities::csat_response;
+    let by_case = csat_response::Column::ConversationId.eq(conversation.id);
+    match record {
+        CsatRecord::Surveyed {
+            agent_id,
+            team_id,
+            via,
+        } => {
+            csat_response::Entity::insert(csat_response::ActiveModel {
+                conversation_id: Set(conversation.id),
+                contact_id: Set(conversation.contact_id),
+                agent_id: Set(*agent_id),
+                team_id: Set(*team_id),
+                channel_id: Set(conversation.channel_id.clone()),
+                via: Set((*via).to_owned()),
+                surveyed_at: Set(now),
+                score: Set(None),
+                answered_at: Set(None),
+                comment: Set(None),
+                ..Default::default()
+            })
+            .on_conflict(
+                OnConflict::column(csat_response::Column::ConversationId)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(txn)
+            .await?;
+        }
+        CsatRecord::Answered { score } => {
+            csat_response::Entity::update_many()
+                .col_expr(csat_response::Column::Score, Expr::value(*score))
+                .col_expr(csat_response::Column::AnsweredAt, Expr::value(now))
+                .filter(by_case)
+                .exec(txn)
+                .await?;
+        }
+        CsatRecord::Commented { comment } => {
+            csat_response::Entity::update_many()
+                .col_expr(csat_response::Column::Comment, Expr::value(comment.clone()))
+                .filter(by_case)
+                .exec(txn)
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// Whether a stored CRM profile marks the customer as a VIP.

@@ -34,6 +34,8 @@ pub struct Model {
     pub sla: Option<String>,
     /// When the case's next SLA alarm comes due; `None` when none is pending.
     pub sla_due_at: Option<i64>,
+    /// The satisfaction survey's state (JSON): surveyed, skipped, answered, commented.
+    pub csat: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -8,6 +8,7 @@ pub mod consent_event;
 pub mod contact;
 pub mod conversation;
 pub mod conversation_event;
+pub mod csat_response;
 pub mod dead_letter;
 pub mod inbox;
 pub mod message;
