@@ -56,3 +56,21 @@ pub async fn add_columns(
     }
     Ok(())
 }
+
+/// Drops columns one per statement (SQLite's limit), for `down` migrations.
+pub async fn drop_columns(
+    m: &SchemaManager<'_>,
+    table: &str,
+    columns: &[&str],
+) -> Result<(), DbErr> {
+    for column in columns {
+        m.alter_table(
+            Table::alter()
+                .table(Alias::new(table))
+                .drop_column(Alias::new(*column))
+                .to_owned(),
+        )
+        .await?;
+    }
+    Ok(())
+}

@@ -2,7 +2,7 @@
 //! the CRM does not know the customer) and when it was asked, so that a new case of a
 //! contact looked up recently does not ask again.
 
-use crate::columns::{add_columns, big_null, text_null};
+use crate::columns::{add_columns, big_null, drop_columns, text_null};
 use sea_orm_migration::prelude::*;
 
 #[derive(DeriveMigrationName)]
@@ -23,15 +23,6 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        for column in ["crm_profile", "crm_fetched_at"] {
-            m.alter_table(
-                Table::alter()
-                    .table(Alias::new("contacts"))
-                    .drop_column(Alias::new(column))
-                    .to_owned(),
-            )
-            .await?;
-        }
-        Ok(())
+        drop_columns(m, "contacts", &["crm_profile", "crm_fetched_at"]).await
     }
 }

@@ -2,7 +2,7 @@
 //! log: targets started and stopped, pauses, alarms recorded) and when its next alarm
 //! comes due, indexed so that a restart reloads every pending deadline in one scan.
 
-use crate::columns::{add_columns, big_null, index, text_null};
+use crate::columns::{add_columns, big_null, drop_columns, index, text_null};
 use sea_orm_migration::prelude::*;
 
 #[derive(DeriveMigrationName)]
@@ -36,15 +36,6 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
-        for column in ["sla", "sla_due_at"] {
-            m.alter_table(
-                Table::alter()
-                    .table(Alias::new("conversations"))
-                    .drop_column(Alias::new(column))
-                    .to_owned(),
-            )
-            .await?;
-        }
-        Ok(())
+        drop_columns(m, "conversations", &["sla", "sla_due_at"]).await
     }
 }

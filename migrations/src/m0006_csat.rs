@@ -2,7 +2,7 @@
 //! one response row per surveyed case, stored against the case, the agent and the team
 //! that resolved it, for CSAT and response-rate reporting.
 
-use crate::columns::{add_columns, big, big_null, id, index, text, text_null};
+use crate::columns::{add_columns, big, big_null, drop_columns, id, index, text, text_null};
 use sea_orm_migration::prelude::*;
 
 #[derive(DeriveMigrationName)]
@@ -57,12 +57,6 @@ impl MigrationTrait for Migration {
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         m.drop_table(Table::drop().table(Alias::new("csat_responses")).to_owned())
             .await?;
-        m.alter_table(
-            Table::alter()
-                .table(Alias::new("conversations"))
-                .drop_column(Alias::new("csat"))
-                .to_owned(),
-        )
-        .await
+        drop_columns(m, "conversations", &["csat"]).await
     }
 }

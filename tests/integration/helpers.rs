@@ -338,6 +338,14 @@ where
 
 /// A Cloud API text message webhook (Meta's shape).
 pub fn text_webhook(wa_id: &str, wamid: &str, body: &str, timestamp: i64) -> String {
+    message_webhook(
+        wa_id,
+        json!({ "from": wa_id, "id": wamid, "timestamp": timestamp.to_string(), "type": "text", "text": { "body": body } }),
+    )
+}
+
+/// A Cloud API message webhook carrying one customer message (`messages[0]`).
+pub fn message_webhook(wa_id: &str, message: Value) -> String {
     json!({
         "object": "whatsapp_business_account",
         "entry": [{
@@ -348,7 +356,7 @@ pub fn text_webhook(wa_id: &str, wamid: &str, body: &str, timestamp: i64) -> Str
                     "messaging_product": "whatsapp",
                     "metadata": { "display_phone_number": "16505553333", "phone_number_id": PHONE_NUMBER_ID },
                     "contacts": [{ "profile": { "name": "Kerry Fisher" }, "wa_id": wa_id }],
-                    "messages": [{ "from": wa_id, "id": wamid, "timestamp": timestamp.to_string(), "type": "text", "text": { "body": body } }]
+                    "messages": [message]
                 }
             }]
         }]
@@ -671,4 +679,27 @@ pub async fn audit_actions(app: &TestApp) -> Vec<String> {
     .iter()
     .map(|row| row.try_get::<String>("", "action").unwrap())
     .collect()
+}
+
+/// How many events of `kind` a conversation's log holds.
+pub async fn count_kind(app: &TestApp, conversation_id: &str, kind: &str) -> usize {
+    event_kinds_of(app, conversation_id)
+        .await
+        .iter()
+        .filter(|k| *k == kind)
+        .count()
+}
+
+/// Waits until a conversation's log holds at least `count` events of `kind`.
+pub async fn wait_for_kind(app: &TestApp, conversation_id: &str, kind: &str, count: usize) {
+    eventually(&format!("{count} {kind} event(s)"), || async {
+        count_kind(app, conversation_id, kind).await >= count
+    })
+    .await;
+}
+
+/// Gives the actors a moment to do something they should not (used after moving the
+/// manual clock short of a deadline: nothing may fire).
+pub async fn settle() {
+    tokio::time::sleep(Duration::from_millis(150)).await;
 }

@@ -56,27 +56,6 @@ fn advance_to(app: &TestApp, at: i64) {
     }
 }
 
-async fn count_kind(app: &TestApp, id: &str, kind: &str) -> usize {
-    event_kinds_of(app, id)
-        .await
-        .iter()
-        .filter(|k| *k == kind)
-        .count()
-}
-
-async fn wait_for_kind(app: &TestApp, id: &str, kind: &str, count: usize) {
-    eventually(&format!("{count} {kind} event(s)"), || async {
-        count_kind(app, id, kind).await >= count
-    })
-    .await;
-}
-
-/// Gives the actors a moment to do something they should not (the clock did not move
-/// past any deadline, so nothing may fire).
-async fn settle() {
-    tokio::time::sleep(Duration::from_millis(150)).await;
-}
-
 async fn warnings_breaches_and_escalation_fire_on_time_and_once(backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;

@@ -475,6 +475,15 @@ mod tests {
         engine
     }
 
+    fn new_case() -> conversation::Model {
+        let key = ConversationKey {
+            channel_id: "c".into(),
+            phone_number_id: "p".into(),
+            wa_id: "w".into(),
+        };
+        crate::conversation::lifecycle::new_conversation(&key, 1, 0)
+    }
+
     #[test]
     fn triggers_choose_their_destination_from_the_ladder() {
         let engine = engine();
@@ -523,15 +532,7 @@ mod tests {
     #[test]
     fn triage_raises_each_trigger_once_per_case() {
         let engine = engine();
-        let mut case = crate::conversation::lifecycle::new_conversation(
-            &ConversationKey {
-                channel_id: "c".into(),
-                phone_number_id: "p".into(),
-                wa_id: "w".into(),
-            },
-            1,
-            0,
-        );
+        let mut case = new_case();
         case.triage = Some(
             json!({
                 "intents": [{"label": "human_request", "confidence": 0.9}],
@@ -568,15 +569,7 @@ mod tests {
     #[test]
     fn the_terms_follow_the_owner_team() {
         let engine = engine();
-        let mut case = crate::conversation::lifecycle::new_conversation(
-            &ConversationKey {
-                channel_id: "c".into(),
-                phone_number_id: "p".into(),
-                wa_id: "w".into(),
-            },
-            1,
-            0,
-        );
+        let mut case = new_case();
         case.team_id = engine.team_id("finance");
         let terms = Terms::of(&engine, &case, false);
         assert_eq!(terms.calendar.time_zone_name(), "Europe/Madrid");
