@@ -96,7 +96,7 @@ async fn lateness_run(n: u64, spread: Duration, load: u64, measure_memory: bool)
     if measure_memory {
         let held = resident_bytes() - before;
         println!(
-            "memory: {pending} pending deadlines hold {:.1} MiB of heap, {:.1} bytes each (target < 200)",
+            "memory: {pending} pending deadlines hold {:.1} MiB of resident memory, {:.1} bytes each (target < 200)",
             held as f64 / 1_048_576.0,
             held as f64 / pending as f64
         );
