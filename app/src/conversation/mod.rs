@@ -735,6 +735,13 @@ fn follow_sla(
     }
     let mut triggers = Vec::new();
     for event in &applied.events {
+        let counted = matches!(
+            event.kind.as_str(),
+            "escalated" | "status_changed" | "csat_answered"
+        ) || event.kind.starts_with("sla_");
+        if !counted {
+            continue;
+        }
         let data: serde_json::Value = serde_json::from_str(&event.data).unwrap_or_default();
         if event.kind == "escalated" {
             let trigger = data["trigger"].as_str().unwrap_or_default();
