@@ -166,9 +166,7 @@ impl Application {
             intents = loaded.intents,
             "Triage and routing loaded."
         );
-        let router = RouterActor::load(engine.clone(), store.clone(), clock.clone())
-            .await
-            .context("Failed to load agents and open cases for the router")?;
+        let router = RouterActor::new(engine.clone(), store.clone(), clock.clone());
         // Its own thread: routing work never delays the writer or the intake.
         let router_thread = actix::Arbiter::new().handle();
         let router = RouterActor::start_in_arbiter(&router_thread, |_| router);

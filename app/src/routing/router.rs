@@ -177,38 +177,58 @@ fn has_room(agent: &AgentView) -> bool {
 
 impl RouterActor {
     /// Loads agents and open cases from the store.
-    pub async fn load(
-        engine: EngineHandle,
-        store: Store,
-        clock: SharedClock,
-    ) -> Result<Self, crate::store::StoreError> {
-        let agents = store
-            .agents()
-            .await?
-            .into_iter()
-            .map(|a| (a.id, a))
-            .collect();
-        let mut router = Self {
+    /// A router that loads the agents and every open case from the store as its first
+    /// act: it takes no message until they are in, but Parley's start does not wait for
+    /// them (with a million open cases that takes a while, and the intake, the SLA clock
+    /// and the conversation actors need not wait).
+    pub fn new(engine: EngineHandle, store: Store, clock: SharedClock) -> Self {
+        Self {
             engine,
-            store: store.clone(),
+            store,
             clock,
             registry: None,
-            agents,
+            agents: HashMap::new(),
             cases: HashMap::new(),
             loads: HashMap::new(),
             queues: HashMap::new(),
             freed: HashMap::new(),
-        };
-        for (conversation, wa_id) in store.open_conversations().await? {
-            let key = ConversationKey {
-                channel_id: conversation.channel_id.clone(),
-                phone_number_id: conversation.phone_number_id.clone(),
-                wa_id,
-            };
-            let needs = needs_of(&conversation).unwrap_or_default();
-            router.put(conversation.id, Some(case_of(key, &conversation, needs)));
         }
-        Ok(router)
+    }
+
+    fn begin_load(&mut self, ctx: &mut Context<Self>) {
+        let store = self.store.clone();
+        let load = async move {
+            let agents = store.agents().await?;
+            let open = store.open_conversations().await?;
+            Ok::<_, crate::store::StoreError>((agents, open))
+        };
+        let started = std::time::Instant::now();
+        ctx.wait(load.into_actor(self).map(move |loaded, act, ctx| match loaded {
+            Ok((agents, open)) => {
+                act.agents = agents.into_iter().map(|a| (a.id, a)).collect();
+                let cases = open.len();
+                for (conversation, wa_id) in open {
+                    let key = ConversationKey {
+                        channel_id: conversation.channel_id.clone(),
+                        phone_number_id: conversation.phone_number_id.clone(),
+                        wa_id,
+                    };
+                    let needs = needs_of(&conversation).unwrap_or_default();
+                    act.put(conversation.id, Some(case_of(key, &conversation, needs)));
+                }
+                tracing::info!(
+                    cases,
+                    seconds = started.elapsed().as_secs_f64(),
+                    "Router loaded agents and open cases."
+                );
+            }
+            Err(error) => {
+                tracing::error!(error = %error, "The router could not load agents and open cases; trying again in a second.");
+                ctx.run_later(std::time::Duration::from_secs(1), |act, ctx| {
+                    act.begin_load(ctx)
+                });
+            }
+        }));
     }
 
     /// Replaces (or with `None` removes) a case, keeping loads and queues in step.
@@ -413,6 +433,7 @@ impl Actor for RouterActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
+        self.begin_load(ctx);
         ctx.run_interval(RECONSIDER_EVERY, |act, ctx| act.drain(None, ctx));
     }
 }
