@@ -29,6 +29,26 @@
 # tests/fixtures/plugins/STALL.wat (STALL=waiting-transport, the default: it waits on a
 # back end that never answers; STALL=stalling-transport: it spins the CPU).
 #
+# MODE=sla measures what the SLA clock costs at scale: Parley with triage and routing on
+# (the defaults), SLA clock off against SLA clock on, both starting from the same database
+# of OPEN_CASES open cases. The template is prepared once: `parley migrate` on a fresh
+# SQLite file, then one sqlite3 transaction (a recursive CTE) inserts OPEN_CASES contacts
+# (wa_ids 1999xxxxxxxx, never the load generator's 165055xxxxx) with one case each
+# (status assigned, priority medium, the bench channel and number, a minimal SLA ledger
+# and sla_due_at spread over now + 1 to 7 days, so that every deadline is held by the
+# clock and none fires during the run). Each run gets its own copy of the template. In
+# ROUNDS alternating pairs (which goes first alternates as well), closed loop at maximum
+# throughput for DURATION, processing verified as above. For each run it records the
+# time from launch to /readyz (Parley loads every open case into the router; with the
+# clock on, every pending deadline as well), and with the clock on the time until
+# parley_sla_pending_deadlines (from /metrics) reaches the seeded count and its value
+# then, before the load starts (and its value after the load), the server's resident
+# memory, and the CPU time of the server, the load generator and everything else on the
+# machine over the load (a shared machine's other jobs show there). It ends with one
+# table per round, then a summary: req/s off and on, their ratio per round, server CPU
+# per acknowledged request, and the median ratio against SLA_MIN_RATIO (printed; the exit
+# status does not depend on it).
+#
 # Environment:
 #   DURATION        length of each load (default 20s; also 30, 2m, 500ms)
 #   CONNECTIONS     concurrent keep-alive connections (default 32)
@@ -39,10 +59,21 @@
 #                   (default ${CARGO_TARGET_DIR:-target}/bench/intake-<date>)
 #   CARGO_TARGET_DIR  respected: binaries are read from ${CARGO_TARGET_DIR:-target}/release
 #   SKIP_BUILD=1    use the release binaries already built
-#   MODE            baseline (default) or plugins
+#   MODE            baseline (default), plugins or sla
 #   ROUNDS, STALL, STALL_RATE, STALL_TIMEOUT_MS, STALL_CONNECTIONS   plugins mode: pairs
 #                   of runs (5), the hanging plugin and its load (waiting-transport,
 #                   20/s, 1000 ms, 32 connections)
+#   ROUNDS          sla mode: pairs of runs (default 3)
+#   OPEN_CASES      sla mode: open cases in the seeded database (default 1000000)
+#   SLA_TEMPLATE    sla mode: keep the seeded template at this path and reuse it when it
+#                   is already there with OPEN_CASES cases (default: built in the temporary
+#                   directory for this run only)
+#   SLA_MIN_RATIO   sla mode: the median on/off ratio the summary checks (default 0.90)
+#   QUIET_CPU       sla mode: a round counts as quiet when, on both sides, everything but
+#                   the server and the load generator used less than this many cores on
+#                   average during the load (default 0.10); the summary gives the median
+#                   ratio of all rounds and of the quiet ones
+#   READY_TIMEOUT_SECS  how long a server may take to become ready (default 60; sla mode 900)
 #
 # Exit status: 0 when every run acknowledged requests and Parley's processing verified.
 set -euo pipefail
@@ -57,7 +88,11 @@ STALL=${STALL:-waiting-transport}
 STALL_RATE=${STALL_RATE:-20}
 STALL_TIMEOUT_MS=${STALL_TIMEOUT_MS:-1000}
 STALL_CONNECTIONS=${STALL_CONNECTIONS:-32}
-ROUNDS=${ROUNDS:-5}
+if [[ "$MODE" == sla ]]; then ROUNDS=${ROUNDS:-3}; else ROUNDS=${ROUNDS:-5}; fi
+OPEN_CASES=${OPEN_CASES:-1000000}
+SLA_TEMPLATE=${SLA_TEMPLATE:-}
+SLA_MIN_RATIO=${SLA_MIN_RATIO:-0.90}
+QUIET_CPU=${QUIET_CPU:-0.10}
 # The back end the waiting plugin calls (fixed in its WAT) and never gets an answer from.
 BLACKHOLE_PORT=18099
 BLACKHOLE_PID=""
@@ -71,8 +106,12 @@ BIN="${CARGO_TARGET_DIR:-target}/release"
 RESULTS_DIR=${RESULTS_DIR:-"${CARGO_TARGET_DIR:-target}/bench/intake-$(date +%Y%m%d-%H%M%S)"}
 CHANNEL=bench
 SECRET=bench-secret
-# How long a server may take to become ready.
-READY_TIMEOUT_SECS=60
+# How long a server may take to become ready (sla mode: it loads OPEN_CASES cases first).
+if [[ "$MODE" == sla ]]; then
+    READY_TIMEOUT_SECS=${READY_TIMEOUT_SECS:-900}
+else
+    READY_TIMEOUT_SECS=${READY_TIMEOUT_SECS:-60}
+fi
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/parley-bench.XXXXXX")
 # Parley's listener, database and native channel, the same in both modes.
@@ -113,7 +152,7 @@ cleanup() {
     if [[ -n "$BLACKHOLE_PID" ]]; then kill "$BLACKHOLE_PID" 2>/dev/null || true; fi
     if [[ -d "$WORK" ]]; then
         mkdir -p "$RESULTS_DIR"
-        cp "$WORK"/*.json "$WORK"/*.log "$WORK"/*.toml "$RESULTS_DIR"/ 2>/dev/null || true
+        cp "$WORK"/*.json "$WORK"/*.log "$WORK"/*.toml "$WORK"/*.tsv "$RESULTS_DIR"/ 2>/dev/null || true
         rm -rf "$WORK"
     fi
 }
@@ -332,6 +371,264 @@ s.bind(('127.0.0.1', $BLACKHOLE_PORT)); s.listen(4096); time.sleep(1e9)" &
             "round $round: native channel alone / while $STALL hangs $STALL_RATE calls/s for ${STALL_TIMEOUT_MS} ms each" \
             "$WORK/alone_$round.json" "$WORK/with_hang_$round.json"
     done
+    if ((FAILED)); then
+        echo "!! at least one run failed (see above)" >&2
+        exit 1
+    fi
+    exit 0
+fi
+
+# --- SLA mode ------------------------------------------------------------------------------
+if [[ "$MODE" == sla ]]; then
+    if ! command -v sqlite3 >/dev/null; then
+        echo "MODE=sla needs the sqlite3 command-line shell to seed the database" >&2
+        exit 1
+    fi
+    # Microseconds since the epoch, Parley's unit of time.
+    now_micros() { local t=$EPOCHREALTIME; printf '%s' "${t/./}"; }
+    # Seconds (three decimals) since the given microsecond instant.
+    since() { awk -v a="$1" -v b="$(now_micros)" 'BEGIN { printf "%.3f", (b - a) / 1e6 }'; }
+    # The value of one sample on Parley's /metrics, "-" when absent or unreachable.
+    metric() {
+        local value
+        value=$(curl -s --max-time 5 "http://127.0.0.1:$PARLEY_PORT/metrics" 2>/dev/null \
+            | awk -v m="$1" '$1 == m { print $2; exit }' || true)
+        printf '%s' "${value:--}"
+    }
+    rss_mib() { awk '/^VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || printf -- -; }
+    # CPU seconds: busy time of the whole machine, of one process, and (into CHILDREN_CPU)
+    # of the children this shell has waited for, the load generator among them (`times`
+    # must run in this shell, not in a command substitution).
+    TICKS=$(getconf CLK_TCK)
+    machine_cpu() { awk -v t="$TICKS" '$1 == "cpu" { printf "%.2f", ($2 + $3 + $4 + $7 + $8 + $9) / t }' /proc/stat; }
+    process_cpu() { sed 's/^.*) //' "/proc/$1/stat" | awk -v t="$TICKS" '{ printf "%.2f", ($12 + $13) / t }'; }
+    children_cpu() {
+        times >"$WORK/times.out"
+        CHILDREN_CPU=$(tail -n 1 "$WORK/times.out" | awk '{
+            s = 0
+            for (i = 1; i <= 2; i++) { split($i, p, /[ms]/); s += p[1] * 60 + p[2] }
+            printf "%.2f", s }')
+    }
+    # sla_toml FILE DB_URL ENABLED: Parley with triage and routing on, the clock on or off.
+    sla_toml() {
+        cat >"$1" <<TOML
+[http]
+bind = "127.0.0.1:$PARLEY_PORT"
+
+[database]
+url = "$2"
+
+[routing]
+enabled = true
+rules_file = "$WORK/bench-routing.toml"
+
+[sla]
+enabled = $3
+
+$NATIVE_CHANNEL
+TOML
+    }
+    # The seeded cases of a template, and whether its deadlines are all still an hour off.
+    seeded_cases() {
+        sqlite3 "$1" "SELECT COUNT(*) FROM conversations WHERE sla_due_at IS NOT NULL
+                      AND status <> 'closed'" 2>/dev/null || echo 0
+    }
+    fresh_deadlines() {
+        local soon=$(($(now_micros) + 3600 * 1000000)) first
+        first=$(sqlite3 "$1" "SELECT COALESCE(MIN(sla_due_at), 0) FROM conversations" 2>/dev/null || echo 0)
+        ((first > soon))
+    }
+    seed_template() {
+        local file=$1 started now
+        rm -f "$file" "$file-wal" "$file-shm"
+        log "Seeding the template: parley migrate, then $OPEN_CASES open cases with sqlite3"
+        sla_toml "$WORK/migrate.toml" "sqlite://$file?mode=rwc" false
+        env -u PARLEY_SLA__ENABLED "$BIN/parley" migrate --config "$WORK/migrate.toml" \
+            >"$WORK/migrate.log" 2>&1 || {
+            echo "parley migrate failed; its log:" >&2
+            cat "$WORK/migrate.log" >&2
+            exit 1
+        }
+        started=$(now_micros)
+        now=$started
+        # One transaction. Deadlines spread evenly over now + 1 to 7 days (a multiplicative
+        # hash of the row number), all in the future: held by the clock, none fires.
+        sqlite3 -bail "$file" >/dev/null <<SQL
+PRAGMA synchronous = OFF;
+BEGIN;
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $OPEN_CASES)
+INSERT INTO contacts (wa_id, name, created_at, updated_at)
+SELECT '1999' || printf('%08d', i), 'Seeded ' || i, $now, $now FROM n;
+INSERT INTO conversations (contact_id, channel_id, phone_number_id, status, priority,
+    reopen_count, created_at, updated_at, last_activity_at, last_customer_message_at,
+    sla, sla_due_at)
+SELECT id, '$CHANNEL', '106540352242922', 'assigned', 'medium', 0, $now, $now, $now, $now,
+    '{"first_response":{"start":$now},"resolution":{"start":$now}}',
+    $now + 86400000000 + ((id * 2654435761) % 518400) * 1000000
+FROM contacts WHERE wa_id LIKE '1999%';
+COMMIT;
+PRAGMA wal_checkpoint(TRUNCATE);
+SQL
+        local seeded
+        seeded=$(seeded_cases "$file")
+        echo "seeded $seeded open cases in $(since "$started") s; template $(du -m "$file" | cut -f1) MiB" >&2
+        if ((seeded != OPEN_CASES)); then
+            echo "expected $OPEN_CASES seeded cases, found $seeded" >&2
+            exit 1
+        fi
+    }
+
+    TEMPLATE=${SLA_TEMPLATE:-"$WORK/template.db"}
+    if [[ -n "$SLA_TEMPLATE" && -f "$TEMPLATE" ]] \
+        && (($(seeded_cases "$TEMPLATE") == OPEN_CASES)) && fresh_deadlines "$TEMPLATE"; then
+        log "Reusing the seeded template $TEMPLATE ($OPEN_CASES open cases)"
+        sqlite3 "$TEMPLATE" "PRAGMA wal_checkpoint(TRUNCATE);" >/dev/null
+    else
+        seed_template "$TEMPLATE"
+    fi
+    printf 'run\tsla\tready_s\tdeadlines_scheduled_s\tpending_deadlines_before\tpending_deadlines_after\tlogged_deadlines\trss_ready_mib\trss_end_mib\twindow_s\tserver_cpu_s\tloadgen_cpu_s\tother_cpu_s\n' \
+        >"$WORK/sla_startup.tsv"
+
+    # sla_run ROUND on|off: one Parley on a fresh copy of the template, one load.
+    sla_run() {
+        local round=$1 side=$2 enabled=false
+        [[ "$side" == on ]] && enabled=true
+        local name="sla_${side}_$round"
+        local file="$WORK/$name.db"
+        local db="sqlite://$file?mode=rwc"
+        log "Round $round: SLA clock $side, $OPEN_CASES open cases"
+        rm -f "$file" "$file-wal" "$file-shm"
+        cp "$TEMPLATE" "$file"
+        if [[ -f "$TEMPLATE-wal" ]]; then cp "$TEMPLATE-wal" "$file-wal"; fi
+        sla_toml "$WORK/$name.toml" "$db" "$enabled"
+        local started ready scheduled=- before=- after=- logged rss_ready rss_end
+        local window cpu0 server0 loadgen0 cpu1 server1 loadgen1
+        started=$(now_micros)
+        env -u PARLEY_SLA__ENABLED "$BIN/parley" serve --config "$WORK/$name.toml" \
+            >"$WORK/$name.log" 2>&1 &
+        SERVER_PID=$!
+        wait_ready "http://127.0.0.1:$PARLEY_PORT/readyz" "$name" "$WORK/$name.log" no
+        ready=$(since "$started")
+        if [[ "$side" == on ]]; then
+            # The clock schedules the reloaded deadlines after the listener opens: the
+            # load starts once all of them are held.
+            local deadline=$((SECONDS + READY_TIMEOUT_SECS))
+            while ((SECONDS < deadline)); do
+                before=$(metric parley_sla_pending_deadlines)
+                [[ "$before" != - ]] && ((before >= OPEN_CASES)) && break
+                sleep 0.2
+            done
+            scheduled=$(since "$started")
+            if [[ "$before" == - ]] || ((before < OPEN_CASES)); then
+                echo "!! $name: parley_sla_pending_deadlines is $before, not $OPEN_CASES, after ${scheduled}s" >&2
+                FAILED=1
+            fi
+        fi
+        rss_ready=$(rss_mib "$SERVER_PID")
+        echo "$name: ready in ${ready}s; deadlines held after ${scheduled}s: $before; RSS ${rss_ready} MiB" >&2
+        window=$(now_micros)
+        cpu0=$(machine_cpu)
+        server0=$(process_cpu "$SERVER_PID")
+        children_cpu
+        loadgen0=$CHILDREN_CPU
+        load "$name" "$PARLEY_PORT" \
+            --verify-db "$db" \
+            --verify-timeout "$VERIFY_TIMEOUT" \
+            --metrics-url "http://127.0.0.1:$PARLEY_PORT/metrics"
+        [[ "$side" == on ]] && after=$(metric parley_sla_pending_deadlines)
+        children_cpu
+        loadgen1=$CHILDREN_CPU
+        server1=$(process_cpu "$SERVER_PID")
+        cpu1=$(machine_cpu)
+        window=$(since "$window")
+        rss_end=$(rss_mib "$SERVER_PID")
+        stop_server
+        logged=$(sed 's/\x1b\[[0-9;]*m//g' "$WORK/$name.log" | grep 'SLA deadlines loaded' \
+            | grep -o 'deadlines=[0-9]*' | head -n 1 | cut -d= -f2 || true)
+        local server=$(awk -v a="$server0" -v b="$server1" 'BEGIN { printf "%.2f", b - a }')
+        local loadgen=$(awk -v a="$loadgen0" -v b="$loadgen1" 'BEGIN { printf "%.2f", b - a }')
+        local other=$(awk -v a="$cpu0" -v b="$cpu1" -v s="$server" -v l="$loadgen" \
+            'BEGIN { printf "%.2f", b - a - s - l }')
+        echo "$name: CPU over the load and its verification (${window}s): server ${server}s, load generator ${loadgen}s, everything else ${other}s" >&2
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$side" "$ready" \
+            "$scheduled" "$before" "$after" "${logged:--}" "$rss_ready" "$rss_end" \
+            "$window" "$server" "$loadgen" "$other" >>"$WORK/sla_startup.tsv"
+        rm -f "$file" "$file-wal" "$file-shm"
+    }
+    for round in $(seq 1 "$ROUNDS"); do
+        # Which goes first alternates, so that drift falls on both sides alike.
+        if ((round % 2)); then
+            sla_run "$round" off
+            sla_run "$round" on
+        else
+            sla_run "$round" on
+            sla_run "$round" off
+        fi
+    done
+
+    log "Results (reports and logs kept in $RESULTS_DIR)"
+    for round in $(seq 1 "$ROUNDS"); do
+        "$BIN/parley-loadgen" compare --labels sla-off,sla-on \
+            "round $round: maximum throughput, closed loop, $CONNECTIONS connections, $DURATION, $OPEN_CASES open cases" \
+            "$WORK/sla_off_$round.json" "$WORK/sla_on_$round.json"
+    done
+    log "SLA clock on against off, $OPEN_CASES open cases"
+    python3 - "$WORK" "$ROUNDS" "$SLA_MIN_RATIO" "$QUIET_CPU" <<'PY'
+import csv, json, statistics, sys
+
+work, rounds = sys.argv[1], int(sys.argv[2])
+minimum, quiet_cpu = float(sys.argv[3]), float(sys.argv[4])
+with open(f"{work}/sla_startup.tsv") as f:
+    runs = {row["run"]: row for row in csv.DictReader(f, delimiter="\t")}
+def report(name):
+    with open(f"{work}/{name}.json") as f:
+        return json.load(f)
+def verdict(r):
+    return "passed" if r.get("passed") and r.get("verify") is not None else "FAILED"
+def cpu_ms(r, run):   # server CPU per acknowledged request
+    return 1000 * float(run["server_cpu_s"]) / max(r["acknowledged"], 1)
+def others(run):      # average cores busy outside the server and the load generator
+    return float(run["other_cpu_s"]) / float(run["window_s"])
+print("| round | off req/s | on req/s | on/off | server CPU ms/req off | on | on/off "
+      "| other cores off | on | verified (off, on) |")
+print("|------:|----------:|---------:|-------:|----------------------:|---:|-------:"
+      "|----------------:|---:|--------------------|")
+ratios, quiet, cost = [], [], []
+for n in range(1, rounds + 1):
+    off, on = report(f"sla_off_{n}"), report(f"sla_on_{n}")
+    roff, ron = runs[f"sla_off_{n}"], runs[f"sla_on_{n}"]
+    a, b = off["throughput_rps"], on["throughput_rps"]
+    ratio = b / a if a > 0 else float("nan")
+    ratios.append(ratio)
+    coff, con = cpu_ms(off, roff), cpu_ms(on, ron)
+    cost.append(con / coff)
+    ooff, oon = others(roff), others(ron)
+    calm = ooff < quiet_cpu and oon < quiet_cpu
+    if calm:
+        quiet.append(ratio)
+    print(f"| {n:>5} | {a:>9.1f} | {b:>8.1f} | {ratio:>6.3f} | {coff:>21.3f} | {con:.3f} "
+          f"| {con / coff:>6.3f} | {ooff:>15.2f} | {oon:.2f}{'' if calm else ' (busy)'} "
+          f"| {verdict(off)}, {verdict(on)} |")
+median = statistics.median(ratios)
+print(f"\nmedian on/off req/s, all {rounds} rounds: {median:.3f} (target >= {minimum:.2f}: "
+      f"{'met' if median >= minimum else 'NOT met'})")
+if quiet:
+    m = statistics.median(quiet)
+    print(f"median on/off req/s, the {len(quiet)} rounds where other processes used under "
+          f"{quiet_cpu:.2f} cores on both sides: {m:.3f} "
+          f"(target >= {minimum:.2f}: {'met' if m >= minimum else 'NOT met'})")
+else:
+    print(f"no round ran with other processes under {quiet_cpu:.2f} cores on both sides")
+print(f"median server CPU per request, on/off: {statistics.median(cost):.3f}")
+print("\n| run | ready s | deadlines held s | pending deadlines before / after load | logged "
+      "| RSS ready / end MiB |")
+print("|-----|--------:|-----------------:|--------------------------------------:|-------:"
+      "|--------------------:|")
+for name, row in runs.items():
+    print(f"| {name} | {row['ready_s']} | {row['deadlines_scheduled_s']} | "
+          f"{row['pending_deadlines_before']} / {row['pending_deadlines_after']} | "
+          f"{row['logged_deadlines']} | {row['rss_ready_mib']} / {row['rss_end_mib']} |")
+PY
     if ((FAILED)); then
         echo "!! at least one run failed (see above)" >&2
         exit 1
