@@ -39,15 +39,16 @@
 # clock and none fires during the run). Each run gets its own copy of the template. In
 # ROUNDS alternating pairs (which goes first alternates as well), closed loop at maximum
 # throughput for DURATION, processing verified as above. For each run it records the
-# time from launch to /readyz (Parley loads every open case into the router; with the
-# clock on, every pending deadline as well), and with the clock on the time until
-# parley_sla_pending_deadlines (from /metrics) reaches the seeded count and its value
-# then, before the load starts (and its value after the load), the server's resident
-# memory, and the CPU time of the server, the load generator and everything else on the
-# machine over the load (a shared machine's other jobs show there). It ends with one
-# table per round, then a summary: req/s off and on, their ratio per round, server CPU
-# per acknowledged request, and the median ratio against SLA_MIN_RATIO (printed; the exit
-# status does not depend on it).
+# time from launch to /readyz (with the clock on, Parley reads every pending deadline
+# first), with the clock on the time until parley_sla_pending_deadlines (from /metrics)
+# reaches the seeded count and its value then, and the time until the router has loaded
+# every open case (it logs "Router loaded agents and open cases" once done, after the
+# listener opens); the load starts only then. It also records the gauge after the load,
+# the server's resident memory, and the CPU time of the server, the load generator and
+# everything else on the machine over the load (a shared machine's other jobs show
+# there). It ends with one table per round, then a summary: req/s off and on, their
+# ratio per round, server CPU per acknowledged request, and the median ratio against
+# SLA_MIN_RATIO (printed; the exit status does not depend on it).
 #
 # Environment:
 #   DURATION        length of each load (default 20s; also 30, 2m, 500ms)
@@ -478,6 +479,10 @@ SQL
         fi
     }
 
+    # A router that loads the open cases after the listener opens says so in its log; the
+    # load then waits for it as well, so that it measures intake, not the router's load.
+    ROUTER_LOADS_LATE=no
+    if grep -q 'Router loaded agents and open cases' "$BIN/parley"; then ROUTER_LOADS_LATE=yes; fi
     TEMPLATE=${SLA_TEMPLATE:-"$WORK/template.db"}
     if [[ -n "$SLA_TEMPLATE" && -f "$TEMPLATE" ]] \
         && (($(seeded_cases "$TEMPLATE") == OPEN_CASES)) && fresh_deadlines "$TEMPLATE"; then
@@ -486,7 +491,7 @@ SQL
     else
         seed_template "$TEMPLATE"
     fi
-    printf 'run\tsla\tready_s\tdeadlines_scheduled_s\tpending_deadlines_before\tpending_deadlines_after\tlogged_deadlines\trss_ready_mib\trss_end_mib\twindow_s\tserver_cpu_s\tloadgen_cpu_s\tother_cpu_s\n' \
+    printf 'run\tsla\tready_s\tdeadlines_scheduled_s\tpending_deadlines_before\tpending_deadlines_after\tlogged_deadlines\trouter_loaded_s\trss_ready_mib\trss_end_mib\twindow_s\tserver_cpu_s\tloadgen_cpu_s\tother_cpu_s\n' \
         >"$WORK/sla_startup.tsv"
 
     # sla_run ROUND on|off: one Parley on a fresh copy of the template, one load.
@@ -501,7 +506,7 @@ SQL
         cp "$TEMPLATE" "$file"
         if [[ -f "$TEMPLATE-wal" ]]; then cp "$TEMPLATE-wal" "$file-wal"; fi
         sla_toml "$WORK/$name.toml" "$db" "$enabled"
-        local started ready scheduled=- before=- after=- logged rss_ready rss_end
+        local started ready scheduled=- before=- after=- logged rss_ready rss_end routed=-
         local window cpu0 server0 loadgen0 cpu1 server1 loadgen1
         started=$(now_micros)
         env -u PARLEY_SLA__ENABLED "$BIN/parley" serve --config "$WORK/$name.toml" \
@@ -524,8 +529,20 @@ SQL
                 FAILED=1
             fi
         fi
+        if [[ "$ROUTER_LOADS_LATE" == yes ]]; then
+            local deadline=$((SECONDS + READY_TIMEOUT_SECS))
+            until grep -q 'Router loaded agents and open cases' "$WORK/$name.log"; do
+                if ((SECONDS >= deadline)) || ! kill -0 "$SERVER_PID" 2>/dev/null; then
+                    echo "!! $name: the router had not loaded the open cases after $(since "$started")s" >&2
+                    FAILED=1
+                    break
+                fi
+                sleep 0.2
+            done
+            routed=$(since "$started")
+        fi
         rss_ready=$(rss_mib "$SERVER_PID")
-        echo "$name: ready in ${ready}s; deadlines held after ${scheduled}s: $before; RSS ${rss_ready} MiB" >&2
+        echo "$name: ready in ${ready}s; deadlines held after ${scheduled}s: $before; router loaded after ${routed}s; RSS ${rss_ready} MiB" >&2
         window=$(now_micros)
         cpu0=$(machine_cpu)
         server0=$(process_cpu "$SERVER_PID")
@@ -550,8 +567,8 @@ SQL
         local other=$(awk -v a="$cpu0" -v b="$cpu1" -v s="$server" -v l="$loadgen" \
             'BEGIN { printf "%.2f", b - a - s - l }')
         echo "$name: CPU over the load and its verification (${window}s): server ${server}s, load generator ${loadgen}s, everything else ${other}s" >&2
-        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$side" "$ready" \
-            "$scheduled" "$before" "$after" "${logged:--}" "$rss_ready" "$rss_end" \
+        printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$side" "$ready" \
+            "$scheduled" "$before" "$after" "${logged:--}" "$routed" "$rss_ready" "$rss_end" \
             "$window" "$server" "$loadgen" "$other" >>"$WORK/sla_startup.tsv"
         rm -f "$file" "$file-wal" "$file-shm"
     }
@@ -620,12 +637,12 @@ if quiet:
 else:
     print(f"no round ran with other processes under {quiet_cpu:.2f} cores on both sides")
 print(f"median server CPU per request, on/off: {statistics.median(cost):.3f}")
-print("\n| run | ready s | deadlines held s | pending deadlines before / after load | logged "
-      "| RSS ready / end MiB |")
-print("|-----|--------:|-----------------:|--------------------------------------:|-------:"
-      "|--------------------:|")
+print("\n| run | ready s | deadlines held s | router loaded s | pending deadlines before / after "
+      "load | logged | RSS at load start / end MiB |")
+print("|-----|--------:|-----------------:|----------------:|-------------------------------------:"
+      "|-------:|----------------------------:|")
 for name, row in runs.items():
-    print(f"| {name} | {row['ready_s']} | {row['deadlines_scheduled_s']} | "
+    print(f"| {name} | {row['ready_s']} | {row['deadlines_scheduled_s']} | {row['router_loaded_s']} | "
           f"{row['pending_deadlines_before']} / {row['pending_deadlines_after']} | "
           f"{row['logged_deadlines']} | {row['rss_ready_mib']} / {row['rss_end_mib']} |")
 PY
