@@ -121,15 +121,13 @@ fn case_timers(settings: &Settings) -> crate::sla::CaseTimers {
         |s: u64| i64::try_from(s).unwrap_or(i64::MAX / 1_000_000) * crate::domain::SECOND_MICROS;
     let csat = &settings.csat;
     crate::sla::CaseTimers {
-        survey_after: csat.enabled.then(|| secs(csat.delay_secs)),
-        survey: csat
-            .enabled
-            .then(|| crate::conversation::csat::SurveyTexts {
-                question: csat.question.clone(),
-                follow_up: csat.follow_up.clone(),
-                template: (!csat.template.is_empty())
-                    .then(|| (csat.template.clone(), csat.template_language.clone())),
-            }),
+        survey: csat.enabled.then(|| crate::conversation::csat::Survey {
+            after: secs(csat.delay_secs),
+            question: csat.question.clone(),
+            follow_up: csat.follow_up.clone(),
+            template: (!csat.template.is_empty())
+                .then(|| (csat.template.clone(), csat.template_language.clone())),
+        }),
         pending_close_after: (settings.conversations.pending_close_after_secs > 0)
             .then(|| secs(settings.conversations.pending_close_after_secs)),
         closing_message: settings.conversations.closing_message.clone(),

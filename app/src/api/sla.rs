@@ -2,7 +2,7 @@
 //! which policy and calendar) replayed from its event log, and escalating by hand.
 
 use super::types::Conversation;
-use super::{ApiContext, conversation_key, principal};
+use super::{api, conversation_key, principal};
 use crate::clock::micros_to_datetime;
 use crate::domain::Permission;
 use crate::error::{ApiError, ErrorCode};
@@ -126,10 +126,6 @@ pub struct Sla {
     /// The state kept on the case equals the replay of its log (it always should; false
     /// points at a bug worth reporting).
     pub replay_matches: bool,
-}
-
-fn api<'a>(ctx: &Context<'a>) -> &'a ApiContext {
-    ctx.data_unchecked::<ApiContext>()
 }
 
 /// The SLA view of a case.

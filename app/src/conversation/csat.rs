@@ -4,19 +4,21 @@
 //! reopen window; when the customer answers a survey, record the score (and one comment
 //! after a low score) without treating it as a new support request.
 
-use super::lifecycle::{status_changed, unchanged};
+use super::lifecycle::{outbound_message, status_changed, text_outbox, unchanged};
 use crate::domain::inbound::{InboundMessage, MessageContent, MessageKind};
 use crate::domain::{Actor, ConversationKey, Micros, TicketStatus, service_window_closes_at};
 use crate::store::conversations::{
-    ActorState, ConversationChange, CsatRecord, NewEvent, NewMessage, NewOutbox,
+    ActorState, ConversationChange, CsatRecord, NewEvent, NewOutbox,
 };
 use crate::store::entities::conversation;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-/// What the survey says and how it is sent.
+/// When the survey is sent, what it says and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SurveyTexts {
+pub struct Survey {
+    /// Wait after RESOLVED before asking.
+    pub after: Micros,
     pub question: String,
     pub follow_up: String,
     /// An approved template (name, language) for outside the 24-hour window.
@@ -68,21 +70,6 @@ const CHOICES: [&str; 5] = [
     "5 - Excellent",
 ];
 
-fn outbound(kind: &str, text: &str) -> NewMessage {
-    NewMessage {
-        direction: "outbound",
-        kind: kind.into(),
-        text: Some(text.to_owned()),
-        content: None,
-        provider_message_id: None,
-        delivery_status: Some("pending"),
-        reply_to: None,
-        author_agent_id: None,
-        provider_sent_at: None,
-        received_at: None,
-    }
-}
-
 fn window_open(case: &conversation::Model, now: Micros) -> bool {
     service_window_closes_at(case.last_customer_message_at).is_some_and(|closes| now < closes)
 }
@@ -92,7 +79,7 @@ pub fn plan_survey(
     state: &ActorState,
     key: &ConversationKey,
     case: &conversation::Model,
-    texts: &SurveyTexts,
+    texts: &Survey,
     surveys_allowed: bool,
     now: Micros,
 ) -> ConversationChange {
@@ -154,7 +141,7 @@ pub fn plan_survey(
             }),
         ),
     };
-    change.message = Some(outbound(
+    change.message = Some(outbound_message(
         if via == "template" {
             "template"
         } else {
@@ -194,18 +181,13 @@ pub fn plan_follow_up(
     state: &ActorState,
     key: &ConversationKey,
     case: &conversation::Model,
-    texts: &SurveyTexts,
+    texts: &Survey,
     now: Micros,
 ) -> ConversationChange {
     let mut change = unchanged(state, case.clone(), now);
     let survey = survey_state(case);
-    change.message = Some(outbound("text", &texts.follow_up));
-    change.outbox = Some(NewOutbox {
-        recipient: key.wa_id.clone(),
-        payload:
-            json!({ "type": "text", "text": { "preview_url": false, "body": texts.follow_up } })
-                .to_string(),
-    });
+    change.message = Some(outbound_message("text", &texts.follow_up));
+    change.outbox = Some(text_outbox(&key.wa_id, &texts.follow_up));
     change.events.push(NewEvent {
         kind: "csat_follow_up_sent",
         data: json!({ "question": texts.follow_up }),
@@ -235,13 +217,8 @@ pub fn plan_pending_timeout(
     let mut change = unchanged(state, case.clone(), now);
     let open = window_open(case, now);
     if open {
-        change.message = Some(outbound("text", closing_message));
-        change.outbox = Some(NewOutbox {
-            recipient: key.wa_id.clone(),
-            payload:
-                json!({ "type": "text", "text": { "preview_url": false, "body": closing_message } })
-                    .to_string(),
-        });
+        change.message = Some(outbound_message("text", closing_message));
+        change.outbox = Some(text_outbox(&key.wa_id, closing_message));
         change.events.push(NewEvent {
             kind: "message_out",
             data: json!({ "kind": "text", "auto": "closing_message" }),

@@ -361,23 +361,36 @@ pub fn plan_reply(
         actor: author.label(),
     });
     change.message = Some(NewMessage {
+        author_agent_id,
+        ..outbound_message("text", text)
+    });
+    change.outbox = Some(text_outbox(&key.wa_id, text));
+    Ok(change)
+}
+
+/// An outbound message to store, pending until the outbox sends it.
+pub(crate) fn outbound_message(kind: &str, text: &str) -> NewMessage {
+    NewMessage {
         direction: "outbound",
-        kind: "text".into(),
+        kind: kind.into(),
         text: Some(text.to_owned()),
         content: None,
         provider_message_id: None,
         delivery_status: Some("pending"),
         reply_to: None,
-        author_agent_id,
+        author_agent_id: None,
         provider_sent_at: None,
         received_at: None,
-    });
-    change.outbox = Some(NewOutbox {
-        recipient: key.wa_id.clone(),
-        payload: json!({ "type": "text", "text": { "preview_url": false, "body": text } })
+    }
+}
+
+/// The provider request of a free-form text to the customer.
+pub(crate) fn text_outbox(recipient: &str, body: &str) -> NewOutbox {
+    NewOutbox {
+        recipient: recipient.to_owned(),
+        payload: json!({ "type": "text", "text": { "preview_url": false, "body": body } })
             .to_string(),
-    });
-    Ok(change)
+    }
 }
 
 /// An assignment to plan: who gets the case, and how it was decided.

@@ -240,7 +240,6 @@ impl Handler<EscalationTriggered> for EscalationActor {
             let report = super::report_of(&engine, &case, vip, clock.now());
             let packet = packet(&case, contact.as_ref(), &events, &messages, &report);
             let to_team_id = engine.team_id(&destination.team);
-            let watcher_ids: Vec<String> = destination.watchers.clone();
             registry
                 .send(
                     &msg.key,
@@ -254,7 +253,7 @@ impl Handler<EscalationTriggered> for EscalationActor {
                         to_team: destination.team,
                         to_team_id,
                         level: destination.level,
-                        watchers: watcher_ids,
+                        watchers: destination.watchers,
                         packet,
                         by: msg.by,
                         once: msg.trigger.once_per_case(),

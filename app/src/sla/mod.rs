@@ -79,9 +79,8 @@ fn clocked(case: &conversation::Model) -> bool {
 /// The case clock's other timers: closing the loop and the satisfaction survey.
 #[derive(Debug, Clone, Default)]
 pub struct CaseTimers {
-    /// Survey this long after RESOLVED; `None` when surveys are off.
-    pub survey_after: Option<Micros>,
-    pub survey: Option<crate::conversation::csat::SurveyTexts>,
+    /// The survey after RESOLVED; `None` when surveys are off.
+    pub survey: Option<crate::conversation::csat::Survey>,
     /// Resolve a PENDING case after this long without an answer; `None`: never.
     pub pending_close_after: Option<Micros>,
     pub closing_message: String,
@@ -113,10 +112,11 @@ pub fn lifecycle_next(
                 resolved_at.saturating_add(timers.close_resolved_after),
                 LifecycleDue::CloseResolved,
             )];
-            match (&survey, timers.survey_after) {
-                (None, Some(after)) => {
-                    steps.push((resolved_at.saturating_add(after), LifecycleDue::Survey))
-                }
+            match (&survey, &timers.survey) {
+                (None, Some(planned)) => steps.push((
+                    resolved_at.saturating_add(planned.after),
+                    LifecycleDue::Survey,
+                )),
                 (Some(s), _) if s.stage == SurveyStage::ScoredLow => {
                     steps.push((s.at, LifecycleDue::SurveyFollowUp))
                 }
@@ -222,20 +222,18 @@ pub fn clock_change(
     let ledger = SlaLedger::from_json(live.sla.as_deref());
     let report = ledger.report(&terms.measure(), now);
     let step = lifecycle_next(live, &ledger, timers).filter(|(at, _)| *at <= now);
-    let mut change = match step.map(|(_, step)| step) {
-        Some(LifecycleDue::Survey) => match &timers.survey {
-            Some(texts) => csat::plan_survey(state, key, live, texts, surveys_allowed, now),
-            None => crate::conversation::lifecycle::unchanged(state, live.clone(), now),
-        },
-        Some(LifecycleDue::SurveyFollowUp) => match &timers.survey {
-            Some(texts) => csat::plan_follow_up(state, key, live, texts, now),
-            None => crate::conversation::lifecycle::unchanged(state, live.clone(), now),
-        },
-        Some(LifecycleDue::ResolvePending) => {
+    let mut change = match (step.map(|(_, step)| step), &timers.survey) {
+        (Some(LifecycleDue::Survey), Some(survey)) => {
+            csat::plan_survey(state, key, live, survey, surveys_allowed, now)
+        }
+        (Some(LifecycleDue::SurveyFollowUp), Some(survey)) => {
+            csat::plan_follow_up(state, key, live, survey, now)
+        }
+        (Some(LifecycleDue::ResolvePending), _) => {
             csat::plan_pending_timeout(state, key, live, &timers.closing_message, now)
         }
-        Some(LifecycleDue::CloseResolved) => csat::plan_close_resolved(state, live, now),
-        None => crate::conversation::lifecycle::unchanged(state, live.clone(), now),
+        (Some(LifecycleDue::CloseResolved), _) => csat::plan_close_resolved(state, live, now),
+        _ => crate::conversation::lifecycle::unchanged(state, live.clone(), now),
     };
     let mut events = alarm_events(&terms, &report.due, &engine.sla_sha256);
     events.append(&mut change.events);
