@@ -126,6 +126,7 @@ impl Handler<Schedule> for SlaClock {
     type Result = ();
     fn handle(&mut self, msg: Schedule, ctx: &mut Self::Context) {
         self.set(msg.conversation_id, msg.due);
+        metrics().sla_pending_deadlines.set(self.queue.len() as i64);
         if msg.due.is_some_and(|due| due <= self.clock.now()) {
             self.fire(ctx);
         } else {
