@@ -50,6 +50,9 @@ pub struct RoutingSettings {
     /// Empty: the built-in `config/sla.toml`.
     #[serde(default)]
     pub sla_file: String,
+    /// Empty: the built-in `config/approvals.toml`.
+    #[serde(default)]
+    pub approvals_file: String,
 }
 
 impl RoutingSettings {
@@ -59,6 +62,7 @@ impl RoutingSettings {
             triage: path(&self.triage_file),
             routing: path(&self.rules_file),
             sla: path(&self.sla_file),
+            approvals: path(&self.approvals_file),
         }
     }
 }

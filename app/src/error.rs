@@ -31,6 +31,8 @@ pub enum ErrorCode {
     /// The contact opted out of messages of this purpose.
     ConsentWithdrawn,
     InvalidConfig,
+    /// A held message was already approved or rejected: nothing is sent twice.
+    AlreadyDecided,
     Unavailable,
     Internal,
     /// An error of the plugin host, with its own stable code (`plugin_not_loaded`,
@@ -59,6 +61,7 @@ impl ErrorCode {
             Self::WindowClosed => "window_closed",
             Self::ConsentWithdrawn => "consent_withdrawn",
             Self::InvalidConfig => "invalid_config",
+            Self::AlreadyDecided => "already_decided",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
             Self::Plugin(code) => code,
@@ -79,7 +82,9 @@ impl ErrorCode {
             | Self::ConversationClosed
             | Self::WindowClosed
             | Self::ConsentWithdrawn => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::NameTaken | Self::NotAssignee | Self::Collision => StatusCode::CONFLICT,
+            Self::NameTaken | Self::NotAssignee | Self::Collision | Self::AlreadyDecided => {
+                StatusCode::CONFLICT
+            }
             Self::InvalidConfig => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,

@@ -100,7 +100,7 @@ enum TokenCommand {
     Create {
         #[arg(long)]
         name: String,
-        /// admin, supervisor, agent or integration.
+        /// admin, supervisor, agent, integration or auditor.
         #[arg(long)]
         role: String,
         /// The agent this token acts as (for people using an inbox).
@@ -284,7 +284,9 @@ async fn create_token(
     agent_id: Option<i64>,
 ) -> anyhow::Result<()> {
     let role = Role::parse(&role).ok_or_else(|| {
-        anyhow::anyhow!("unknown role {role:?}: use admin, supervisor, agent or integration")
+        anyhow::anyhow!(
+            "unknown role {role:?}: use admin, supervisor, agent, integration or auditor"
+        )
     })?;
     if name.trim().is_empty() {
         anyhow::bail!("the token name is empty");

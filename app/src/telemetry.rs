@@ -107,6 +107,9 @@ pub struct Metrics {
     pub escalations: IntCounterVec,
     pub auto_closures: IntCounterVec,
     pub csat_answers: IntCounterVec,
+    pub outbound_gate: IntCounterVec,
+    pub outbound_gate_seconds: Histogram,
+    pub approvals: IntCounterVec,
 }
 
 fn build_metrics() -> Result<Metrics, prometheus::Error> {
@@ -234,6 +237,32 @@ fn build_metrics() -> Result<Metrics, prometheus::Error> {
         Opts::new("csat_answers_total", "Satisfaction survey answers by score"),
         &["score"],
     )?;
+    let outbound_gate = IntCounterVec::new(
+        Opts::new(
+            "outbound_gate_total",
+            "Outbound messages through the gate, by origin and verdict (allow, hold, block)",
+        ),
+        &["origin", "verdict"],
+    )?;
+    let outbound_gate_seconds = Histogram::with_opts(
+        HistogramOpts::new(
+            "outbound_gate_seconds",
+            "Time the gate took to decide on one outbound message (consent read excluded)",
+        )
+        .buckets(vec![
+            0.000_001, 0.000_005, 0.00001, 0.000_025, 0.00005, 0.0001, 0.001,
+        ]),
+    )?;
+    let approvals = IntCounterVec::new(
+        Opts::new(
+            "held_message_decisions_total",
+            "Decisions on held messages (approved, approved_edited, rejected)",
+        ),
+        &["decision"],
+    )?;
+    registry.register(Box::new(outbound_gate.clone()))?;
+    registry.register(Box::new(outbound_gate_seconds.clone()))?;
+    registry.register(Box::new(approvals.clone()))?;
     registry.register(Box::new(auto_closures.clone()))?;
     registry.register(Box::new(csat_answers.clone()))?;
     registry.register(Box::new(sla_pending_deadlines.clone()))?;
@@ -278,6 +307,9 @@ fn build_metrics() -> Result<Metrics, prometheus::Error> {
         escalations,
         auto_closures,
         csat_answers,
+        outbound_gate,
+        outbound_gate_seconds,
+        approvals,
     })
 }
 

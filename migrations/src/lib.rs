@@ -12,6 +12,7 @@ mod m0003_crm_enrichment;
 mod m0004_consent;
 mod m0005_sla;
 mod m0006_csat;
+mod m0007_approvals;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_consent::Migration),
             Box::new(m0005_sla::Migration),
             Box::new(m0006_csat::Migration),
+            Box::new(m0007_approvals::Migration),
         ]
     }
 }

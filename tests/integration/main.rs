@@ -11,6 +11,7 @@ mod consent;
 mod crash;
 mod csat;
 mod erasure;
+mod governance;
 mod graphql;
 mod intake;
 mod lifecycle;

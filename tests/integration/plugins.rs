@@ -893,7 +893,74 @@ on_both_databases!(
     a_new_case_is_enriched_from_the_crm_and_the_vip_is_routed_as_one,
     a_crm_that_is_down_stops_automation_and_leaves_the_case_with_a_human,
     an_order_question_is_answered_from_the_order_system_or_handed_to_a_human,
+    an_automated_answer_across_a_boundary_waits_for_approval,
 );
+
+/// The approval gate on the automation path: with a boundary over order answers, the
+/// order system's answer is held for an agent; approved, it goes out once.
+async fn an_automated_answer_across_a_boundary_waits_for_approval(backend: Backend) {
+    let plugins = Plugins::new().await;
+    let (_shop, orders_manifest) = fake_orders(&plugins).await;
+    let approvals = plugins.dir.path().join("approvals.toml");
+    std::fs::write(
+        &approvals,
+        "[[boundary]]\nname = \"order_answers\"\nwhy = \"Order answers are checked during the pilot.\"\nintents = [\"order_tracking\"]\norigins = [\"automation\"]\napprover = \"agent\"\n",
+    )
+    .unwrap();
+    let config = format!(
+        "[plugins]\nmanifests = [{orders_manifest:?}]\norders = \"orders-http\"\n[routing]\napprovals_file = {approvals:?}\n"
+    );
+    let Some(app) = spawn_app_with(backend, &config).await else {
+        return;
+    };
+    let sends = app.meta_accepts_sends().await;
+    let id = customer_writes(&app, CUSTOMER, "wamid.gate1", "where is my order A-10023?").await;
+    wait_for_kind(&app, &id, "message_held", 1).await;
+    let queue = app
+        .graphql(
+            "query($c: ID) { heldMessages(conversationId: $c) { id origin approver boundaries reasons originalText } }",
+            json!({ "c": id }),
+        )
+        .await;
+    let item = queue["data"]["heldMessages"][0].clone();
+    assert_eq!(item["origin"], "automation", "{queue}");
+    assert_eq!(item["approver"], "AGENT");
+    assert_eq!(item["boundaries"], json!(["order_answers"]));
+    assert_eq!(
+        item["reasons"],
+        json!(["Order answers are checked during the pilot."])
+    );
+    assert!(
+        item["originalText"]
+            .as_str()
+            .unwrap()
+            .starts_with("Your order ****0023 has shipped"),
+        "{item}"
+    );
+    settle().await;
+    assert_eq!(
+        sends.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "held, not sent"
+    );
+
+    let agent = app.token(parley::domain::Role::Agent, None).await;
+    let approved = app
+        .graphql_as(
+            &agent,
+            "mutation($id: ID!) { approveMessage(id: $id) { status decidedBy } }",
+            json!({ "id": item["id"] }),
+        )
+        .await;
+    assert_eq!(
+        approved["data"]["approveMessage"]["status"], "APPROVED",
+        "{approved}"
+    );
+    eventually("the approved answer went out", || async {
+        sends.load(std::sync::atomic::Ordering::SeqCst) == 1
+    })
+    .await;
+}
 
 /// Runs `parley plugin check MANIFEST` with `env`; answers the exit code and the report.
 fn plugin_check(manifest: &Path, env: &[(&str, &str)]) -> (Option<i32>, Value) {

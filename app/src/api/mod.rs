@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod cursor;
+pub mod governance;
 pub mod plugins;
 pub mod routing;
 pub mod sla;
@@ -22,6 +23,7 @@ use crate::conversation::{
 use crate::domain::{MAX_TEXT_CHARS, Permission, Role as DomainRole};
 use crate::error::{ApiError, ErrorCode};
 use crate::events::EventBus;
+use crate::outbound::gate::Origin;
 use crate::store::Store;
 use crate::store::conversations::ChangeApplied;
 use crate::store::directory::{AgentProfile, CreateAgent, CreateTeam, CreateToken, DirectoryError};
@@ -117,8 +119,15 @@ fn conversation_error(error: ConversationError) -> ApiError {
             ApiError::new(ErrorCode::Unavailable, error.to_string())
         }
         error @ (ConversationError::AlreadyEscalated { .. }
-        | ConversationError::TopOfLadder { .. }) => {
+        | ConversationError::TopOfLadder { .. }
+        | ConversationError::InvalidEdit(_)) => {
             ApiError::new(ErrorCode::InvalidInput, error.to_string())
+        }
+        error @ ConversationError::AlreadyDecided { .. } => {
+            ApiError::new(ErrorCode::AlreadyDecided, error.to_string())
+        }
+        error @ ConversationError::NotApprover { .. } => {
+            ApiError::new(ErrorCode::Forbidden, error.to_string())
         }
         other => ApiError::internal(other),
     }
@@ -212,13 +221,27 @@ pub struct Viewer {
 
 /// The whole query type: the core inbox and the routing views.
 #[derive(async_graphql::MergedObject, Default)]
-pub struct QueryRoot(CoreQuery, routing::RoutingQuery, sla::SlaQuery);
+pub struct QueryRoot(
+    CoreQuery,
+    routing::RoutingQuery,
+    sla::SlaQuery,
+    governance::GovernanceQuery,
+);
 
 #[derive(async_graphql::MergedObject, Default)]
-pub struct MutationRoot(CoreMutation, routing::RoutingMutation, sla::SlaMutation);
+pub struct MutationRoot(
+    CoreMutation,
+    routing::RoutingMutation,
+    sla::SlaMutation,
+    governance::GovernanceMutation,
+);
 
 #[derive(async_graphql::MergedSubscription, Default)]
-pub struct SubscriptionRoot(CoreSubscription, routing::RoutingSubscription);
+pub struct SubscriptionRoot(
+    CoreSubscription,
+    routing::RoutingSubscription,
+    governance::GovernanceSubscription,
+);
 
 #[derive(Default)]
 pub struct CoreQuery;
@@ -389,6 +412,11 @@ impl CoreMutation {
             desc = "Supervisors: reply even though another agent is typing."
         )]
         force: bool,
+        #[graphql(
+            default,
+            desc = "The text is a model-written draft sent as is: the approval boundaries apply to it as to automation."
+        )]
+        ai_draft: bool,
     ) -> async_graphql::Result<Message> {
         let who = principal(ctx)?;
         who.require(Permission::ReplyToCustomers)?;
@@ -417,6 +445,13 @@ impl CoreMutation {
             agent_id: who.agent_id,
             authority,
             force,
+            origin: if ai_draft {
+                Origin::AiDraft
+            } else if who.role == DomainRole::Integration {
+                Origin::Integration
+            } else {
+                Origin::Agent
+            },
         })
         .await?;
         let message = applied

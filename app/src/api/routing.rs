@@ -224,6 +224,10 @@ pub struct RoutingRule {
 pub struct RoutingPolicyInfo {
     pub triage_sha256: String,
     pub rules_sha256: String,
+    /// The approval boundaries in force (`config/approvals.toml`).
+    pub approvals_sha256: String,
+    /// How many approval boundaries are in force.
+    pub approval_boundaries: i32,
     pub loaded_at: DateTime<Utc>,
     pub intents: Vec<String>,
     pub teams: Vec<RoutingTeam>,
@@ -307,6 +311,8 @@ fn loaded_info(ctx: &Context<'_>, _: Option<LoadedEngine>) -> RoutingPolicyInfo 
     RoutingPolicyInfo {
         triage_sha256: engine.triage_sha256.clone(),
         rules_sha256: engine.routing_sha256.clone(),
+        approvals_sha256: engine.approvals_sha256.clone(),
+        approval_boundaries: engine.approvals.boundaries() as i32,
         loaded_at: micros_to_datetime(engine.loaded_at),
         intents: engine.classifier.intent_labels().to_vec(),
         teams: engine

@@ -64,6 +64,8 @@ pub enum Role {
     Supervisor,
     Agent,
     Integration,
+    /// Reads the audit trail; changes nothing.
+    Auditor,
 }
 
 impl From<Role> for DomainRole {
@@ -73,6 +75,7 @@ impl From<Role> for DomainRole {
             Role::Supervisor => Self::Supervisor,
             Role::Agent => Self::Agent,
             Role::Integration => Self::Integration,
+            Role::Auditor => Self::Auditor,
         }
     }
 }
@@ -84,6 +87,7 @@ impl From<DomainRole> for Role {
             DomainRole::Supervisor => Self::Supervisor,
             DomainRole::Agent => Self::Agent,
             DomainRole::Integration => Self::Integration,
+            DomainRole::Auditor => Self::Auditor,
         }
     }
 }
@@ -103,6 +107,10 @@ pub enum DeliveryStatus {
     /// A voice message was played.
     Played,
     Failed,
+    /// Held by the outbound gate for a person's approval (see `heldMessages`).
+    Held,
+    /// Held, then rejected by the approver: never sent.
+    Rejected,
 }
 
 /// Why an outbound message failed, for the inbox to explain.
@@ -705,6 +713,8 @@ impl Message {
                 Delivery::Read => DeliveryStatus::Read,
                 Delivery::Played => DeliveryStatus::Played,
                 Delivery::Failed => DeliveryStatus::Failed,
+                Delivery::Held => DeliveryStatus::Held,
+                Delivery::Rejected => DeliveryStatus::Rejected,
             })
     }
     async fn error(&self) -> Option<MessageError> {

@@ -5,8 +5,10 @@
 //! after a low score) without treating it as a new support request.
 
 use super::lifecycle::{outbound_message, status_changed, text_outbox, unchanged};
+use crate::domain::consent::Purpose;
 use crate::domain::inbound::{InboundMessage, MessageContent, MessageKind};
 use crate::domain::{Actor, ConversationKey, Micros, TicketStatus, service_window_closes_at};
+use crate::outbound::gate::Origin;
 use crate::store::conversations::{
     ActorState, ConversationChange, CsatRecord, NewEvent, NewOutbox,
 };
@@ -152,6 +154,10 @@ pub fn plan_survey(
     change.outbox = Some(NewOutbox {
         recipient: key.wa_id.clone(),
         payload: payload.to_string(),
+        origin: Origin::Survey,
+        purpose: Purpose::Surveys,
+        template_category: (via == "template").then_some("utility"),
+        held: None,
     });
     set_state(
         &mut change.conversation,
@@ -187,7 +193,10 @@ pub fn plan_follow_up(
     let mut change = unchanged(state, case.clone(), now);
     let survey = survey_state(case);
     change.message = Some(outbound_message("text", &texts.follow_up));
-    change.outbox = Some(text_outbox(&key.wa_id, &texts.follow_up));
+    change.outbox = Some(NewOutbox {
+        purpose: Purpose::Surveys,
+        ..text_outbox(&key.wa_id, &texts.follow_up, Origin::Survey)
+    });
     change.events.push(NewEvent {
         kind: "csat_follow_up_sent",
         data: json!({ "question": texts.follow_up }),
@@ -218,7 +227,7 @@ pub fn plan_pending_timeout(
     let open = window_open(case, now);
     if open {
         change.message = Some(outbound_message("text", closing_message));
-        change.outbox = Some(text_outbox(&key.wa_id, closing_message));
+        change.outbox = Some(text_outbox(&key.wa_id, closing_message, Origin::Closing));
         change.events.push(NewEvent {
             kind: "message_out",
             data: json!({ "kind": "text", "auto": "closing_message" }),

@@ -2,10 +2,12 @@
 //! the [`ConversationChange`] to persist. No I/O, so every rule here is unit-tested.
 
 use super::ConversationError;
+use crate::domain::consent::Purpose;
 use crate::domain::inbound::InboundMessage;
 use crate::domain::{
     Actor, ConversationKey, Micros, Priority, TicketStatus, service_window_closes_at,
 };
+use crate::outbound::gate::Origin;
 use crate::store::conversations::{
     ActorState, ContactUpsert, ConversationChange, NewEvent, NewMessage, NewOutbox,
 };
@@ -203,6 +205,7 @@ pub fn plan_customer_message(
         suppression: None,
         enrichment: None,
         csat: None,
+        decision: None,
     };
     (arrival, change)
 }
@@ -237,6 +240,7 @@ pub(crate) fn unchanged(
         suppression: None,
         enrichment: None,
         csat: None,
+        decision: None,
     }
 }
 
@@ -364,7 +368,7 @@ pub fn plan_reply(
         author_agent_id,
         ..outbound_message("text", text)
     });
-    change.outbox = Some(text_outbox(&key.wa_id, text));
+    change.outbox = Some(text_outbox(&key.wa_id, text, origin_of(author)));
     Ok(change)
 }
 
@@ -385,11 +389,26 @@ pub(crate) fn outbound_message(kind: &str, text: &str) -> NewMessage {
 }
 
 /// The provider request of a free-form text to the customer.
-pub(crate) fn text_outbox(recipient: &str, body: &str) -> NewOutbox {
+pub(crate) fn text_outbox(recipient: &str, body: &str, origin: Origin) -> NewOutbox {
     NewOutbox {
         recipient: recipient.to_owned(),
         payload: json!({ "type": "text", "text": { "preview_url": false, "body": body } })
             .to_string(),
+        origin,
+        purpose: Purpose::Service,
+        template_category: None,
+        held: None,
+    }
+}
+
+/// The origin of a reply by `actor`, unless the request says otherwise (an integration's
+/// message, an AI draft).
+pub(crate) fn origin_of(actor: &Actor) -> Origin {
+    match actor {
+        Actor::Agent { .. } => Origin::Agent,
+        Actor::Automation => Origin::Automation,
+        Actor::Customer | Actor::System => Origin::Closing,
+        Actor::Token { .. } => Origin::Integration,
     }
 }
 

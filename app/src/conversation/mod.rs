@@ -8,6 +8,7 @@
 //! active conversations rather than all of them. The actor never talks HTTP or GraphQL:
 //! the API and the intake send it messages.
 
+pub mod approval;
 pub mod automation;
 pub mod csat;
 pub mod lifecycle;
@@ -18,13 +19,14 @@ use crate::domain::consent::{KeywordRequest, Purpose, keyword_request};
 use crate::domain::inbound::InboundMessage;
 use crate::domain::{Actor as Who, ConversationKey, Micros, SECOND_MICROS, TicketStatus};
 use crate::events::EventBus;
+use crate::outbound::gate::{self, Origin};
 use crate::plugins::Connectors;
 use crate::routing::Routing;
 use crate::routing::noise::RateWindow;
 use crate::routing::router::{CaseUpdated, RoutingNeeds};
 use crate::store::consent::{ConsentContact, RecordConsent};
 use crate::store::conversations::{ActorState, ChangeApplied, ConversationChange};
-use crate::store::entities::conversation;
+use crate::store::entities::{conversation, held_message};
 use crate::store::noise::{RecordSuppression, SuppressionRecorded};
 use crate::store::{Store, StoreError};
 use crate::telemetry::metrics;
@@ -82,6 +84,18 @@ pub enum ConversationError {
         conversation_id: i64,
         trigger: String,
     },
+    #[error("held message {held_id} was already {status}; nothing was sent again")]
+    AlreadyDecided { held_id: i64, status: String },
+    #[error(
+        "held message {held_id} waits for a {approver} or above; the {role} role may not decide it"
+    )]
+    NotApprover {
+        held_id: i64,
+        approver: String,
+        role: String,
+    },
+    #[error("{0}")]
+    InvalidEdit(String),
 }
 
 impl From<StoreError> for ConversationError {
@@ -171,6 +185,18 @@ pub struct SendReply {
     pub authority: lifecycle::ReplyAuthority,
     /// A supervisor replies even though another agent is typing.
     pub force: bool,
+    /// Who wrote the text: a person, an integration on its own, an AI draft sent as is.
+    pub origin: Origin,
+}
+
+/// Approve (optionally with an edit) or reject a message the gate held.
+#[derive(Message, Clone)]
+#[rtype(result = "Result<ChangeApplied, ConversationError>")]
+pub struct DecideHeld {
+    pub held: held_message::Model,
+    pub decision: approval::Decision,
+    pub by: Who,
+    pub role: crate::domain::Role,
 }
 
 /// Give the case to an agent and/or team (`agent_id: None` unassigns).
@@ -529,10 +555,13 @@ impl ConversationActor {
                     ))
                 }
                 Plan::Change { mut change, needs } => {
+                    let engine = deps.routing.engine.current();
+                    if change.outbox.is_some() {
+                        pass_gate(&deps.store, &engine, &state, &mut change, now).await?;
+                    }
                     if let Some(enrichment) = enrichment {
                         enrichment.attach(&mut change);
                     }
-                    let engine = deps.routing.engine.current();
                     if deps.sla.is_some() {
                         crate::sla::track(
                             &mut change,
@@ -546,7 +575,23 @@ impl ConversationActor {
                     let enriched = change.enrichment.is_some();
                     let suppressed = change.suppression.as_ref().map(|s| s.reason);
                     let triaged = needs.is_some();
-                    let applied = deps.store.write(*change).await?;
+                    let queues_send = change.outbox.as_ref().is_some_and(|o| o.held.is_none())
+                        || change
+                            .decision
+                            .as_ref()
+                            .is_some_and(|d| d.status == approval::APPROVED);
+                    let decided = change.decision.as_ref().map(|d| d.held_id);
+                    let applied = match deps.store.write(*change).await {
+                        Err(StoreError::Db(sea_orm::DbErr::Custom(reason)))
+                            if reason == crate::store::conversations::HELD_ALREADY_DECIDED =>
+                        {
+                            return Err(ConversationError::AlreadyDecided {
+                                held_id: decided.unwrap_or_default(),
+                                status: "decided by someone else meanwhile".into(),
+                            });
+                        }
+                        other => other?,
+                    };
                     if !applied.duplicate {
                         if let Some(committed) = committed {
                             metrics()
@@ -570,11 +615,7 @@ impl ConversationActor {
                         });
                     }
                     deps.events.publish(applied.events.iter().cloned());
-                    if applied
-                        .message
-                        .as_ref()
-                        .is_some_and(|m| m.direction == "outbound")
-                    {
+                    if queues_send {
                         deps.outbox_wakeup.notify_one();
                     }
                     let mut next = state;
@@ -692,10 +733,7 @@ impl Handler<AutomationOutcome> for ConversationActor {
             conversation_id = outcome.conversation_id
         );
         let key = self.key.clone();
-        let connect = Connect {
-            sends: outcome.result.is_ok().then_some(Purpose::Service),
-            ..Connect::default()
-        };
+        let connect = Connect::default();
         let stepped = self.step_plan(span, None, connect, move |state, now| {
             automation::plan_outcome(state, &key, &outcome, now).map(Plan::from)
         });
@@ -800,6 +838,78 @@ fn follow_sla(
             trigger,
             by: Who::System,
         });
+    }
+}
+
+/// Puts the change's outbound message through the gate: consent for its purpose (read
+/// now), the service window, and the approval boundaries over the case's latest tags.
+/// Blocked: the step is refused with the reason. Held: the message is stored, marked
+/// held, and waits in the approval queue instead of the outbox; it does not count as a
+/// response until it is approved.
+async fn pass_gate(
+    store: &Store,
+    engine: &crate::routing::engine::Engine,
+    state: &ActorState,
+    change: &mut ConversationChange,
+    now: Micros,
+) -> Result<(), ConversationError> {
+    let Some(outbox) = change.outbox.as_ref() else {
+        return Ok(());
+    };
+    let consent = match state.contact_id {
+        Some(contact_id) => store.may_send(contact_id, outbox.purpose).await?,
+        None => outbox.purpose.granted_by_default(),
+    };
+    let case = &change.conversation;
+    let started = std::time::Instant::now();
+    let verdict = engine.approvals.evaluate(
+        &gate::Outbound {
+            origin: outbox.origin,
+            purpose: outbox.purpose,
+            template_category: outbox.template_category,
+            text: change
+                .message
+                .as_ref()
+                .and_then(|m| m.text.as_deref())
+                .unwrap_or_default(),
+        },
+        &gate::Context {
+            triage: case.triage.as_deref(),
+            vip: state.contact_vip,
+            consent,
+            last_customer_message_at: case.last_customer_message_at,
+            now,
+        },
+    );
+    let label = match &verdict {
+        gate::Verdict::Allow => "allow",
+        gate::Verdict::Hold(_) => "hold",
+        gate::Verdict::Block(_) => "block",
+    };
+    metrics()
+        .outbound_gate
+        .with_label_values(&[outbox.origin.as_str(), label])
+        .inc();
+    metrics()
+        .outbound_gate_seconds
+        .observe(started.elapsed().as_secs_f64());
+    match verdict {
+        gate::Verdict::Allow => Ok(()),
+        gate::Verdict::Block(gate::Block::NoConsent { purpose }) => {
+            Err(ConversationError::ConsentWithdrawn {
+                purpose: purpose.as_str(),
+            })
+        }
+        gate::Verdict::Block(gate::Block::WindowClosed { closed_at }) => {
+            Err(ConversationError::WindowClosed {
+                conversation_id: case.id,
+                closed_at,
+            })
+        }
+        gate::Verdict::Hold(hold) => {
+            approval::hold(change, state, hold);
+            Ok(())
+        }
     }
 }
 
@@ -912,11 +1022,7 @@ impl Handler<SendReply> for ConversationActor {
         let key = self.key.clone();
         let span = tracing::info_span!("conversation.reply", conversation_id = msg.conversation_id);
         let presence = self.deps.routing.presence.clone();
-        let connect = Connect {
-            sends: Some(Purpose::Service),
-            ..Connect::default()
-        };
-        self.step(span, connect, move |state, now| {
+        self.step(span, Connect::default(), move |state, now| {
             let supervisor = msg.authority == lifecycle::ReplyAuthority::Supervisor;
             if !(msg.force && supervisor)
                 && let Some(typing) =
@@ -939,6 +1045,33 @@ impl Handler<SendReply> for ConversationActor {
                 },
                 now,
             )
+            .map(|mut change| {
+                if let Some(outbox) = change.outbox.as_mut() {
+                    outbox.origin = msg.origin;
+                }
+                change
+            })
+        })
+    }
+}
+
+impl Handler<DecideHeld> for ConversationActor {
+    type Result = AtomicResponse<Self, Result<ChangeApplied, ConversationError>>;
+
+    fn handle(&mut self, msg: DecideHeld, _: &mut Self::Context) -> Self::Result {
+        let span = tracing::info_span!(
+            "conversation.approval",
+            conversation_id = msg.held.conversation_id,
+            held_id = msg.held.id
+        );
+        let connect = Connect {
+            sends: matches!(msg.decision, approval::Decision::Approve { .. })
+                .then(|| Purpose::parse(&msg.held.purpose))
+                .flatten(),
+            ..Connect::default()
+        };
+        self.step(span, connect, move |state, now| {
+            approval::plan_decision(state, &msg.held, &msg.decision, &msg.by, msg.role, now)
         })
     }
 }

@@ -162,6 +162,10 @@ pub enum DeliveryStatus {
     /// A voice message was played (sent by Meta after `read`).
     Played,
     Failed,
+    /// Held by the outbound gate, waiting for a person's approval.
+    Held,
+    /// Held, then rejected by the approver: never sent.
+    Rejected,
 }
 
 impl DeliveryStatus {
@@ -173,6 +177,8 @@ impl DeliveryStatus {
             Self::Read => "read",
             Self::Played => "played",
             Self::Failed => "failed",
+            Self::Held => "held",
+            Self::Rejected => "rejected",
         }
     }
 
@@ -184,6 +190,8 @@ impl DeliveryStatus {
             "read" => Self::Read,
             "played" => Self::Played,
             "failed" => Self::Failed,
+            "held" => Self::Held,
+            "rejected" => Self::Rejected,
             _ => return None,
         })
     }

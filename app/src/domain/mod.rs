@@ -156,14 +156,17 @@ pub enum Role {
     Supervisor,
     Agent,
     Integration,
+    /// Reads the audit trail (and the conversations it names); changes nothing.
+    Auditor,
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [
+    pub const ALL: [Role; 5] = [
         Self::Admin,
         Self::Supervisor,
         Self::Agent,
         Self::Integration,
+        Self::Auditor,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -172,6 +175,7 @@ impl Role {
             Self::Supervisor => "supervisor",
             Self::Agent => "agent",
             Self::Integration => "integration",
+            Self::Auditor => "auditor",
         }
     }
 
@@ -185,7 +189,12 @@ impl Role {
             Self::Admin => true,
             Self::Supervisor => !matches!(
                 permission,
-                ManageAgents | ReadDeadLetters | ManageRouting | ManagePlugins | EraseData
+                ManageAgents
+                    | ReadDeadLetters
+                    | ManageRouting
+                    | ManagePlugins
+                    | EraseData
+                    | ReadAudit
             ),
             Self::Agent => matches!(
                 permission,
@@ -194,11 +203,13 @@ impl Role {
                     | WriteNotes
                     | AssignConversations
                     | ChangeStatus
+                    | ApproveMessages
             ),
             Self::Integration => matches!(
                 permission,
                 ReadConversations | ReplyToCustomers | WriteNotes | ChangeStatus
             ),
+            Self::Auditor => matches!(permission, ReadAudit | ReadConversations),
         }
     }
 }
@@ -230,6 +241,11 @@ pub enum Permission {
     ManagePlugins,
     /// Erase a contact's personal data (admins only: it cannot be undone).
     EraseData,
+    /// Approve, edit or reject held outbound messages (each held message also names the
+    /// least role that may decide it).
+    ApproveMessages,
+    /// Read the audit trail (auditors and admins).
+    ReadAudit,
 }
 
 /// Who did something, as written to the event log.

@@ -6,6 +6,7 @@
 //! and validates everything before swapping; a file with a mistake is refused with the
 //! line at fault and the engine in force stays.
 
+use crate::outbound::gate::ApprovalPolicy;
 use crate::routing::policy::{
     Decision, KnownTags, PolicyError, RoutingPolicy, Scored as Tag, TagSet,
 };
@@ -32,6 +33,8 @@ pub enum EngineError {
     Policy { path: String, error: PolicyError },
     #[error("{path}: {error}")]
     Sla { path: String, error: PolicyError },
+    #[error("{path}: {error}")]
+    Approvals { path: String, error: PolicyError },
     #[error("cannot read {path}: {error}")]
     Read { path: String, error: std::io::Error },
 }
@@ -42,6 +45,7 @@ pub struct EngineSources {
     pub triage: Option<PathBuf>,
     pub routing: Option<PathBuf>,
     pub sla: Option<PathBuf>,
+    pub approvals: Option<PathBuf>,
 }
 
 /// The text of both files, and where they came from.
@@ -53,6 +57,8 @@ pub struct EngineTexts {
     pub routing_source: String,
     pub sla: String,
     pub sla_source: String,
+    pub approvals: String,
+    pub approvals_source: String,
 }
 
 fn read(path: &Option<PathBuf>, default: &str) -> Result<(String, String), EngineError> {
@@ -72,7 +78,11 @@ impl EngineSources {
         let (triage, triage_source) = read(&self.triage, crate::triage::DEFAULT_CONFIG)?;
         let (routing, routing_source) = read(&self.routing, DEFAULT_ROUTING)?;
         let (sla, sla_source) = read(&self.sla, crate::sla::policy::DEFAULT_SLA)?;
+        let (approvals, approvals_source) =
+            read(&self.approvals, crate::outbound::gate::DEFAULT_APPROVALS)?;
         Ok(EngineTexts {
+            approvals,
+            approvals_source,
             triage,
             triage_source,
             routing,
@@ -93,11 +103,14 @@ pub struct Engine {
     pub policy: RoutingPolicy,
     /// SLA targets and escalation ladders, checked against the policy's teams.
     pub sla: SlaPolicy,
+    /// Which outbound messages wait for a person's approval.
+    pub approvals: ApprovalPolicy,
     /// Policy team id (`[teams.<id>]`) to the team's database id.
     pub team_ids: HashMap<String, i64>,
     pub triage_sha256: String,
     pub routing_sha256: String,
     pub sla_sha256: String,
+    pub approvals_sha256: String,
     pub loaded_at: i64,
 }
 
@@ -136,13 +149,19 @@ impl Engine {
         };
         let config = TriageConfig::from_toml(&texts.triage).map_err(triage_error)?;
         let classifier = Classifier::train(&config).map_err(triage_error)?;
-        let policy =
-            RoutingPolicy::from_toml(&texts.routing, &known_tags(&config)).map_err(|error| {
-                EngineError::Policy {
-                    path: texts.routing_source.clone(),
-                    error,
-                }
-            })?;
+        let known = known_tags(&config);
+        let approvals = ApprovalPolicy::from_toml(&texts.approvals, &known).map_err(|error| {
+            EngineError::Approvals {
+                path: texts.approvals_source.clone(),
+                error,
+            }
+        })?;
+        let policy = RoutingPolicy::from_toml(&texts.routing, &known).map_err(|error| {
+            EngineError::Policy {
+                path: texts.routing_source.clone(),
+                error,
+            }
+        })?;
         let sla = SlaPolicy::from_toml(&texts.sla, &policy).map_err(|error| EngineError::Sla {
             path: texts.sla_source.clone(),
             error,
@@ -151,10 +170,12 @@ impl Engine {
             classifier,
             policy,
             sla,
+            approvals,
             team_ids: HashMap::new(),
             triage_sha256: sha(&texts.triage),
             routing_sha256: sha(&texts.routing),
             sla_sha256: sha(&texts.sla),
+            approvals_sha256: sha(&texts.approvals),
             loaded_at: now,
         })
     }

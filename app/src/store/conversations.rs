@@ -3,9 +3,12 @@
 //! the conversation row, an optional message, note or outbox entry, and the events that
 //! describe it, committed together.
 
+use super::entities::held_message;
 use super::entities::{contact, conversation, conversation_event, message, note, outbox};
 use super::{Store, StoreError, WriteOp};
+use crate::domain::consent::Purpose;
 use crate::domain::{ConversationKey, Micros, TicketStatus};
+use crate::outbound::gate::{Hold, Origin};
 use futures::future::BoxFuture;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
@@ -42,7 +45,47 @@ pub struct NewOutbox {
     pub recipient: String,
     /// The provider request, minus anything filled in at send time.
     pub payload: String,
+    /// Who or what wrote it; the gate's boundaries depend on it.
+    pub origin: Origin,
+    /// What it is for; consent is checked per purpose.
+    pub purpose: Purpose,
+    /// A template's category (a template may be sent outside the service window);
+    /// `None` for a free-form message.
+    pub template_category: Option<&'static str>,
+    /// Set by the gate: the message waits in the approval queue instead of the outbox.
+    pub held: Option<Hold>,
 }
+
+/// A decision on a held message, written with the change that records it. Applied only
+/// if the message is still pending, so two approvers never both send it.
+#[derive(Debug, Clone)]
+pub struct HeldDecision {
+    pub held_id: i64,
+    pub message_id: i64,
+    /// `approved` or `rejected`.
+    pub status: &'static str,
+    /// An approver's edit: the new text, and the provider request carrying it.
+    pub edit: Option<(String, String)>,
+    pub decided_by: String,
+    pub note: Option<String>,
+}
+
+/// The error a decision on a held message that is no longer pending fails with (the
+/// whole change is rolled back).
+pub const HELD_ALREADY_DECIDED: &str = "held message already decided";
+
+/// Events also written to the audit log, as `conversation.<kind>`.
+const AUDITED_EVENTS: &[&str] = &[
+    "message_out",
+    "csat_sent",
+    "csat_follow_up_sent",
+    "message_held",
+    "message_approved",
+    "message_rejected",
+    "assigned",
+    "owner_changed",
+    "escalated",
+];
 
 /// Everything one conversation actor step persists, atomically.
 #[derive(Debug, Clone)]
@@ -67,6 +110,8 @@ pub struct ConversationChange {
     pub enrichment: Option<ContactEnrichment>,
     /// A satisfaction survey sent or answered with this change.
     pub csat: Option<CsatRecord>,
+    /// A decision on a message held for approval.
+    pub decision: Option<HeldDecision>,
 }
 
 /// The survey row a change writes (one per surveyed case).
@@ -119,6 +164,9 @@ impl WriteOp for ConversationChange {
         Box::pin(async move {
             let now = self.conversation.updated_at;
             let channel_id = self.conversation.channel_id.as_str();
+            if let Some(decision) = &self.decision {
+                apply_decision(txn, decision, &self.conversation.phone_number_id, now).await?;
+            }
             // A redelivered inbound message changes nothing. For a case that exists, its row
             // goes in first and the unique key tells; for a new case, look first, so that a
             // late duplicate never opens one.
@@ -199,7 +247,30 @@ impl WriteOp for ConversationChange {
                 }
                 (None, None) => None,
             };
-            if let (Some(queued), Some(message)) = (&self.outbox, &message) {
+            if let (Some(held), Some(queued), Some(message)) = (
+                self.outbox.as_ref().and_then(|o| o.held.as_ref()),
+                &self.outbox,
+                &message,
+            ) {
+                held_message::Entity::insert(held_message::ActiveModel {
+                    conversation_id: Set(conversation.id),
+                    message_id: Set(message.id),
+                    channel_id: Set(conversation.channel_id.clone()),
+                    recipient: Set(queued.recipient.clone()),
+                    payload: Set(queued.payload.clone()),
+                    origin: Set(queued.origin.as_str().into()),
+                    purpose: Set(queued.purpose.as_str().into()),
+                    approver: Set(held.approver.as_str().into()),
+                    boundaries: Set(serde_json::json!(held.boundaries).to_string()),
+                    reasons: Set(serde_json::json!(held.reasons).to_string()),
+                    status: Set(HELD_PENDING.into()),
+                    original_text: Set(message.text.clone()),
+                    created_at: Set(now),
+                    ..Default::default()
+                })
+                .exec(txn)
+                .await?;
+            } else if let (Some(queued), Some(message)) = (&self.outbox, &message) {
                 outbox::Entity::insert(outbox::ActiveModel {
                     message_id: Set(message.id),
                     channel_id: Set(conversation.channel_id.clone()),
@@ -247,7 +318,24 @@ impl WriteOp for ConversationChange {
                 .await?;
             }
             let refs = (message.as_ref().map(|m| m.id), note_id);
-            events.extend(insert_events(txn, conversation.id, &self.events, refs, now).await?);
+            let inserted = insert_events(txn, conversation.id, &self.events, refs, now).await?;
+            for event in inserted
+                .iter()
+                .filter(|e| AUDITED_EVENTS.contains(&e.kind.as_str()))
+            {
+                super::audit::append(
+                    txn,
+                    &super::audit::AuditRecord {
+                        actor: event.actor.clone(),
+                        action: format!("conversation.{}", event.kind),
+                        subject: Some(format!("conversation:{}", conversation.id)),
+                        data: serde_json::from_str(&event.data).unwrap_or_default(),
+                        at: now,
+                    },
+                )
+                .await?;
+            }
+            events.extend(inserted);
             Ok(ChangeApplied {
                 contact_id,
                 conversation,
@@ -364,6 +452,79 @@ async fn duplicate_of(
         events: Vec::new(),
         duplicate: true,
     }))
+}
+
+/// A held message waiting for a decision.
+pub const HELD_PENDING: &str = "pending";
+
+/// Records a decision on a held message, if it is still pending; an approval queues the
+/// (possibly edited) message for sending.
+async fn apply_decision(
+    txn: &DatabaseTransaction,
+    decision: &HeldDecision,
+    phone_number_id: &str,
+    now: Micros,
+) -> Result<(), DbErr> {
+    let held = held_message::Entity::find_by_id(decision.held_id)
+        .one(txn)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(format!("held message {}", decision.held_id)))?;
+    let updated = held_message::Entity::update_many()
+        .col_expr(held_message::Column::Status, Expr::value(decision.status))
+        .col_expr(
+            held_message::Column::EditedText,
+            Expr::value(decision.edit.as_ref().map(|(text, _)| text.clone())),
+        )
+        .col_expr(
+            held_message::Column::DecidedBy,
+            Expr::value(decision.decided_by.clone()),
+        )
+        .col_expr(
+            held_message::Column::DecisionNote,
+            Expr::value(decision.note.clone()),
+        )
+        .col_expr(held_message::Column::DecidedAt, Expr::value(now))
+        .filter(held_message::Column::Id.eq(decision.held_id))
+        .filter(held_message::Column::Status.eq(HELD_PENDING))
+        .exec(txn)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(DbErr::Custom(HELD_ALREADY_DECIDED.into()));
+    }
+    let approved = decision.status == "approved";
+    let mut message_update = message::Entity::update_many()
+        .col_expr(
+            message::Column::DeliveryStatus,
+            Expr::value(if approved { "pending" } else { "rejected" }),
+        )
+        .filter(message::Column::Id.eq(decision.message_id));
+    if let Some((text, _)) = &decision.edit {
+        message_update = message_update.col_expr(message::Column::Text, Expr::value(text.clone()));
+    }
+    message_update.exec(txn).await?;
+    if approved {
+        let payload = decision
+            .edit
+            .as_ref()
+            .map_or_else(|| held.payload.clone(), |(_, payload)| payload.clone());
+        outbox::Entity::insert(outbox::ActiveModel {
+            message_id: Set(held.message_id),
+            channel_id: Set(held.channel_id.clone()),
+            phone_number_id: Set(phone_number_id.to_owned()),
+            recipient: Set(held.recipient.clone()),
+            payload: Set(payload),
+            state: Set(super::outbox::QUEUED.into()),
+            attempts: Set(0),
+            next_attempt_at: Set(now),
+            last_error: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        })
+        .exec(txn)
+        .await?;
+    }
+    Ok(())
 }
 
 fn event_row(

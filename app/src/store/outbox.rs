@@ -430,12 +430,14 @@ fn parse_callback_data(data: &str) -> Option<i64> {
 
 fn rank(status: DeliveryStatus) -> u8 {
     match status {
-        DeliveryStatus::Pending => 0,
+        DeliveryStatus::Pending | DeliveryStatus::Held => 0,
         DeliveryStatus::Sent => 1,
         DeliveryStatus::Delivered => 2,
         DeliveryStatus::Read => 3,
         DeliveryStatus::Played => 4,
         DeliveryStatus::Failed => 5,
+        // Never sent: no callback moves it.
+        DeliveryStatus::Rejected => 6,
     }
 }
 

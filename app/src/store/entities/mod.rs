@@ -10,6 +10,7 @@ pub mod conversation;
 pub mod conversation_event;
 pub mod csat_response;
 pub mod dead_letter;
+pub mod held_message;
 pub mod inbox;
 pub mod message;
 pub mod message_status;
