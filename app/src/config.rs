@@ -159,6 +159,27 @@ pub struct OutboundSettings {
     pub max_backoff_ms: u64,
     pub request_timeout_ms: u64,
     pub concurrency: usize,
+    /// Messages one business number sends per second (its throughput tier).
+    #[serde(default = "default_messages_per_second")]
+    pub messages_per_second: u32,
+    /// Messages to one customer at once before the pair rate applies.
+    #[serde(default = "default_pair_burst")]
+    pub pair_burst: u32,
+    /// Then one message to that customer per this interval (0: no pair pacing).
+    #[serde(default = "default_pair_interval_ms")]
+    pub pair_interval_ms: u64,
+}
+
+fn default_messages_per_second() -> u32 {
+    80
+}
+
+fn default_pair_burst() -> u32 {
+    10
+}
+
+fn default_pair_interval_ms() -> u64 {
+    6000
 }
 
 #[derive(Debug, Clone, Deserialize)]

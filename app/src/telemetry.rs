@@ -110,6 +110,7 @@ pub struct Metrics {
     pub outbound_gate: IntCounterVec,
     pub outbound_gate_seconds: Histogram,
     pub approvals: IntCounterVec,
+    pub outbound_paced: IntCounterVec,
 }
 
 fn build_metrics() -> Result<Metrics, prometheus::Error> {
@@ -260,6 +261,14 @@ fn build_metrics() -> Result<Metrics, prometheus::Error> {
         ),
         &["decision"],
     )?;
+    let outbound_paced = IntCounterVec::new(
+        Opts::new(
+            "outbound_paced_total",
+            "Sends held back to respect WhatsApp's limits, by limit (pair, throughput)",
+        ),
+        &["limit"],
+    )?;
+    registry.register(Box::new(outbound_paced.clone()))?;
     registry.register(Box::new(outbound_gate.clone()))?;
     registry.register(Box::new(outbound_gate_seconds.clone()))?;
     registry.register(Box::new(approvals.clone()))?;
@@ -310,6 +319,7 @@ fn build_metrics() -> Result<Metrics, prometheus::Error> {
         outbound_gate,
         outbound_gate_seconds,
         approvals,
+        outbound_paced,
     })
 }
 

@@ -167,6 +167,17 @@ async fn boot(
     admin_token: String,
 ) -> TestApp {
     let meta = MockServer::start().await;
+    // An `[outbound]` section of the test's own joins the harness's.
+    let (outbound_extra, extra_toml) = match extra_toml.split_once("[outbound]\n") {
+        Some((before, after)) => {
+            let end = after.find("\n[").map_or(after.len(), |i| i + 1);
+            (
+                after[..end].to_owned(),
+                format!("{before}{}", &after[end..]),
+            )
+        }
+        None => (String::new(), extra_toml.to_owned()),
+    };
     let toml = format!(
         r#"
 [http]
@@ -184,6 +195,7 @@ reopen_window_secs = 86400
 initial_backoff_ms = 1000
 max_attempts = 4
 request_timeout_ms = 2000
+{outbound_extra}
 [telemetry]
 log_filter = "warn"
 {extra_toml}

@@ -75,7 +75,56 @@ on_both_databases!(
     sends_give_up_after_the_configured_attempts,
     status_for_a_send_whose_answer_was_lost_is_matched_by_its_reference,
     free_form_replies_are_refused_once_the_service_window_closes,
+    a_customer_past_the_pair_rate_waits_in_order,
 );
+
+/// Three quick replies to one customer with a burst of two: two go at once, the third
+/// waits for the pair interval (on the service clock), and order holds; another customer
+/// is not held up.
+async fn a_customer_past_the_pair_rate_waits_in_order(backend: Backend) {
+    let config = "[outbound]\npair_burst = 2\npair_interval_ms = 6000\n";
+    let Some(app) = spawn_app_with(backend, config).await else {
+        return;
+    };
+    let calls = app.meta_accepts_sends().await;
+    let id = customer_writes(&app, CUSTOMER, "wamid.pace1", "my parcel never arrived").await;
+    for text in ["First.", "Second.", "Third."] {
+        reply(&app, &id, text).await;
+    }
+    let other = customer_writes(&app, "16315550000", "wamid.pace2", "my app crashes").await;
+    reply(&app, &other, "For the other customer.").await;
+    eventually(
+        "the burst and the other customer's reply went out",
+        || async { calls.load(Ordering::SeqCst) == 3 },
+    )
+    .await;
+    settle().await;
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        3,
+        "the third waits for the pair rate"
+    );
+    let queued = app
+        .store
+        .due_sends(app.clock.now() + 6_000_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    assert_eq!(queued[0].next_attempt_at, app.clock.now() + 6_000_000);
+
+    app.clock.advance(Duration::from_secs(6));
+    eventually("the third reply leaves after the interval", || async {
+        calls.load(Ordering::SeqCst) == 4
+    })
+    .await;
+    let to_customer: Vec<String> = sends(&app)
+        .await
+        .iter()
+        .filter(|s| s["to"] == CUSTOMER)
+        .map(|s| s["text"]["body"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(to_customer, ["First.", "Second.", "Third."]);
+}
 
 async fn service_window(app: &TestApp, id: &str) -> Value {
     let answer = app

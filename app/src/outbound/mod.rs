@@ -12,6 +12,7 @@
 
 pub mod gate;
 pub mod graph_api;
+pub mod pacing;
 pub mod transport;
 
 use crate::clock::SharedClock;
@@ -21,7 +22,7 @@ use crate::plugins::PluginRegistry;
 use crate::store::Store;
 use crate::store::entities::outbox;
 use crate::store::outbox::{
-    ClaimSend, OUTCOME_UNKNOWN, RecordSendOutcome, RecoverInDoubtSends, SendOutcome,
+    ClaimSend, DeferRecipient, OUTCOME_UNKNOWN, RecordSendOutcome, RecoverInDoubtSends, SendOutcome,
 };
 use crate::telemetry::metrics;
 use futures::StreamExt;
@@ -44,6 +45,8 @@ pub struct OutboxWorker {
     api: GraphApi,
     transports: transport::TransportSender,
     settings: OutboundSettings,
+    pair: pacing::PairPacer,
+    throughput: pacing::ThroughputPacer,
 }
 
 impl OutboxWorker {
@@ -68,6 +71,11 @@ impl OutboxWorker {
                 .collect(),
             api,
             transports: transport::TransportSender::new(plugins),
+            pair: pacing::PairPacer::new(
+                settings.pair_burst,
+                settings.pair_interval_ms as i64 * 1000,
+            ),
+            throughput: pacing::ThroughputPacer::new(settings.messages_per_second),
             settings,
         })
     }
@@ -119,15 +127,43 @@ impl OutboxWorker {
                 }
                 continue;
             }
-            // One send per customer at a time keeps their messages in order.
+            // One send per customer at a time keeps their messages in order; a customer
+            // past the pair rate waits, with all their later messages.
             let mut recipients = HashSet::new();
-            let batch: Vec<outbox::Model> = due
-                .into_iter()
-                .filter(|job| recipients.insert(job.recipient.clone()))
-                .collect();
+            let mut batch = Vec::new();
+            for job in due {
+                if !recipients.insert((job.channel_id.clone(), job.recipient.clone())) {
+                    continue;
+                }
+                match self.pair.take(&job.phone_number_id, &job.recipient, now) {
+                    Ok(()) => batch.push(job),
+                    Err(until) => self.defer(&job, until, now).await,
+                }
+            }
             futures::stream::iter(batch)
                 .for_each_concurrent(self.settings.concurrency.max(1), |job| self.send(job))
                 .await;
+        }
+    }
+
+    async fn defer(
+        &self,
+        job: &outbox::Model,
+        until: crate::domain::Micros,
+        now: crate::domain::Micros,
+    ) {
+        metrics().outbound_paced.with_label_values(&["pair"]).inc();
+        let deferred = self
+            .store
+            .write(DeferRecipient {
+                channel_id: job.channel_id.clone(),
+                recipient: job.recipient.clone(),
+                until,
+                now,
+            })
+            .await;
+        if let Err(error) = deferred {
+            tracing::error!(error = %error, "Could not defer a send to the pair rate.");
         }
     }
 
@@ -147,6 +183,12 @@ impl OutboxWorker {
                 tracing::error!(error = %error, "Could not claim a send.");
                 return;
             }
+        }
+        if self.throughput.wait_turn(&job.phone_number_id).await {
+            metrics()
+                .outbound_paced
+                .with_label_values(&["throughput"])
+                .inc();
         }
         let attempt = job.attempts as u32 + 1;
         let outcome = match self.channels.get(&job.channel_id) {

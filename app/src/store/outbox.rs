@@ -55,6 +55,33 @@ impl WriteOp for ClaimSend {
     }
 }
 
+/// Moves a customer's queued sends on one channel to `until` (the pair rate), keeping
+/// their order.
+pub struct DeferRecipient {
+    pub channel_id: String,
+    pub recipient: String,
+    pub until: Micros,
+    pub now: Micros,
+}
+
+impl WriteOp for DeferRecipient {
+    type Output = u64;
+    fn apply<'a>(&'a self, txn: &'a DatabaseTransaction) -> BoxFuture<'a, Result<u64, DbErr>> {
+        Box::pin(async move {
+            let result = outbox::Entity::update_many()
+                .col_expr(outbox::Column::NextAttemptAt, Expr::value(self.until))
+                .col_expr(outbox::Column::UpdatedAt, Expr::value(self.now))
+                .filter(outbox::Column::ChannelId.eq(self.channel_id.as_str()))
+                .filter(outbox::Column::Recipient.eq(self.recipient.as_str()))
+                .filter(outbox::Column::State.eq(QUEUED))
+                .filter(outbox::Column::NextAttemptAt.lt(self.until))
+                .exec(txn)
+                .await?;
+            Ok(result.rows_affected)
+        })
+    }
+}
+
 /// What came of one call to the provider.
 #[derive(Debug, Clone)]
 pub enum SendOutcome {
