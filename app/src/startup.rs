@@ -277,6 +277,10 @@ impl Application {
         )
         .context("Failed to build the provider client")?;
         tokio::spawn(outbox.run());
+        tokio::spawn(crate::store::audit::run_auditor(
+            store.clone(),
+            events.clone(),
+        ));
 
         if settings.channels.is_empty() {
             tracing::warn!(

@@ -13,6 +13,7 @@ mod m0004_consent;
 mod m0005_sla;
 mod m0006_csat;
 mod m0007_approvals;
+mod m0008_audit_trail;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_sla::Migration),
             Box::new(m0006_csat::Migration),
             Box::new(m0007_approvals::Migration),
+            Box::new(m0008_audit_trail::Migration),
         ]
     }
 }

@@ -69,7 +69,27 @@ async fn audit_verify_passes_an_intact_chain_and_names_the_first_broken_entry() 
     assert_eq!(report["entries"], 4);
     assert_eq!(report["first_broken"], Value::Null);
 
-    // Someone edits the third entry's details in the database.
+    // The database refuses edits and deletions of the log.
+    let refused = store
+        .db()
+        .execute_unprepared("UPDATE audit_log SET data = '{}' WHERE id = 3")
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("append-only"), "{refused}");
+    assert!(
+        store
+            .db()
+            .execute_unprepared("DELETE FROM audit_log WHERE id = 1")
+            .await
+            .is_err()
+    );
+
+    // Someone with the power to drop the guards edits the third entry's details.
+    store
+        .db()
+        .execute_unprepared("DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;")
+        .await
+        .unwrap();
     store
         .db()
         .execute_unprepared("UPDATE audit_log SET data = '{\"n\":99}' WHERE id = 3")

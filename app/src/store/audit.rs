@@ -95,6 +95,174 @@ pub async fn append(
     .await
 }
 
+/// Conversation events that are also audit entries (`conversation.<kind>`): sends,
+/// holds and decisions on held messages, assignments, transfers, escalations.
+pub const AUDITED_EVENTS: &[&str] = &[
+    "message_out",
+    "csat_sent",
+    "csat_follow_up_sent",
+    "message_held",
+    "message_approved",
+    "message_rejected",
+    "assigned",
+    "owner_changed",
+    "escalated",
+];
+
+/// Keys of event details that carry what a customer or an agent wrote: kept out of the
+/// audit log, which an erasure cannot touch without breaking the chain (the event log
+/// keeps them, and erasure scrubs it).
+const PERSONAL_KEYS: &[&str] = &["text", "original_text", "body", "comment", "reason_text"];
+
+/// The progress row of the conversation-event auditor.
+const EVENTS_PROGRESS: &str = "conversation_events";
+
+/// Chains the next audited conversation events, oldest first, at most `limit`: the
+/// entries and the new high-water mark commit together, so every audited event is
+/// chained exactly once, even across a crash. Answers how many were chained.
+///
+/// Batched off the conversation's own write, so a send or an assignment pays no audit
+/// cost on its way; the entry follows within moments (the auditor is woken by the
+/// event bus). Event ids grow in commit order because one writer commits them all; a
+/// deployment with several writing nodes would need the auditor to wait out commits in
+/// flight before moving the mark.
+pub struct AuditConversationEvents {
+    pub limit: u64,
+}
+
+impl WriteOp for AuditConversationEvents {
+    type Output = u64;
+    fn apply<'a>(&'a self, txn: &'a DatabaseTransaction) -> BoxFuture<'a, Result<u64, DbErr>> {
+        Box::pin(async move {
+            use super::entities::conversation_event;
+            use sea_orm::sea_query::{Alias, Expr, OnConflict, Query};
+            use sea_orm::{ConnectionTrait, FromQueryResult};
+            #[derive(FromQueryResult)]
+            struct Progress {
+                last_event_id: i64,
+            }
+            let progress = Progress::find_by_statement(
+                txn.get_database_backend().build(
+                    Query::select()
+                        .column(Alias::new("last_event_id"))
+                        .from(Alias::new("audit_progress"))
+                        .and_where(Expr::col(Alias::new("name")).eq(EVENTS_PROGRESS)),
+                ),
+            )
+            .one(txn)
+            .await?
+            .map_or(0, |p| p.last_event_id);
+            let events = conversation_event::Entity::find()
+                .filter(conversation_event::Column::Id.gt(progress))
+                .filter(conversation_event::Column::Kind.is_in(AUDITED_EVENTS.iter().copied()))
+                .order_by_asc(conversation_event::Column::Id)
+                .limit(self.limit)
+                .all(txn)
+                .await?;
+            let Some(last) = events.last().map(|e| e.id) else {
+                return Ok(0);
+            };
+            let mut prev = audit_entry::Entity::find()
+                .order_by_desc(audit_entry::Column::Id)
+                .limit(1)
+                .one(txn)
+                .await?
+                .map_or_else(|| GENESIS.to_owned(), |last| last.hash);
+            let rows: Vec<audit_entry::ActiveModel> = events
+                .iter()
+                .map(|event| {
+                    let mut data: serde_json::Value =
+                        serde_json::from_str(&event.data).unwrap_or_default();
+                    if let serde_json::Value::Object(map) = &mut data {
+                        map.retain(|k, _| !PERSONAL_KEYS.contains(&k.as_str()));
+                        map.insert("event_id".into(), event.id.into());
+                    }
+                    let data = data.to_string();
+                    let action = format!("conversation.{}", event.kind);
+                    let subject = format!("conversation:{}", event.conversation_id);
+                    let hash = entry_hash(
+                        &prev,
+                        event.created_at,
+                        &event.actor,
+                        &action,
+                        Some(&subject),
+                        &data,
+                    );
+                    audit_entry::ActiveModel {
+                        at: Set(event.created_at),
+                        actor: Set(event.actor.clone()),
+                        action: Set(action),
+                        subject: Set(Some(subject)),
+                        data: Set(data),
+                        prev_hash: Set(std::mem::replace(&mut prev, hash.clone())),
+                        hash: Set(hash),
+                        ..Default::default()
+                    }
+                })
+                .collect();
+            let count = rows.len() as u64;
+            audit_entry::Entity::insert_many(rows).exec(txn).await?;
+            let stmt = Query::insert()
+                .into_table(Alias::new("audit_progress"))
+                .columns([Alias::new("name"), Alias::new("last_event_id")])
+                .values_panic([EVENTS_PROGRESS.into(), last.into()])
+                .on_conflict(
+                    OnConflict::column(Alias::new("name"))
+                        .update_column(Alias::new("last_event_id"))
+                        .to_owned(),
+                )
+                .to_owned();
+            txn.execute(txn.get_database_backend().build(&stmt)).await?;
+            Ok(count)
+        })
+    }
+}
+
+/// Events chained per write.
+const AUDIT_BATCH: u64 = 500;
+
+/// Chains audited conversation events as they are committed: woken by the event bus,
+/// and every few seconds regardless (a lagging bus, events committed by another node).
+pub async fn run_auditor(store: Store, events: crate::events::EventBus) {
+    let mut receiver = events.subscribe();
+    loop {
+        match store
+            .write(AuditConversationEvents { limit: AUDIT_BATCH })
+            .await
+        {
+            Ok(n) if n == AUDIT_BATCH => continue,
+            Ok(_) => {}
+            Err(error) => {
+                tracing::error!(error = %error, "Could not append conversation events to the audit log; retrying.");
+            }
+        }
+        // Let events gather: one write chains many, and intake and sending keep the
+        // writer to themselves in between.
+        tokio::time::sleep(AUDIT_PAUSE).await;
+        let wake = async {
+            loop {
+                match receiver.recv().await {
+                    Ok(event) if AUDITED_EVENTS.contains(&event.kind.as_str()) => return true,
+                    Ok(_) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return true,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return false,
+                }
+            }
+        };
+        tokio::select! {
+            open = wake => if !open { tokio::time::sleep(AUDITOR_POLL).await },
+            _ = tokio::time::sleep(AUDITOR_POLL) => {}
+        }
+    }
+}
+
+/// The least time between two chaining writes that are not catching up with a backlog:
+/// how long an audited event may wait for its entry.
+pub const AUDIT_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// How often the auditor looks even when nothing woke it.
+const AUDITOR_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// The outcome of checking the whole chain.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ChainReport {

@@ -74,19 +74,6 @@ pub struct HeldDecision {
 /// whole change is rolled back).
 pub const HELD_ALREADY_DECIDED: &str = "held message already decided";
 
-/// Events also written to the audit log, as `conversation.<kind>`.
-const AUDITED_EVENTS: &[&str] = &[
-    "message_out",
-    "csat_sent",
-    "csat_follow_up_sent",
-    "message_held",
-    "message_approved",
-    "message_rejected",
-    "assigned",
-    "owner_changed",
-    "escalated",
-];
-
 /// Everything one conversation actor step persists, atomically.
 #[derive(Debug, Clone)]
 pub struct ConversationChange {
@@ -318,24 +305,7 @@ impl WriteOp for ConversationChange {
                 .await?;
             }
             let refs = (message.as_ref().map(|m| m.id), note_id);
-            let inserted = insert_events(txn, conversation.id, &self.events, refs, now).await?;
-            for event in inserted
-                .iter()
-                .filter(|e| AUDITED_EVENTS.contains(&e.kind.as_str()))
-            {
-                super::audit::append(
-                    txn,
-                    &super::audit::AuditRecord {
-                        actor: event.actor.clone(),
-                        action: format!("conversation.{}", event.kind),
-                        subject: Some(format!("conversation:{}", conversation.id)),
-                        data: serde_json::from_str(&event.data).unwrap_or_default(),
-                        at: now,
-                    },
-                )
-                .await?;
-            }
-            events.extend(inserted);
+            events.extend(insert_events(txn, conversation.id, &self.events, refs, now).await?);
             Ok(ChangeApplied {
                 contact_id,
                 conversation,
