@@ -23,6 +23,7 @@ pub struct Settings {
     pub plugins: PluginSettings,
     pub sla: SlaSettings,
     pub csat: CsatSettings,
+    pub templates: TemplateSettings,
     #[serde(default)]
     pub channels: Vec<ChannelSettings>,
 }
@@ -106,6 +107,14 @@ pub struct ConversationSettings {
     pub pending_close_after_secs: u64,
     #[serde(default)]
     pub closing_message: String,
+}
+
+/// Message templates (the registry is in the database).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateSettings {
+    /// The language variant sent when the contact's language has none.
+    pub fallback_language: String,
 }
 
 /// The satisfaction survey sent after a case is resolved.

@@ -33,6 +33,12 @@ pub enum ErrorCode {
     InvalidConfig,
     /// A held message was already approved or rejected: nothing is sent twice.
     AlreadyDecided,
+    /// No variant of the template is approved (internally and by Meta) for sending.
+    TemplateNotApproved,
+    /// A template send's variables are missing, unknown or of the wrong type.
+    TemplateVariablesInvalid,
+    /// The template's workflow does not allow this step from its status.
+    InvalidTemplateTransition,
     Unavailable,
     Internal,
     /// An error of the plugin host, with its own stable code (`plugin_not_loaded`,
@@ -62,6 +68,9 @@ impl ErrorCode {
             Self::ConsentWithdrawn => "consent_withdrawn",
             Self::InvalidConfig => "invalid_config",
             Self::AlreadyDecided => "already_decided",
+            Self::TemplateNotApproved => "template_not_approved",
+            Self::TemplateVariablesInvalid => "template_variables_invalid",
+            Self::InvalidTemplateTransition => "invalid_template_transition",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
             Self::Plugin(code) => code,
@@ -85,7 +94,10 @@ impl ErrorCode {
             Self::NameTaken | Self::NotAssignee | Self::Collision | Self::AlreadyDecided => {
                 StatusCode::CONFLICT
             }
-            Self::InvalidConfig => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::InvalidConfig
+            | Self::TemplateNotApproved
+            | Self::TemplateVariablesInvalid
+            | Self::InvalidTemplateTransition => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Plugin("plugin_not_loaded") => StatusCode::NOT_FOUND,

@@ -14,6 +14,7 @@ mod m0005_sla;
 mod m0006_csat;
 mod m0007_approvals;
 mod m0008_audit_trail;
+mod m0009_templates;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_csat::Migration),
             Box::new(m0007_approvals::Migration),
             Box::new(m0008_audit_trail::Migration),
+            Box::new(m0009_templates::Migration),
         ]
     }
 }

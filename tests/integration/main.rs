@@ -21,3 +21,4 @@ mod routing;
 mod schema;
 mod sla;
 mod telemetry;
+mod templates;

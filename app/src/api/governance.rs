@@ -6,9 +6,9 @@ use super::{api, conversation_error, principal};
 use crate::clock::micros_to_datetime;
 use crate::conversation::DecideHeld;
 use crate::conversation::approval::Decision;
-use crate::domain::{ConversationKey, MAX_TEXT_CHARS, Permission};
+use crate::domain::{MAX_TEXT_CHARS, Permission};
 use crate::error::{ApiError, ErrorCode};
-use crate::store::entities::{audit_entry, conversation, held_message};
+use crate::store::entities::{audit_entry, held_message};
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
 use futures::Stream;
@@ -299,22 +299,7 @@ async fn decide(
         .await
         .map_err(ApiError::internal)?
         .ok_or_else(not_found)?;
-    let case = conversation::Entity::find_by_id(held.conversation_id)
-        .one(db)
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(not_found)?;
-    let contact = api(ctx)
-        .store
-        .contact(case.contact_id)
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(not_found)?;
-    let key = ConversationKey {
-        channel_id: case.channel_id.clone(),
-        phone_number_id: case.phone_number_id.clone(),
-        wa_id: contact.wa_id,
-    };
+    let (key, _) = super::conversation_key(ctx, &ID(held.conversation_id.to_string())).await?;
     let decision_label = match &decision {
         Decision::Approve { text: Some(_) } => "approved_edited",
         Decision::Approve { text: None } => "approved",

@@ -11,6 +11,7 @@ pub mod governance;
 pub mod plugins;
 pub mod routing;
 pub mod sla;
+pub mod templates;
 pub mod types;
 
 use crate::clock::SharedClock;
@@ -226,6 +227,7 @@ pub struct QueryRoot(
     routing::RoutingQuery,
     sla::SlaQuery,
     governance::GovernanceQuery,
+    templates::TemplateQuery,
 );
 
 #[derive(async_graphql::MergedObject, Default)]
@@ -234,6 +236,7 @@ pub struct MutationRoot(
     routing::RoutingMutation,
     sla::SlaMutation,
     governance::GovernanceMutation,
+    templates::TemplateMutation,
 );
 
 #[derive(async_graphql::MergedSubscription, Default)]

@@ -321,11 +321,6 @@ pub fn plan_reply(
     by: Replier<'_>,
     now: Micros,
 ) -> Result<ConversationChange, ConversationError> {
-    let Replier {
-        actor: author,
-        agent_id: author_agent_id,
-        authority,
-    } = by;
     let live = live_case(state, conversation_id)?;
     let closes_at = service_window_closes_at(live.last_customer_message_at);
     if closes_at.is_none_or(|closes| now >= closes) {
@@ -334,6 +329,85 @@ pub fn plan_reply(
             closed_at: closes_at,
         });
     }
+    plan_send(
+        state,
+        conversation_id,
+        by,
+        now,
+        outbound_message("text", text),
+        text_outbox(&key.wa_id, text, origin_of(by.actor)),
+        json!({ "kind": "text" }),
+    )
+}
+
+/// An approved template to the customer: allowed outside the service window (the gate
+/// still checks consent for its category and the approval boundaries).
+pub fn plan_template(
+    state: &ActorState,
+    key: &ConversationKey,
+    conversation_id: i64,
+    template: &TemplateSend,
+    by: Replier<'_>,
+    now: Micros,
+) -> Result<ConversationChange, ConversationError> {
+    let category = crate::domain::template::category(&template.category);
+    plan_send(
+        state,
+        conversation_id,
+        by,
+        now,
+        outbound_message("template", &template.text),
+        NewOutbox {
+            recipient: key.wa_id.clone(),
+            payload: template.payload.to_string(),
+            origin: origin_of(by.actor),
+            purpose: if category == Some("marketing") {
+                Purpose::Marketing
+            } else {
+                Purpose::Service
+            },
+            template_category: category.or(Some("utility")),
+            held: None,
+        },
+        json!({
+            "kind": "template",
+            "template": template.name,
+            "language": template.language,
+            "version": template.version,
+        }),
+    )
+}
+
+/// A template send, checked and rendered.
+#[derive(Debug, Clone)]
+pub struct TemplateSend {
+    pub name: String,
+    pub language: String,
+    pub version: i32,
+    pub category: String,
+    /// The body as the customer reads it.
+    pub text: String,
+    pub payload: serde_json::Value,
+}
+
+/// A message from a person or Parley to the customer on a live case: ownership checked,
+/// the case moved to IN_PROGRESS, the first response marked, the message and its send
+/// queued (the gate decides next).
+fn plan_send(
+    state: &ActorState,
+    conversation_id: i64,
+    by: Replier<'_>,
+    now: Micros,
+    message: NewMessage,
+    outbox: NewOutbox,
+    event: serde_json::Value,
+) -> Result<ConversationChange, ConversationError> {
+    let Replier {
+        actor: author,
+        agent_id: author_agent_id,
+        authority,
+    } = by;
+    let live = live_case(state, conversation_id)?;
     if authority == ReplyAuthority::Agent
         && let Some(assignee) = live.assignee_id
         && Some(assignee) != author_agent_id
@@ -361,14 +435,14 @@ pub fn plan_reply(
     c.last_activity_at = now;
     change.events.push(NewEvent {
         kind: "message_out",
-        data: json!({ "kind": "text" }),
+        data: event,
         actor: author.label(),
     });
     change.message = Some(NewMessage {
         author_agent_id,
-        ..outbound_message("text", text)
+        ..message
     });
-    change.outbox = Some(text_outbox(&key.wa_id, text, origin_of(author)));
+    change.outbox = Some(outbox);
     Ok(change)
 }
 

@@ -189,6 +189,18 @@ pub struct SendReply {
     pub origin: Origin,
 }
 
+/// An approved template to the customer (checked and rendered by the caller).
+#[derive(Message, Clone)]
+#[rtype(result = "Result<ChangeApplied, ConversationError>")]
+pub struct SendTemplate {
+    pub conversation_id: i64,
+    pub template: lifecycle::TemplateSend,
+    pub by: Who,
+    pub agent_id: Option<i64>,
+    pub authority: lifecycle::ReplyAuthority,
+    pub origin: Origin,
+}
+
 /// Approve (optionally with an edit) or reject a message the gate held.
 #[derive(Message, Clone)]
 #[rtype(result = "Result<ChangeApplied, ConversationError>")]
@@ -1051,6 +1063,37 @@ impl Handler<SendReply> for ConversationActor {
                 }
                 change
             })
+        })
+    }
+}
+
+impl Handler<SendTemplate> for ConversationActor {
+    type Result = AtomicResponse<Self, Result<ChangeApplied, ConversationError>>;
+
+    fn handle(&mut self, msg: SendTemplate, _: &mut Self::Context) -> Self::Result {
+        let key = self.key.clone();
+        let span = tracing::info_span!(
+            "conversation.template",
+            conversation_id = msg.conversation_id,
+            template = %msg.template.name
+        );
+        self.step(span, Connect::default(), move |state, now| {
+            let mut change = lifecycle::plan_template(
+                state,
+                &key,
+                msg.conversation_id,
+                &msg.template,
+                lifecycle::Replier {
+                    actor: &msg.by,
+                    agent_id: msg.agent_id,
+                    authority: msg.authority,
+                },
+                now,
+            )?;
+            if let Some(outbox) = change.outbox.as_mut() {
+                outbox.origin = msg.origin;
+            }
+            Ok(change)
         })
     }
 }

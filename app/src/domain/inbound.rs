@@ -236,10 +236,24 @@ pub struct WebhookBatch {
     pub messages: Vec<InboundMessage>,
     pub statuses: Vec<StatusUpdate>,
     pub rejected: Vec<RejectedItem>,
-    /// Changes for fields Parley does not handle yet (for example
-    /// `message_template_status_update`), counted and otherwise ignored.
+    /// Changes for fields Parley does not handle yet, counted and otherwise ignored.
     pub ignored_changes: usize,
     /// Provider errors about a business number rather than about one item.
     #[serde(default)]
     pub account_errors: Vec<AccountError>,
+    /// Meta's verdicts on message templates (`message_template_status_update`).
+    #[serde(default)]
+    pub template_statuses: Vec<TemplateStatusUpdate>,
+}
+
+/// Meta's review of a message template changed (approved, rejected, paused, disabled...).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateStatusUpdate {
+    /// `APPROVED`, `REJECTED`, `PENDING`, `PAUSED`, `DISABLED`, ... as Meta sends it.
+    pub event: String,
+    pub name: String,
+    pub language: String,
+    pub meta_template_id: Option<String>,
+    /// Meta's reason (`NONE` on approval).
+    pub reason: Option<String>,
 }

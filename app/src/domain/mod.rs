@@ -5,6 +5,7 @@
 
 pub mod consent;
 pub mod inbound;
+pub mod template;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -195,6 +196,7 @@ impl Role {
                     | ManagePlugins
                     | EraseData
                     | ReadAudit
+                    | ReviewTemplates
             ),
             Self::Agent => matches!(
                 permission,
@@ -246,6 +248,10 @@ pub enum Permission {
     ApproveMessages,
     /// Read the audit trail (auditors and admins).
     ReadAudit,
+    /// Write template drafts and submit them for review (supervisors and admins).
+    ManageTemplates,
+    /// Approve, reject or pause templates (admins only).
+    ReviewTemplates,
 }
 
 /// Who did something, as written to the event log.

@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use crate::domain::inbound::{
     AccountError, DeliveryStatus, InboundMessage, MessageContent, MessageKind, ProviderError,
-    RejectedItem, ReplyContext, StatusUpdate, WebhookBatch,
+    RejectedItem, ReplyContext, StatusUpdate, TemplateStatusUpdate, WebhookBatch,
 };
 
 /// The `object` Meta sends for WhatsApp Business Account webhooks.
@@ -42,6 +42,36 @@ pub enum PayloadError {
     WrongObject(String),
     #[error("webhook body has no `entry` array")]
     NoEntries,
+}
+
+/// The change field that carries Meta's verdicts on message templates.
+const TEMPLATE_STATUS_FIELD: &str = "message_template_status_update";
+
+fn read_template_status(value: Value) -> Result<TemplateStatusUpdate, String> {
+    #[derive(Deserialize)]
+    #[serde(expecting = "a template status object")]
+    struct Wire {
+        event: String,
+        message_template_id: Option<Value>,
+        message_template_name: String,
+        message_template_language: String,
+        reason: Option<String>,
+    }
+    let wire: Wire = serde_json::from_value(value).map_err(|e| e.to_string())?;
+    if wire.event.trim().is_empty() || wire.message_template_name.trim().is_empty() {
+        return Err("event and message_template_name must not be empty".into());
+    }
+    Ok(TemplateStatusUpdate {
+        event: wire.event,
+        name: wire.message_template_name,
+        language: wire.message_template_language,
+        meta_template_id: wire.message_template_id.and_then(|id| match id {
+            Value::String(s) => Some(s),
+            Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        }),
+        reason: wire.reason.filter(|r| r != "NONE"),
+    })
 }
 
 /// Reads one Cloud API webhook body into a batch of messages, statuses and rejections.
@@ -83,6 +113,12 @@ fn read_change(change: Value, e: usize, c: usize, batch: &mut WebhookBatch) {
         Ok(change) => change,
         Err(err) => return reject(batch, path(), err),
     };
+    if change.field == TEMPLATE_STATUS_FIELD {
+        return match read_template_status(change.value) {
+            Ok(update) => batch.template_statuses.push(update),
+            Err(reason) => reject(batch, path(), reason),
+        };
+    }
     if change.field != MESSAGES_FIELD {
         batch.ignored_changes += 1;
         return;
@@ -1207,9 +1243,12 @@ mod tests {
     }
 
     #[test]
-    fn template_status_update_is_counted_and_ignored() {
+    fn template_status_update_is_read_for_the_registry() {
         let batch = parse(fixture!("template_status_update"));
-        assert_eq!(batch.ignored_changes, 1);
+        assert_eq!(batch.ignored_changes, 0);
+        assert_eq!(batch.template_statuses.len(), 1);
+        assert_eq!(batch.template_statuses[0].name, "csat_request");
+        assert_eq!(batch.template_statuses[0].event, "APPROVED");
         assert!(batch.messages.is_empty());
         assert!(batch.statuses.is_empty());
         assert!(batch.rejected.is_empty());
@@ -1443,6 +1482,30 @@ mod tests {
             "{}",
             batch.rejected[0].reason
         );
+    }
+
+    #[test]
+    fn template_status_updates_are_read_and_bad_ones_rejected() {
+        let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [
+            {"field": "message_template_status_update", "value": {
+                "event": "APPROVED", "message_template_id": 594425479261596_i64,
+                "message_template_name": "order_update", "message_template_language": "en_US",
+                "reason": "NONE", "message_template_category": "UTILITY"}},
+            {"field": "message_template_status_update", "value": {"event": "REJECTED"}},
+        ]}]});
+        let batch = parse_webhook(body.to_string().as_bytes()).unwrap();
+        assert_eq!(
+            batch.template_statuses,
+            [TemplateStatusUpdate {
+                event: "APPROVED".into(),
+                name: "order_update".into(),
+                language: "en_US".into(),
+                meta_template_id: Some("594425479261596".into()),
+                reason: None,
+            }]
+        );
+        assert_eq!(batch.rejected.len(), 1);
+        assert_eq!(batch.rejected[0].path, "entry[0].changes[1]");
     }
 
     #[test]

@@ -201,7 +201,40 @@ impl Dispatcher {
             )
             .await;
         };
-        futures::join!(futures::future::join_all(conversations), statuses);
+        let templates = async {
+            for update in &batch.template_statuses {
+                let applied = with_retries(inner.max_attempts, "Template status", || async {
+                    inner
+                        .store
+                        .write(crate::store::templates::RecordMetaTemplateStatus {
+                            name: update.name.clone(),
+                            language: update.language.clone(),
+                            event: update.event.clone(),
+                            meta_template_id: update.meta_template_id.clone(),
+                            reason: update.reason.clone(),
+                            now: inner.clock.now(),
+                        })
+                        .await
+                })
+                .await;
+                if let Err(error) = applied {
+                    let payload = serde_json::to_vec(update).unwrap_or_default();
+                    self.dead_letter(
+                        &item,
+                        "template_status",
+                        format!("template status could not be applied: {error}"),
+                        payload.into(),
+                        false,
+                    )
+                    .await;
+                }
+            }
+        };
+        futures::join!(
+            futures::future::join_all(conversations),
+            statuses,
+            templates
+        );
         let _ = inner.done.send(item.inbox_id);
     }
 

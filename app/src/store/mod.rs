@@ -17,6 +17,7 @@ pub mod noise;
 pub mod outbox;
 pub mod queries;
 pub mod sla;
+pub mod templates;
 pub mod writer;
 
 use crate::config::{DatabaseSettings, SqliteSynchronous};

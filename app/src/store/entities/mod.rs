@@ -19,3 +19,4 @@ pub mod note;
 pub mod outbox;
 pub mod suppression;
 pub mod team;
+pub mod template;
