@@ -32,6 +32,14 @@ async fn erasure_removes_personal_data_and_leaves_the_audit_chain_verifiable(bac
         )
         .await;
     assert!(noted["data"]["addNote"].is_object(), "{noted}");
+    // A draft held for approval, quoting the customer.
+    let held = app
+        .graphql(
+            "mutation($c: ID!) { sendReply(conversationId: $c, aiDraft: true, text: \"Ana, card 4111 refunded\") { deliveryStatus } }",
+            json!({ "c": id }),
+        )
+        .await;
+    assert_eq!(held["data"]["sendReply"]["deliveryStatus"], "HELD", "{held}");
     let (payloads, _) = app.store.payloads_mentioning(CUSTOMER).await.unwrap();
     assert!(!payloads.is_empty(), "the raw webhook holds the number");
 
@@ -59,7 +67,7 @@ async fn erasure_removes_personal_data_and_leaves_the_audit_chain_verifiable(bac
         .await;
     let report = &answer["data"]["eraseContact"];
     assert_eq!(report["conversations"], 1, "{answer}");
-    assert_eq!(report["messages"], 2, "{answer}");
+    assert_eq!(report["messages"], 3, "{answer}");
     assert_eq!(report["notes"], 1, "{answer}");
     assert!(report["payloads"].as_u64().unwrap() >= 1, "{answer}");
 
@@ -75,7 +83,19 @@ async fn erasure_removes_personal_data_and_leaves_the_audit_chain_verifiable(bac
         .iter()
         .map(|e| &e["node"]["text"])
         .collect();
-    assert_eq!(texts, [&Value::Null, &Value::Null], "{case}");
+    assert_eq!(texts, [&Value::Null, &Value::Null, &Value::Null], "{case}");
+    // The held draft will never be sent, and its text is gone too.
+    let queue = app
+        .graphql(
+            "query($c: ID) { heldMessages(conversationId: $c, status: REJECTED) { originalText decisionNote } }",
+            json!({ "c": id }),
+        )
+        .await;
+    assert_eq!(
+        queue["data"]["heldMessages"],
+        json!([{ "originalText": null, "decisionNote": "the contact's data was erased" }]),
+        "{queue}"
+    );
     let dump = app
         .graphql(
             "query($id: ID!) { conversation(id: $id) { triage events(first: 50) { data } } }",

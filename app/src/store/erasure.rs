@@ -6,8 +6,8 @@
 
 use super::audit::{AuditRecord, append};
 use super::entities::{
-    contact, conversation, conversation_event, dead_letter, inbox, message, note, outbox,
-    suppression,
+    contact, conversation, conversation_event, dead_letter, held_message, inbox, message, note,
+    outbox, suppression,
 };
 use super::{Store, StoreError, WriteOp};
 use crate::domain::Micros;
@@ -151,7 +151,44 @@ async fn erase(
             Expr::value("{\"erased\":true}"),
         )
         .filter(conversation_event::Column::ConversationId.is_in(cases.clone()))
-        .filter(conversation_event::Column::Kind.is_in(["triaged", "contact_enriched"]))
+        .filter(conversation_event::Column::Kind.is_in([
+            "triaged",
+            "contact_enriched",
+            "message_approved",
+            "message_rejected",
+            "csat_comment",
+        ]))
+        .exec(txn)
+        .await?;
+    // Held messages: what they said and where they were going is forgotten; those still
+    // waiting are rejected, so nothing is ever sent to an erased contact.
+    held_message::Entity::update_many()
+        .col_expr(held_message::Column::Status, Expr::value("rejected"))
+        .col_expr(held_message::Column::DecidedBy, Expr::value(op.actor.clone()))
+        .col_expr(held_message::Column::DecidedAt, Expr::value(op.at))
+        .col_expr(
+            held_message::Column::DecisionNote,
+            Expr::value("the contact's data was erased"),
+        )
+        .filter(held_message::Column::ConversationId.is_in(cases.clone()))
+        .filter(held_message::Column::Status.eq(super::conversations::HELD_PENDING))
+        .exec(txn)
+        .await?;
+    held_message::Entity::update_many()
+        .col_expr(held_message::Column::Payload, Expr::value("{}"))
+        .col_expr(
+            held_message::Column::Recipient,
+            Expr::value(format!("erased:{}", found.id)),
+        )
+        .col_expr(
+            held_message::Column::OriginalText,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            held_message::Column::EditedText,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(held_message::Column::ConversationId.is_in(cases.clone()))
         .exec(txn)
         .await?;
 
