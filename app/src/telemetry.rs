@@ -2,7 +2,10 @@
 //!
 //! `tracing` everywhere; an OpenTelemetry OTLP/HTTP exporter when the standard
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` variable is set; Prometheus counters and histograms
-//! rendered at `/metrics`. Log fields never carry message text, phone numbers or secrets.
+//! rendered at `/metrics`. Log fields never carry message text, phone numbers or secrets,
+//! and every log line is redacted on its way out all the same: phone numbers, e-mail
+//! addresses and card numbers that reached one through an error message (a provider's, a
+//! plugin's) are replaced by `[phone]`, `[email]` and `[card]`.
 
 use crate::config::TelemetrySettings;
 use opentelemetry::trace::TracerProvider as _;
@@ -31,15 +34,14 @@ impl Drop for TelemetryGuard {
 pub fn init(settings: &TelemetrySettings) -> TelemetryGuard {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.log_filter));
+    let writer = || Redacting(std::io::stderr());
     let fmt = if settings.json_logs {
         tracing_subscriber::fmt::layer()
             .json()
-            .with_writer(std::io::stderr)
+            .with_writer(writer)
             .boxed()
     } else {
-        tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
-            .boxed()
+        tracing_subscriber::fmt::layer().with_writer(writer).boxed()
     };
     let mut provider = None;
     let otel = match std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT") {
@@ -64,6 +66,135 @@ pub fn init(settings: &TelemetrySettings) -> TelemetryGuard {
         .with(otel)
         .try_init();
     TelemetryGuard { provider }
+}
+
+/// Writes log lines with personal data redacted (the formatter hands over one whole line
+/// per write).
+struct Redacting<W>(W);
+
+impl<W: std::io::Write> std::io::Write for Redacting<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        self.0.write_all(redact(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// Replaces phone numbers (10 to 15 digits, `+` and spaces or dashes between groups of
+/// three or more allowed), card numbers (13 to 19 digits passing the Luhn check) and
+/// e-mail addresses. Dates, times and short ids are left alone.
+pub fn redact(text: &str) -> std::borrow::Cow<'_, str> {
+    let bytes = text.as_bytes();
+    if !bytes.contains(&b'@') && bytes.iter().filter(|b| b.is_ascii_digit()).count() < 10 {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if let Some(end) = email_at(bytes, i) {
+            out.push_str("[email]");
+            i = end;
+            continue;
+        }
+        let starts_number = (bytes[i].is_ascii_digit()
+            || (bytes[i] == b'+' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit)))
+            && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric());
+        if starts_number {
+            let (end, digits) = number_at(bytes, i);
+            let after_ok = bytes.get(end).is_none_or(|b| !b.is_ascii_alphanumeric());
+            // Cards are never written with a leading `+`; international numbers are.
+            let plus = bytes[i] == b'+';
+            if after_ok && !plus && (13..=19).contains(&digits.len()) && luhn(&digits) {
+                out.push_str("[card]");
+                i = end;
+                continue;
+            }
+            if after_ok && (10..=15).contains(&digits.len()) {
+                out.push_str("[phone]");
+                i = end;
+                continue;
+            }
+        }
+        let c = text[i..].chars().next().unwrap_or(' ');
+        out.push(c);
+        i += c.len_utf8();
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// A number starting at `i`: digit groups separated by one space or dash, every group
+/// after the first three digits or more. Answers where it ends and its digits.
+fn number_at(bytes: &[u8], mut i: usize) -> (usize, Vec<u8>) {
+    if bytes[i] == b'+' {
+        i += 1;
+    }
+    let mut digits = Vec::new();
+    let mut first = true;
+    loop {
+        let start = i;
+        while i < bytes.len() && bytes[i].is_ascii_digit() {
+            i += 1;
+        }
+        let group = &bytes[start..i];
+        if !first && group.len() < 3 {
+            // Not part of the number: give back the separator.
+            return (start - 1, digits);
+        }
+        digits.extend_from_slice(group);
+        first = false;
+        match bytes.get(i) {
+            Some(b' ' | b'-') if bytes.get(i + 1).is_some_and(u8::is_ascii_digit) => i += 1,
+            _ => return (i, digits),
+        }
+    }
+}
+
+fn luhn(digits: &[u8]) -> bool {
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(n, d)| {
+            let d = u32::from(d - b'0');
+            if n % 2 == 1 {
+                let doubled = d * 2;
+                if doubled > 9 { doubled - 9 } else { doubled }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+/// An e-mail address starting at `i` (at a word start), if there is one: where it ends.
+fn email_at(bytes: &[u8], i: usize) -> Option<usize> {
+    let local = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'%' | b'+' | b'-');
+    if i > 0 && local(bytes[i - 1]) || !local(bytes[i]) {
+        return None;
+    }
+    let mut at = i;
+    while at < bytes.len() && local(bytes[at]) {
+        at += 1;
+    }
+    if bytes.get(at) != Some(&b'@') || at == i {
+        return None;
+    }
+    let mut end = at + 1;
+    while end < bytes.len()
+        && (bytes[end].is_ascii_alphanumeric() || matches!(bytes[end], b'.' | b'-'))
+    {
+        end += 1;
+    }
+    while end > at + 1 && bytes[end - 1] == b'.' {
+        end -= 1;
+    }
+    let domain = &bytes[at + 1..end];
+    (domain.contains(&b'.') && domain.len() >= 3).then_some(end)
 }
 
 fn build_tracer_provider(
@@ -343,4 +474,31 @@ pub fn render_metrics() -> String {
         tracing::error!(error = %error, "Could not render metrics.");
     }
     String::from_utf8(out).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn phone_numbers_cards_and_emails_are_redacted_and_the_rest_is_left() {
+        assert_eq!(
+            redact("send to 16315551234 failed: (#131030) Recipient +52 155 1234 5678 not allowed"),
+            "send to [phone] failed: (#131030) Recipient [phone] not allowed"
+        );
+        assert_eq!(
+            redact("card 4111 1111 1111 1111 and 4111-1111-1111-1111, mail ana.p@example.com."),
+            "card [card] and [card], mail [email]."
+        );
+        // Ten digits or more read as a phone number, whatever they were.
+        assert_eq!(redact("took 1669233778 ms"), "took [phone] ms");
+        for kept in [
+            "2026-12-01T14:17:24.123456Z conversation_id=42 outbox_id=1234567",
+            "wamid.HBgLMTY1MDM4NzkyNDMVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTcA",
+            "16692337 items in 1250 ms",
+            "GET /v21.0/106540352242922x/messages",
+        ] {
+            assert_eq!(redact(kept), kept);
+        }
+    }
 }

@@ -39,7 +39,10 @@ async fn erasure_removes_personal_data_and_leaves_the_audit_chain_verifiable(bac
             json!({ "c": id }),
         )
         .await;
-    assert_eq!(held["data"]["sendReply"]["deliveryStatus"], "HELD", "{held}");
+    assert_eq!(
+        held["data"]["sendReply"]["deliveryStatus"], "HELD",
+        "{held}"
+    );
     let (payloads, _) = app.store.payloads_mentioning(CUSTOMER).await.unwrap();
     assert!(!payloads.is_empty(), "the raw webhook holds the number");
 

@@ -164,7 +164,10 @@ async fn erase(
     // waiting are rejected, so nothing is ever sent to an erased contact.
     held_message::Entity::update_many()
         .col_expr(held_message::Column::Status, Expr::value("rejected"))
-        .col_expr(held_message::Column::DecidedBy, Expr::value(op.actor.clone()))
+        .col_expr(
+            held_message::Column::DecidedBy,
+            Expr::value(op.actor.clone()),
+        )
         .col_expr(held_message::Column::DecidedAt, Expr::value(op.at))
         .col_expr(
             held_message::Column::DecisionNote,
