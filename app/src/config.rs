@@ -24,6 +24,7 @@ pub struct Settings {
     pub sla: SlaSettings,
     pub csat: CsatSettings,
     pub templates: TemplateSettings,
+    pub retention: RetentionSettings,
     #[serde(default)]
     pub channels: Vec<ChannelSettings>,
 }
@@ -107,6 +108,21 @@ pub struct ConversationSettings {
     pub pending_close_after_secs: u64,
     #[serde(default)]
     pub closing_message: String,
+}
+
+/// How long each kind of personal data is kept, in days (0: until the contact is erased).
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Raw webhook bodies, once processed.
+    pub webhook_payloads_days: u32,
+    pub dead_letters_days: u32,
+    /// What customers and agents wrote, on cases closed this long ago.
+    pub message_text_days: u32,
+    /// The texts of held messages decided this long ago.
+    pub held_messages_days: u32,
+    /// Time between two sweeps (service clock), at least 60.
+    pub sweep_interval_secs: u64,
 }
 
 /// Message templates (the registry is in the database).

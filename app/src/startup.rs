@@ -281,6 +281,11 @@ impl Application {
             store.clone(),
             events.clone(),
         ));
+        tokio::spawn(crate::store::retention::run_retention(
+            store.clone(),
+            clock.clone(),
+            settings.retention.clone(),
+        ));
 
         if settings.channels.is_empty() {
             tracing::warn!(

@@ -131,3 +131,75 @@ async fn erasure_removes_personal_data_and_leaves_the_audit_chain_verifiable(bac
 }
 
 on_both_databases!(erasure_removes_personal_data_and_leaves_the_audit_chain_verifiable);
+
+on_both_databases!(personal_data_is_removed_when_its_retention_has_passed);
+
+/// Retention through the real server and its clock: raw payloads go after their days,
+/// message texts of closed cases after theirs; the case and the audit chain stay.
+async fn personal_data_is_removed_when_its_retention_has_passed(backend: Backend) {
+    let config = "[retention]\nwebhook_payloads_days = 10\ndead_letters_days = 10\n\
+                  message_text_days = 20\nheld_messages_days = 20\nsweep_interval_secs = 3600\n";
+    let Some(app) = spawn_app_with(backend, config).await else {
+        return;
+    };
+    app.meta_accepts_sends().await;
+    let id = customer_writes(
+        &app,
+        CUSTOMER,
+        "wamid.r1",
+        "my card 4111 1111 1111 1111 was charged twice",
+    )
+    .await;
+    let sent = reply(&app, &id, "We are on it.").await;
+    message_reaches(&app, &id, sent["id"].as_str().unwrap(), "SENT").await;
+    let resolved = set_status(&app, &id, "RESOLVED").await;
+    assert_eq!(
+        resolved["data"]["setConversationStatus"]["status"],
+        "RESOLVED"
+    );
+    // Past the reopen window the case closes.
+    app.clock.advance(std::time::Duration::from_secs(25 * 3600));
+    eventually("the case closes", || async {
+        conversation(&app, &id).await["status"] == "CLOSED"
+    })
+    .await;
+    assert!(app.count("inbox").await > 0);
+
+    app.clock
+        .advance(std::time::Duration::from_secs(10 * 86_400));
+    eventually("processed payloads are removed after 10 days", || async {
+        app.count("inbox").await == 0
+    })
+    .await;
+    let texts = |case: Value| -> Vec<Value> {
+        case["messages"]["edges"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["node"]["text"].clone())
+            .collect()
+    };
+    assert!(
+        texts(conversation(&app, &id).await)
+            .iter()
+            .all(|t| !t.is_null()),
+        "message texts are kept for 20 days"
+    );
+
+    app.clock
+        .advance(std::time::Duration::from_secs(11 * 86_400));
+    eventually("message texts are removed after 20 days", || async {
+        texts(conversation(&app, &id).await)
+            .iter()
+            .all(Value::is_null)
+    })
+    .await;
+    assert_eq!(conversation(&app, &id).await["status"], "CLOSED");
+    assert!(
+        audit_actions(&app)
+            .await
+            .contains(&"retention.swept".to_owned())
+    );
+    let chain = app.store.verify_audit_chain().await.unwrap();
+    assert_eq!(chain.first_broken, None);
+}

@@ -16,6 +16,7 @@ pub mod inbox;
 pub mod noise;
 pub mod outbox;
 pub mod queries;
+pub mod retention;
 pub mod sla;
 pub mod templates;
 pub mod writer;

@@ -1,0 +1,143 @@
+//! Retention: each kind of personal data is kept for its configured time, then removed
+//! by a periodic sweep. Raw webhook payloads (they carry numbers and words) once
+//! processed, dead letters, the text of messages on cases closed long ago, and the text
+//! of decided held messages. Case skeletons, events, metrics and the audit chain stay;
+//! every sweep that removed something is in the audit log with its counts.
+
+use super::audit::{AuditRecord, append};
+use super::entities::{conversation, dead_letter, held_message, inbox, message};
+use super::{Store, WriteOp};
+use crate::clock::SharedClock;
+use crate::config::RetentionSettings;
+use crate::domain::{Micros, SECOND_MICROS};
+use futures::future::BoxFuture;
+use sea_orm::sea_query::{Expr, Query};
+use sea_orm::{ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter};
+
+const DAY: Micros = 86_400 * SECOND_MICROS;
+
+/// One sweep at `now`; a kind whose days are 0 is kept.
+pub struct RetentionSweep {
+    pub settings: RetentionSettings,
+    pub now: Micros,
+}
+
+/// What one sweep removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Swept {
+    pub webhook_payloads: u64,
+    pub dead_letters: u64,
+    pub message_texts: u64,
+    pub held_message_texts: u64,
+}
+
+fn cutoff(now: Micros, days: u32) -> Option<Micros> {
+    (days > 0).then(|| now - i64::from(days) * DAY)
+}
+
+impl WriteOp for RetentionSweep {
+    type Output = Swept;
+    fn apply<'a>(&'a self, txn: &'a DatabaseTransaction) -> BoxFuture<'a, Result<Swept, DbErr>> {
+        Box::pin(async move {
+            let s = &self.settings;
+            let mut swept = Swept::default();
+            if let Some(before) = cutoff(self.now, s.webhook_payloads_days) {
+                swept.webhook_payloads = inbox::Entity::delete_many()
+                    .filter(inbox::Column::ProcessedAt.is_not_null())
+                    .filter(inbox::Column::ReceivedAt.lt(before))
+                    .exec(txn)
+                    .await?
+                    .rows_affected;
+            }
+            if let Some(before) = cutoff(self.now, s.dead_letters_days) {
+                swept.dead_letters = dead_letter::Entity::delete_many()
+                    .filter(dead_letter::Column::CreatedAt.lt(before))
+                    .exec(txn)
+                    .await?
+                    .rows_affected;
+            }
+            if let Some(before) = cutoff(self.now, s.message_text_days) {
+                let closed_cases = Query::select()
+                    .column(conversation::Column::Id)
+                    .from(conversation::Entity)
+                    .and_where(Expr::col(conversation::Column::ClosedAt).lt(before))
+                    .to_owned();
+                swept.message_texts = message::Entity::update_many()
+                    .col_expr(message::Column::Text, Expr::value(Option::<String>::None))
+                    .col_expr(
+                        message::Column::Content,
+                        Expr::value(Option::<String>::None),
+                    )
+                    .filter(message::Column::ConversationId.in_subquery(closed_cases))
+                    .filter(
+                        message::Column::Text
+                            .is_not_null()
+                            .or(message::Column::Content.is_not_null()),
+                    )
+                    .exec(txn)
+                    .await?
+                    .rows_affected;
+            }
+            if let Some(before) = cutoff(self.now, s.held_messages_days) {
+                swept.held_message_texts = held_message::Entity::update_many()
+                    .col_expr(
+                        held_message::Column::OriginalText,
+                        Expr::value(Option::<String>::None),
+                    )
+                    .col_expr(
+                        held_message::Column::EditedText,
+                        Expr::value(Option::<String>::None),
+                    )
+                    .col_expr(held_message::Column::Payload, Expr::value("{}"))
+                    .filter(held_message::Column::DecidedAt.lt(before))
+                    .filter(held_message::Column::Payload.ne("{}"))
+                    .exec(txn)
+                    .await?
+                    .rows_affected;
+            }
+            if swept != Swept::default() {
+                append(
+                    txn,
+                    &AuditRecord {
+                        actor: "system".into(),
+                        action: "retention.swept".into(),
+                        subject: None,
+                        data: serde_json::json!({ "removed": swept, "policy": s }),
+                        at: self.now,
+                    },
+                )
+                .await?;
+            }
+            Ok(swept)
+        })
+    }
+}
+
+/// Sweeps at start and then every `sweep_interval_secs` of the service clock.
+pub async fn run_retention(store: Store, clock: SharedClock, settings: RetentionSettings) {
+    let interval = i64::try_from(settings.sweep_interval_secs.max(60))
+        .unwrap_or(i64::MAX / SECOND_MICROS)
+        * SECOND_MICROS;
+    loop {
+        let now = clock.now();
+        match store
+            .write(RetentionSweep {
+                settings: settings.clone(),
+                now,
+            })
+            .await
+        {
+            Ok(swept) if swept != Swept::default() => {
+                tracing::info!(
+                    ?swept,
+                    "Retention sweep removed personal data past its time."
+                );
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::error!(error = %error, "The retention sweep failed; it runs again later.")
+            }
+        }
+        clock.sleep_until(now + interval).await;
+    }
+}
