@@ -168,7 +168,7 @@ fn luhn(digits: &[u8]) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// An e-mail address starting at `i` (at a word start), if there is one: where it ends.
