@@ -197,6 +197,55 @@ fn email_at(bytes: &[u8], i: usize) -> Option<usize> {
     (domain.contains(&b'.') && domain.len() >= 3).then_some(end)
 }
 
+/// Redacts span attributes and the events inside spans (log lines recorded on a span)
+/// before they are exported, as the log writer does for log lines.
+#[derive(Debug)]
+struct RedactingProcessor<P>(P);
+
+impl<P: opentelemetry_sdk::trace::SpanProcessor> opentelemetry_sdk::trace::SpanProcessor
+    for RedactingProcessor<P>
+{
+    fn on_start(&self, span: &mut opentelemetry_sdk::trace::Span, cx: &opentelemetry::Context) {
+        self.0.on_start(span, cx);
+    }
+
+    fn on_end(&self, mut span: opentelemetry_sdk::trace::SpanData) {
+        redact_attributes(&mut span.attributes);
+        for event in span.events.events.iter_mut() {
+            if let std::borrow::Cow::Owned(name) = redact(&event.name) {
+                event.name = name.into();
+            }
+            redact_attributes(&mut event.attributes);
+        }
+        self.0.on_end(span);
+    }
+
+    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.0.force_flush()
+    }
+
+    fn shutdown_with_timeout(
+        &self,
+        timeout: std::time::Duration,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+
+    fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+        self.0.set_resource(resource);
+    }
+}
+
+fn redact_attributes(attributes: &mut [opentelemetry::KeyValue]) {
+    for attribute in attributes {
+        if let opentelemetry::Value::String(value) = &attribute.value
+            && let std::borrow::Cow::Owned(redacted) = redact(value.as_str())
+        {
+            attribute.value = opentelemetry::Value::String(redacted.into());
+        }
+    }
+}
+
 fn build_tracer_provider(
     service_name: &str,
 ) -> Result<opentelemetry_sdk::trace::SdkTracerProvider, String> {
@@ -205,7 +254,9 @@ fn build_tracer_provider(
         .build()
         .map_err(|e| e.to_string())?;
     Ok(opentelemetry_sdk::trace::SdkTracerProvider::builder()
-        .with_batch_exporter(exporter)
+        .with_span_processor(RedactingProcessor(
+            opentelemetry_sdk::trace::BatchSpanProcessor::builder(exporter).build(),
+        ))
         .with_resource(
             opentelemetry_sdk::Resource::builder()
                 .with_service_name(service_name.to_owned())
@@ -490,6 +541,13 @@ mod tests {
             redact("card 4111 1111 1111 1111 and 4111-1111-1111-1111, mail ana.p@example.com."),
             "card [card] and [card], mail [email]."
         );
+        let mut attributes = vec![
+            opentelemetry::KeyValue::new("error", "no such user 16315551234"),
+            opentelemetry::KeyValue::new("conversation_id", 42),
+        ];
+        super::redact_attributes(&mut attributes);
+        assert_eq!(attributes[0].value.as_str(), "no such user [phone]");
+        assert_eq!(attributes[1].value, opentelemetry::Value::I64(42));
         // Ten digits or more read as a phone number, whatever they were.
         assert_eq!(redact("took 1669233778 ms"), "took [phone] ms");
         for kept in [
