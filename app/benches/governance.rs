@@ -10,8 +10,9 @@
 //!    messages (origins and texts mixed) against case tags the real classifier produced
 //!    for sample customer messages in the six languages; each call timed alone. Baseline
 //!    in the same run: a policy with no boundaries (consent and window only). Then the
-//!    consent read the gate makes first (`may_send`, SQLite, 100,000 contacts with
-//!    ledger entries), timed per call.
+//!    consent read the gate makes first (`consent_of`, SQLite, 100,000 contacts with
+//!    ledger entries), timed per call: the gate reads it at a conversation's first send,
+//!    then its actor keeps it until it changes.
 //! 2. **audit**: throughput of the writes that carry audited events (new cases with their
 //!    assignment: intake; agents' replies with their outbox row: sending), `WRITES` each,
 //!    `CONCURRENCY` (64) writers, SQLite, with the auditor chaining their events as it
@@ -193,11 +194,12 @@ async fn consent_read_bench() {
     for i in 0..reads {
         let id = (i * 7919) % contacts + 1;
         let started = Instant::now();
+        // What the gate reads at a conversation's first send (then kept by its actor).
+        let consent = store.consent_of(id as i64).await.expect("read");
         granted += usize::from(
-            store
-                .may_send(id as i64, Purpose::Surveys)
-                .await
-                .expect("read"),
+            consent
+                .iter()
+                .any(|c| c.purpose == Purpose::Surveys && c.granted),
         );
         times.push(started.elapsed().as_nanos() as u64);
     }

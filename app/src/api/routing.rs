@@ -911,6 +911,8 @@ pub(crate) async fn record_consent(
         .await
         .map_err(ApiError::internal)?
         .map_err(|e| ApiError::new(ErrorCode::InvalidInput, e.to_string()))?;
+    // Live conversations of the contact read their consent again before the next send.
+    a.registry.forget_contact_state(&wa_id);
     let contact_id = recorded
         .first()
         .map(|e| e.contact_id)

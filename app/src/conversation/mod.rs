@@ -533,6 +533,7 @@ impl ConversationActor {
             let mut now = deps.clock.now();
             if let Some((request, keyword, message_ref)) = connect.consent {
                 record_keyword(&deps.store, &key, (request, keyword), message_ref, now).await?;
+                state.consent = None;
             }
             if let (Some(purpose), Some(contact_id)) = (connect.sends, state.contact_id)
                 && !deps.store.may_send(contact_id, purpose).await?
@@ -569,7 +570,7 @@ impl ConversationActor {
                 Plan::Change { mut change, needs } => {
                     let engine = deps.routing.engine.current();
                     if change.outbox.is_some() {
-                        pass_gate(&deps.store, &engine, &state, &mut change, now).await?;
+                        pass_gate(&deps.store, &engine, &mut state, &mut change, now).await?;
                     }
                     if let Some(enrichment) = enrichment {
                         enrichment.attach(&mut change);
@@ -861,16 +862,30 @@ fn follow_sla(
 async fn pass_gate(
     store: &Store,
     engine: &crate::routing::engine::Engine,
-    state: &ActorState,
+    state: &mut ActorState,
     change: &mut ConversationChange,
     now: Micros,
 ) -> Result<(), ConversationError> {
     let Some(outbox) = change.outbox.as_ref() else {
         return Ok(());
     };
-    let consent = match state.contact_id {
-        Some(contact_id) => store.may_send(contact_id, outbox.purpose).await?,
-        None => outbox.purpose.granted_by_default(),
+    if state.consent.is_none()
+        && let Some(contact_id) = state.contact_id
+    {
+        let current = store.consent_of(contact_id).await?;
+        state.consent = Some(Purpose::ALL.map(|purpose| {
+            current
+                .iter()
+                .find(|c| c.purpose == purpose)
+                .is_some_and(|c| c.granted)
+        }));
+    }
+    let consent = match (
+        &state.consent,
+        Purpose::ALL.iter().position(|p| *p == outbox.purpose),
+    ) {
+        (Some(flags), Some(i)) => flags[i],
+        _ => outbox.purpose.granted_by_default(),
     };
     let case = &change.conversation;
     let started = std::time::Instant::now();

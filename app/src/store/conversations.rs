@@ -574,6 +574,10 @@ pub struct ActorState {
     /// Intents this contact wrote about recently (any case), newest last: the router marks
     /// `repeat_contact` when a new message is about one of them.
     pub recent_intents: Vec<(String, Micros)>,
+    /// The contact's consent per purpose (in `Purpose::ALL` order), read from the ledger
+    /// at the first send and kept until it changes: the contact's keywords go through
+    /// this actor, and a consent recorded by hand makes it reload.
+    pub consent: Option<[bool; 3]>,
 }
 
 async fn write_csat(
@@ -662,6 +666,7 @@ impl Store {
             contact_vip: contact.vip || crm_says_vip(contact.crm_profile.as_deref()),
             crm_fetched_at: contact.crm_fetched_at,
             recent_intents,
+            consent: None,
         })
     }
 
