@@ -168,13 +168,7 @@ async fn consent_read_bench() {
     let store = sqlite_store(dir.path()).await;
     let db = store.db();
     let contacts = env("CONSENT_CONTACTS", 100_000);
-    db.execute_unprepared(&format!(
-        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {contacts}) \
-         INSERT INTO contacts (wa_id, created_at, updated_at, vip) \
-         SELECT '1999' || printf('%08d', i), 0, 0, false FROM n"
-    ))
-    .await
-    .expect("contacts");
+    seed_contacts(&store, contacts, "1999").await;
     // Two ledger entries per contact: an opt-out then, for half, an opt-in.
     db.execute_unprepared(
         "INSERT INTO consent_events (contact_id, purpose, granted, source, actor, at) \
@@ -211,16 +205,23 @@ async fn consent_read_bench() {
     );
 }
 
+/// Seeds `n` contacts whose WhatsApp ids are `prefix` and eight digits.
+async fn seed_contacts(store: &Store, n: u64, prefix: &str) {
+    store
+        .db()
+        .execute_unprepared(&format!(
+            "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) \
+             INSERT INTO contacts (wa_id, created_at, updated_at, vip) \
+             SELECT '{prefix}' || printf('%08d', i), 0, 0, false FROM n"
+        ))
+        .await
+        .expect("contacts");
+}
+
 /// Seeds `n` open cases (one contact each) on the bench channel; returns their keys.
 async fn seed_cases(store: &Store, n: u64, now: Micros) -> Vec<ConversationKey> {
+    seed_contacts(store, n, "1888").await;
     let db = store.db();
-    db.execute_unprepared(&format!(
-        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {n}) \
-         INSERT INTO contacts (wa_id, created_at, updated_at, vip) \
-         SELECT '1888' || printf('%08d', i), 0, 0, false FROM n"
-    ))
-    .await
-    .expect("contacts");
     db.execute_unprepared(&format!(
         "INSERT INTO conversations (contact_id, channel_id, phone_number_id, status, priority, \
          reopen_count, created_at, updated_at, last_activity_at, last_customer_message_at) \

@@ -37,18 +37,6 @@ async fn case_state(app: &TestApp, id: &str) -> Value {
     answer["data"]["conversation"].clone()
 }
 
-/// The bodies Meta received for sends, oldest first.
-async fn sent_payloads(app: &TestApp) -> Vec<Value> {
-    app.meta
-        .received_requests()
-        .await
-        .unwrap_or_default()
-        .iter()
-        .filter(|r| r.url.path().ends_with("/messages"))
-        .filter_map(|r| serde_json::from_slice(&r.body).ok())
-        .collect()
-}
-
 /// A case the customer opened and an agent answered, then resolved.
 async fn answered_and_resolved(app: &TestApp, wa_id: &str) -> String {
     let id = customer_writes(

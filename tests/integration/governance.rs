@@ -43,13 +43,9 @@ async fn held(app: &TestApp, id: &str, status: &str) -> Vec<Value> {
 
 /// The text bodies Meta received, oldest first.
 async fn sent_texts(app: &TestApp) -> Vec<String> {
-    app.meta
-        .received_requests()
+    sent_payloads(app)
         .await
-        .unwrap_or_default()
         .iter()
-        .filter(|r| r.url.path().ends_with("/messages"))
-        .filter_map(|r| serde_json::from_slice::<Value>(&r.body).ok())
         .filter_map(|p| p["text"]["body"].as_str().map(str::to_owned))
         .collect()
 }

@@ -678,6 +678,18 @@ pub async fn queued_retry(app: &TestApp, message_id: &str) -> Option<(i32, i64)>
         .map(|job| (job.attempts, job.next_attempt_at))
 }
 
+/// The bodies of the sends the fake Graph API received, oldest first.
+pub async fn sent_payloads(app: &TestApp) -> Vec<Value> {
+    app.meta
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.url.path().ends_with("/messages"))
+        .filter_map(|r| serde_json::from_slice(&r.body).ok())
+        .collect()
+}
+
 /// The actions in the audit log, oldest first.
 pub async fn audit_actions(app: &TestApp) -> Vec<String> {
     use sea_orm::{ConnectionTrait, Statement};

@@ -61,13 +61,9 @@ async fn meta_says(app: &TestApp, name: &str, language: &str, event: &str) {
 
 /// The template requests Meta received, newest last.
 async fn sent_templates(app: &TestApp) -> Vec<Value> {
-    app.meta
-        .received_requests()
+    sent_payloads(app)
         .await
-        .unwrap_or_default()
-        .iter()
-        .filter(|r| r.url.path().ends_with("/messages"))
-        .filter_map(|r| serde_json::from_slice::<Value>(&r.body).ok())
+        .into_iter()
         .filter(|p| p["type"] == "template")
         .collect()
 }

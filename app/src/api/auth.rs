@@ -1,8 +1,10 @@
 //! API tokens: `Authorization: Bearer <token>` on every GraphQL operation (or in the
 //! WebSocket `connection_init` payload). A token maps to a role and, for people, an agent.
 
+use crate::conversation::lifecycle::ReplyAuthority;
 use crate::domain::{Actor, Permission, Role};
 use crate::error::{ApiError, ErrorCode};
+use crate::outbound::gate::Origin;
 use crate::store::Store;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -24,6 +26,25 @@ impl Principal {
                 ErrorCode::Forbidden,
                 format!("the {} role may not do this ({permission:?})", self.role),
             ))
+        }
+    }
+
+    /// How far this caller's messages reach: supervisors and above answer any case.
+    pub fn reply_authority(&self) -> ReplyAuthority {
+        if self.role.allows(Permission::OverrideOwnership) {
+            ReplyAuthority::Supervisor
+        } else {
+            ReplyAuthority::Agent
+        }
+    }
+
+    /// Who wrote what this caller sends, for the gate: an integration acting on its own,
+    /// or a person.
+    pub fn origin(&self) -> Origin {
+        if self.role == Role::Integration {
+            Origin::Integration
+        } else {
+            Origin::Agent
         }
     }
 

@@ -16,7 +16,6 @@ pub mod types;
 
 use crate::clock::SharedClock;
 use crate::config::Settings;
-use crate::conversation::lifecycle::ReplyAuthority;
 use crate::conversation::{
     AddNote, AssignConversation, ChangeStatus, ConversationActor, ConversationError,
     ConversationRegistry, SendReply,
@@ -426,11 +425,7 @@ impl CoreMutation {
         if force {
             who.require(Permission::OverrideOwnership)?;
         }
-        let authority = if who.role.allows(Permission::OverrideOwnership) {
-            ReplyAuthority::Supervisor
-        } else {
-            ReplyAuthority::Agent
-        };
+        let authority = who.reply_authority();
         if text.trim().is_empty() {
             return Err(ApiError::new(ErrorCode::InvalidInput, "the reply text is empty").into());
         }
@@ -450,10 +445,8 @@ impl CoreMutation {
             force,
             origin: if ai_draft {
                 Origin::AiDraft
-            } else if who.role == DomainRole::Integration {
-                Origin::Integration
             } else {
-                Origin::Agent
+                who.origin()
             },
         })
         .await?;

@@ -6,11 +6,10 @@ use super::types::{Message, id_of};
 use super::{api, ask_conversation, conversation_key, principal};
 use crate::clock::micros_to_datetime;
 use crate::conversation::SendTemplate;
-use crate::conversation::lifecycle::{ReplyAuthority, TemplateSend};
+use crate::conversation::lifecycle::TemplateSend;
+use crate::domain::Permission;
 use crate::domain::template::{self, Definition, TemplateError, Variable};
-use crate::domain::{Permission, Role};
 use crate::error::{ApiError, ErrorCode};
-use crate::outbound::gate::Origin;
 use crate::store::entities::template as entity;
 use crate::store::templates::{CreateTemplate, RegistryError, TemplateAction, TransitionTemplate};
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
@@ -362,22 +361,13 @@ impl TemplateMutation {
             text: template::render(&chosen.body, &ordered),
             payload: template::payload(&chosen.name, &chosen.language, &ordered),
         };
-        let authority = if who.role.allows(Permission::OverrideOwnership) {
-            ReplyAuthority::Supervisor
-        } else {
-            ReplyAuthority::Agent
-        };
         let applied = ask_conversation(ctx, &conversation_id, |id| SendTemplate {
             conversation_id: id,
             template: send,
             by: who.actor(),
             agent_id: who.agent_id,
-            authority,
-            origin: if who.role == Role::Integration {
-                Origin::Integration
-            } else {
-                Origin::Agent
-            },
+            authority: who.reply_authority(),
+            origin: who.origin(),
         })
         .await?;
         let message = applied

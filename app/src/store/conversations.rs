@@ -152,7 +152,7 @@ impl WriteOp for ConversationChange {
             let now = self.conversation.updated_at;
             let channel_id = self.conversation.channel_id.as_str();
             if let Some(decision) = &self.decision {
-                apply_decision(txn, decision, &self.conversation.phone_number_id, now).await?;
+                apply_decision(txn, decision, &self.conversation, now).await?;
             }
             // A redelivered inbound message changes nothing. For a case that exists, its row
             // goes in first and the unique key tells; for a new case, look first, so that a
@@ -258,20 +258,13 @@ impl WriteOp for ConversationChange {
                 .exec(txn)
                 .await?;
             } else if let (Some(queued), Some(message)) = (&self.outbox, &message) {
-                outbox::Entity::insert(outbox::ActiveModel {
-                    message_id: Set(message.id),
-                    channel_id: Set(conversation.channel_id.clone()),
-                    phone_number_id: Set(conversation.phone_number_id.clone()),
-                    recipient: Set(queued.recipient.clone()),
-                    payload: Set(queued.payload.clone()),
-                    state: Set(super::outbox::QUEUED.into()),
-                    attempts: Set(0),
-                    next_attempt_at: Set(now),
-                    last_error: Set(None),
-                    created_at: Set(now),
-                    updated_at: Set(now),
-                    ..Default::default()
-                })
+                outbox::Entity::insert(queued_send(
+                    message.id,
+                    &conversation,
+                    &queued.recipient,
+                    queued.payload.clone(),
+                    now,
+                ))
                 .exec(txn)
                 .await?;
             }
@@ -432,7 +425,7 @@ pub const HELD_PENDING: &str = "pending";
 async fn apply_decision(
     txn: &DatabaseTransaction,
     decision: &HeldDecision,
-    phone_number_id: &str,
+    case: &conversation::Model,
     now: Micros,
 ) -> Result<(), DbErr> {
     let held = held_message::Entity::find_by_id(decision.held_id)
@@ -477,24 +470,41 @@ async fn apply_decision(
             .edit
             .as_ref()
             .map_or_else(|| held.payload.clone(), |(_, payload)| payload.clone());
-        outbox::Entity::insert(outbox::ActiveModel {
-            message_id: Set(held.message_id),
-            channel_id: Set(held.channel_id.clone()),
-            phone_number_id: Set(phone_number_id.to_owned()),
-            recipient: Set(held.recipient.clone()),
-            payload: Set(payload),
-            state: Set(super::outbox::QUEUED.into()),
-            attempts: Set(0),
-            next_attempt_at: Set(now),
-            last_error: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-            ..Default::default()
-        })
+        outbox::Entity::insert(queued_send(
+            held.message_id,
+            case,
+            &held.recipient,
+            payload,
+            now,
+        ))
         .exec(txn)
         .await?;
     }
     Ok(())
+}
+
+/// The outbox row of a send due now.
+fn queued_send(
+    message_id: i64,
+    case: &conversation::Model,
+    recipient: &str,
+    payload: String,
+    now: Micros,
+) -> outbox::ActiveModel {
+    outbox::ActiveModel {
+        message_id: Set(message_id),
+        channel_id: Set(case.channel_id.clone()),
+        phone_number_id: Set(case.phone_number_id.clone()),
+        recipient: Set(recipient.to_owned()),
+        payload: Set(payload),
+        state: Set(super::outbox::QUEUED.into()),
+        attempts: Set(0),
+        next_attempt_at: Set(now),
+        last_error: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    }
 }
 
 fn event_row(
