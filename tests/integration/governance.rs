@@ -355,4 +355,32 @@ async fn surveys_and_closing_messages_pass_the_same_gate(backend: Backend) {
         2,
         "only the two agents' replies went out"
     );
+    let resolution = events_of(&app, &other)
+        .await
+        .into_iter()
+        .find(|e| e["kind"] == "status_changed" && e["data"]["auto"] == true)
+        .unwrap();
+    assert_eq!(
+        resolution["data"]["closing_message_sent"], false,
+        "{resolution}"
+    );
+    assert_eq!(
+        resolution["data"]["closing_message_held"], true,
+        "{resolution}"
+    );
+
+    // The first case closes after its reopen window: its undecided survey leaves the
+    // queue, rejected, never sent.
+    app.clock.advance(Duration::from_secs(5 * 3600));
+    eventually("the first case closes", || async {
+        conversation(&app, &id).await["status"] == "CLOSED"
+    })
+    .await;
+    let expired = held(&app, &id, "REJECTED").await;
+    assert_eq!(expired.len(), 1, "{expired:?}");
+    assert_eq!(
+        expired[0]["decisionNote"],
+        "the case closed before anyone decided"
+    );
+    assert!(held(&app, &id, "PENDING").await.is_empty());
 }

@@ -42,6 +42,13 @@ pub fn hold(change: &mut ConversationChange, state: &ActorState, hold: Hold) {
         message.delivery_status = Some("held");
     }
     change.events.retain(|e| e.kind != "message_out");
+    // The closing message of an automatic resolution waits too: say so on the event.
+    for event in &mut change.events {
+        if event.data.get("closing_message_sent") == Some(&json!(true)) {
+            event.data["closing_message_sent"] = json!(false);
+            event.data["closing_message_held"] = json!(true);
+        }
+    }
     change.events.push(NewEvent {
         kind: "message_held",
         data: json!({

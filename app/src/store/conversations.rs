@@ -210,6 +210,7 @@ impl WriteOp for ConversationChange {
                 closed.sla = Set(previous.sla.clone());
                 closed.sla_due_at = Set(None);
                 closed.update(txn).await?;
+                expire_held(txn, previous.id, now).await?;
                 for event in &self.previous_events {
                     events.push(insert_event(txn, previous.id, event, None, now).await?);
                 }
@@ -226,6 +227,9 @@ impl WriteOp for ConversationChange {
                 active.id = sea_orm::ActiveValue::Unchanged(self.conversation.id);
                 active.update(txn).await?
             };
+            if conversation.status == TicketStatus::Closed.as_str() {
+                expire_held(txn, conversation.id, now).await?;
+            }
 
             let message = match (stored_message, &self.message) {
                 (Some(stored), _) => Some(stored),
@@ -480,6 +484,41 @@ async fn apply_decision(
         .exec(txn)
         .await?;
     }
+    Ok(())
+}
+
+/// A closed case's held messages that nobody decided are rejected: they would otherwise
+/// wait in the queue for a case that can no longer send.
+async fn expire_held(txn: &DatabaseTransaction, case_id: i64, now: Micros) -> Result<(), DbErr> {
+    let pending = held_message::Column::Status.eq(HELD_PENDING);
+    let held: Vec<i64> = held_message::Entity::find()
+        .filter(held_message::Column::ConversationId.eq(case_id))
+        .filter(pending.clone())
+        .select_only()
+        .column(held_message::Column::MessageId)
+        .into_tuple()
+        .all(txn)
+        .await?;
+    if held.is_empty() {
+        return Ok(());
+    }
+    held_message::Entity::update_many()
+        .col_expr(held_message::Column::Status, Expr::value("rejected"))
+        .col_expr(held_message::Column::DecidedBy, Expr::value("system"))
+        .col_expr(held_message::Column::DecidedAt, Expr::value(now))
+        .col_expr(
+            held_message::Column::DecisionNote,
+            Expr::value("the case closed before anyone decided"),
+        )
+        .filter(held_message::Column::ConversationId.eq(case_id))
+        .filter(pending)
+        .exec(txn)
+        .await?;
+    message::Entity::update_many()
+        .col_expr(message::Column::DeliveryStatus, Expr::value("rejected"))
+        .filter(message::Column::Id.is_in(held))
+        .exec(txn)
+        .await?;
     Ok(())
 }
 
