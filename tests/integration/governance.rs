@@ -340,8 +340,37 @@ async fn surveys_and_closing_messages_pass_the_same_gate(backend: Backend) {
         pending["data"]["setConversationStatus"]["status"],
         "PENDING"
     );
+    // A routine case whose customer withdrew consent to service messages by phone: it
+    // resolves on its own too, its closing message blocked, never sent.
+    let quiet = customer_writes(
+        &app,
+        "5215550005555",
+        "wamid.s3",
+        "where is my order 12312312",
+    )
+    .await;
+    reply(&app, &quiet, "It ships today.").await;
+    set_status(&app, &quiet, "PENDING").await;
+    let withdrawn = app
+        .graphql(
+            "mutation { recordConsent(waId: \"5215550005555\", purpose: SERVICE, granted: false, note: \"asked by phone\") { waId } }",
+            json!({}),
+        )
+        .await;
+    assert!(
+        withdrawn["data"]["recordConsent"].is_object(),
+        "{withdrawn}"
+    );
     app.clock.advance(Duration::from_secs(20 * 3600));
     wait_for_kind(&app, &other, "message_held", 1).await;
+    wait_for_kind(&app, &quiet, "message_blocked", 1).await;
+    assert_eq!(conversation(&app, &quiet).await["status"], "RESOLVED");
+    let blocked = events_of(&app, &quiet)
+        .await
+        .into_iter()
+        .find(|e| e["kind"] == "message_blocked")
+        .unwrap();
+    assert_eq!(blocked["data"]["reason"], "no_consent", "{blocked}");
     let closing = held(&app, &other, "PENDING").await.remove(0);
     assert_eq!(closing["origin"], "closing");
     assert_eq!(
@@ -352,8 +381,8 @@ async fn surveys_and_closing_messages_pass_the_same_gate(backend: Backend) {
     settle().await;
     assert_eq!(
         sends.load(Ordering::SeqCst),
-        2,
-        "only the two agents' replies went out"
+        3,
+        "only the three agents' replies went out"
     );
     let resolution = events_of(&app, &other)
         .await

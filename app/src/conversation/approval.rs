@@ -34,39 +34,63 @@ const MAX_TEXT_CHARS: usize = 4096;
 /// written instead of the outbox row, and the step's `message_out` events become one
 /// `message_held` event (nothing went out yet).
 pub fn hold(change: &mut ConversationChange, state: &ActorState, hold: Hold) {
-    let Some(outbox) = change.outbox.as_mut() else {
+    let Some(outbox) = change.outbox.as_ref() else {
         return;
     };
-    let origin = outbox.origin;
+    let (origin, purpose) = (outbox.origin, outbox.purpose);
     if let Some(message) = change.message.as_mut() {
         message.delivery_status = Some("held");
     }
-    change.events.retain(|e| e.kind != "message_out");
-    // The closing message of an automatic resolution waits too: say so on the event.
-    for event in &mut change.events {
-        if event.data.get("closing_message_sent") == Some(&json!(true)) {
-            event.data["closing_message_sent"] = json!(false);
-            event.data["closing_message_held"] = json!(true);
-        }
-    }
+    // Not sent, so not a response yet.
+    not_sent(change, state, "closing_message_held");
     change.events.push(NewEvent {
         kind: "message_held",
         data: json!({
             "origin": origin.as_str(),
-            "purpose": outbox.purpose.as_str(),
+            "purpose": purpose.as_str(),
             "approver": hold.approver.as_str(),
             "boundaries": hold.boundaries,
             "reasons": hold.reasons,
         }),
         actor: Actor::System.label(),
     });
-    // A held reply is not a response yet.
+    if let Some(outbox) = change.outbox.as_mut() {
+        outbox.held = Some(hold);
+    }
+}
+
+/// The closing message of an automatic resolution that the gate blocks (the customer
+/// withdrew consent meanwhile) is dropped; the case resolves all the same, and the event
+/// log says why nothing was sent.
+pub fn drop_blocked(change: &mut ConversationChange, state: &ActorState, reason: &str) {
+    let Some(outbox) = change.outbox.take() else {
+        return;
+    };
+    change.message = None;
+    not_sent(change, state, "closing_message_blocked");
+    change.events.push(NewEvent {
+        kind: "message_blocked",
+        data: json!({ "origin": outbox.origin.as_str(), "reason": reason }),
+        actor: Actor::System.label(),
+    });
+}
+
+/// The step's message does not go out now: its `message_out` events go, an automatic
+/// resolution says its closing message was not sent (and `flag` why), and it is not a
+/// response.
+fn not_sent(change: &mut ConversationChange, state: &ActorState, flag: &str) {
+    change.events.retain(|e| e.kind != "message_out");
+    for event in &mut change.events {
+        if event.data.get("closing_message_sent") == Some(&json!(true)) {
+            event.data["closing_message_sent"] = json!(false);
+            event.data[flag] = json!(true);
+        }
+    }
     let before = state
         .live
         .as_ref()
         .filter(|c| c.id == change.conversation.id);
     change.conversation.first_response_at = before.and_then(|c| c.first_response_at);
-    outbox.held = Some(hold);
 }
 
 /// Plans an approval or a rejection. Refused: a decided message (nothing is sent twice),

@@ -913,15 +913,25 @@ async fn pass_gate(
         gate::Verdict::Hold(_) => "hold",
         gate::Verdict::Block(_) => "block",
     };
+    let origin = outbox.origin;
     metrics()
         .outbound_gate
-        .with_label_values(&[outbox.origin.as_str(), label])
+        .with_label_values(&[origin.as_str(), label])
         .inc();
     metrics()
         .outbound_gate_seconds
         .observe(started.elapsed().as_secs_f64());
     match verdict {
         gate::Verdict::Allow => Ok(()),
+        // A case resolving on its own still resolves; only its closing message stays.
+        gate::Verdict::Block(block) if origin == Origin::Closing => {
+            let reason = match block {
+                gate::Block::NoConsent { .. } => "no_consent",
+                gate::Block::WindowClosed { .. } => "window_closed",
+            };
+            approval::drop_blocked(change, state, reason);
+            Ok(())
+        }
         gate::Verdict::Block(gate::Block::NoConsent { purpose }) => {
             Err(ConversationError::ConsentWithdrawn {
                 purpose: purpose.as_str(),
