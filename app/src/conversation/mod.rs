@@ -535,8 +535,8 @@ impl ConversationActor {
                 record_keyword(&deps.store, &key, (request, keyword), message_ref, now).await?;
                 state.consent = None;
             }
-            if let (Some(purpose), Some(contact_id)) = (connect.sends, state.contact_id)
-                && !deps.store.may_send(contact_id, purpose).await?
+            if let Some(purpose) = connect.sends
+                && !consent_for(&deps.store, &mut state, purpose).await?
             {
                 return Err(ConversationError::ConsentWithdrawn {
                     purpose: purpose.as_str(),
@@ -869,24 +869,7 @@ async fn pass_gate(
     let Some(outbox) = change.outbox.as_ref() else {
         return Ok(());
     };
-    if state.consent.is_none()
-        && let Some(contact_id) = state.contact_id
-    {
-        let current = store.consent_of(contact_id).await?;
-        state.consent = Some(Purpose::ALL.map(|purpose| {
-            current
-                .iter()
-                .find(|c| c.purpose == purpose)
-                .is_some_and(|c| c.granted)
-        }));
-    }
-    let consent = match (
-        &state.consent,
-        Purpose::ALL.iter().position(|p| *p == outbox.purpose),
-    ) {
-        (Some(flags), Some(i)) => flags[i],
-        _ => outbox.purpose.granted_by_default(),
-    };
+    let consent = consent_for(store, state, outbox.purpose).await?;
     let case = &change.conversation;
     let started = std::time::Instant::now();
     let verdict = engine.approvals.evaluate(
@@ -948,6 +931,36 @@ async fn pass_gate(
             Ok(())
         }
     }
+}
+
+/// The contact's consent to `purpose`: read from the ledger (every purpose at once) the
+/// first time this actor needs it, then kept in its state until it changes. A contact
+/// Parley has not stored yet has the purpose's default.
+async fn consent_for(
+    store: &Store,
+    state: &mut ActorState,
+    purpose: Purpose,
+) -> Result<bool, StoreError> {
+    if state.consent.is_none()
+        && let Some(contact_id) = state.contact_id
+    {
+        let current = store.consent_of(contact_id).await?;
+        state.consent = Some(Purpose::ALL.map(|p| {
+            current
+                .iter()
+                .find(|c| c.purpose == p)
+                .is_some_and(|c| c.granted)
+        }));
+    }
+    Ok(
+        match (
+            &state.consent,
+            Purpose::ALL.iter().position(|p| *p == purpose),
+        ) {
+            (Some(flags), Some(i)) => flags[i],
+            _ => purpose.granted_by_default(),
+        },
+    )
 }
 
 /// Writes a customer's STOP/START keyword to the consent ledger (and the audit log).

@@ -112,7 +112,7 @@ pub const AUDITED_EVENTS: &[&str] = &[
 /// Keys of event details that carry what a customer or an agent wrote: kept out of the
 /// audit log, which an erasure cannot touch without breaking the chain (the event log
 /// keeps them, and erasure scrubs it).
-const PERSONAL_KEYS: &[&str] = &["text", "original_text", "body", "comment", "reason_text"];
+const PERSONAL_KEYS: &[&str] = &["text", "original_text"];
 
 /// The progress row of the conversation-event auditor.
 const EVENTS_PROGRESS: &str = "conversation_events";

@@ -12,8 +12,8 @@ use crate::outbound::gate::{Hold, Origin};
 use futures::future::BoxFuture;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, DatabaseTransaction,
-    DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, Condition,
+    DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
 };
 
 /// An event to append to a conversation's log.
@@ -210,7 +210,8 @@ impl WriteOp for ConversationChange {
                 closed.sla = Set(previous.sla.clone());
                 closed.sla_due_at = Set(None);
                 closed.update(txn).await?;
-                expire_held(txn, previous.id, now).await?;
+                reject_pending_held(txn, vec![previous.id], "system", CLOSED_UNDECIDED, now)
+                    .await?;
                 for event in &self.previous_events {
                     events.push(insert_event(txn, previous.id, event, None, now).await?);
                 }
@@ -228,7 +229,8 @@ impl WriteOp for ConversationChange {
                 active.update(txn).await?
             };
             if conversation.status == TicketStatus::Closed.as_str() {
-                expire_held(txn, conversation.id, now).await?;
+                reject_pending_held(txn, vec![conversation.id], "system", CLOSED_UNDECIDED, now)
+                    .await?;
             }
 
             let message = match (stored_message, &self.message) {
@@ -487,13 +489,23 @@ async fn apply_decision(
     Ok(())
 }
 
-/// A closed case's held messages that nobody decided are rejected: they would otherwise
-/// wait in the queue for a case that can no longer send.
-async fn expire_held(txn: &DatabaseTransaction, case_id: i64, now: Micros) -> Result<(), DbErr> {
-    let pending = held_message::Column::Status.eq(HELD_PENDING);
+/// Held messages of these cases that nobody decided are rejected, with their stored
+/// messages, so they never leave: a case that closed (they would otherwise wait in the
+/// queue for a case that can no longer send), an erased contact.
+pub(crate) async fn reject_pending_held(
+    txn: &DatabaseTransaction,
+    case_ids: Vec<i64>,
+    by: &str,
+    note: &str,
+    now: Micros,
+) -> Result<(), DbErr> {
+    let of_cases = || {
+        Condition::all()
+            .add(held_message::Column::ConversationId.is_in(case_ids.clone()))
+            .add(held_message::Column::Status.eq(HELD_PENDING))
+    };
     let held: Vec<i64> = held_message::Entity::find()
-        .filter(held_message::Column::ConversationId.eq(case_id))
-        .filter(pending.clone())
+        .filter(of_cases())
         .select_only()
         .column(held_message::Column::MessageId)
         .into_tuple()
@@ -504,14 +516,10 @@ async fn expire_held(txn: &DatabaseTransaction, case_id: i64, now: Micros) -> Re
     }
     held_message::Entity::update_many()
         .col_expr(held_message::Column::Status, Expr::value("rejected"))
-        .col_expr(held_message::Column::DecidedBy, Expr::value("system"))
+        .col_expr(held_message::Column::DecidedBy, Expr::value(by))
         .col_expr(held_message::Column::DecidedAt, Expr::value(now))
-        .col_expr(
-            held_message::Column::DecisionNote,
-            Expr::value("the case closed before anyone decided"),
-        )
-        .filter(held_message::Column::ConversationId.eq(case_id))
-        .filter(pending)
+        .col_expr(held_message::Column::DecisionNote, Expr::value(note))
+        .filter(of_cases())
         .exec(txn)
         .await?;
     message::Entity::update_many()
@@ -521,6 +529,24 @@ async fn expire_held(txn: &DatabaseTransaction, case_id: i64, now: Micros) -> Re
         .await?;
     Ok(())
 }
+
+/// Forgets what held messages said and where they were going (the caller filters which):
+/// retention and erasure.
+pub(crate) fn forget_held_texts() -> sea_orm::UpdateMany<held_message::Entity> {
+    held_message::Entity::update_many()
+        .col_expr(
+            held_message::Column::OriginalText,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(
+            held_message::Column::EditedText,
+            Expr::value(Option::<String>::None),
+        )
+        .col_expr(held_message::Column::Payload, Expr::value("{}"))
+}
+
+/// Why a closed case's undecided held messages were rejected.
+const CLOSED_UNDECIDED: &str = "the case closed before anyone decided";
 
 /// The outbox row of a send due now.
 fn queued_send(

@@ -162,34 +162,18 @@ async fn erase(
         .await?;
     // Held messages: what they said and where they were going is forgotten; those still
     // waiting are rejected, so nothing is ever sent to an erased contact.
-    held_message::Entity::update_many()
-        .col_expr(held_message::Column::Status, Expr::value("rejected"))
-        .col_expr(
-            held_message::Column::DecidedBy,
-            Expr::value(op.actor.clone()),
-        )
-        .col_expr(held_message::Column::DecidedAt, Expr::value(op.at))
-        .col_expr(
-            held_message::Column::DecisionNote,
-            Expr::value("the contact's data was erased"),
-        )
-        .filter(held_message::Column::ConversationId.is_in(cases.clone()))
-        .filter(held_message::Column::Status.eq(super::conversations::HELD_PENDING))
-        .exec(txn)
-        .await?;
-    held_message::Entity::update_many()
-        .col_expr(held_message::Column::Payload, Expr::value("{}"))
+    super::conversations::reject_pending_held(
+        txn,
+        cases.clone(),
+        &op.actor,
+        "the contact's data was erased",
+        op.at,
+    )
+    .await?;
+    super::conversations::forget_held_texts()
         .col_expr(
             held_message::Column::Recipient,
             Expr::value(format!("erased:{}", found.id)),
-        )
-        .col_expr(
-            held_message::Column::OriginalText,
-            Expr::value(Option::<String>::None),
-        )
-        .col_expr(
-            held_message::Column::EditedText,
-            Expr::value(Option::<String>::None),
         )
         .filter(held_message::Column::ConversationId.is_in(cases.clone()))
         .exec(txn)

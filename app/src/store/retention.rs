@@ -79,16 +79,7 @@ impl WriteOp for RetentionSweep {
                     .rows_affected;
             }
             if let Some(before) = cutoff(self.now, s.held_messages_days) {
-                swept.held_message_texts = held_message::Entity::update_many()
-                    .col_expr(
-                        held_message::Column::OriginalText,
-                        Expr::value(Option::<String>::None),
-                    )
-                    .col_expr(
-                        held_message::Column::EditedText,
-                        Expr::value(Option::<String>::None),
-                    )
-                    .col_expr(held_message::Column::Payload, Expr::value("{}"))
+                swept.held_message_texts = super::conversations::forget_held_texts()
                     .filter(held_message::Column::DecidedAt.lt(before))
                     .filter(held_message::Column::Payload.ne("{}"))
                     .exec(txn)
