@@ -82,10 +82,52 @@ pub struct HttpSettings {
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSettings {
     pub url: String,
+    /// Where the webhook inbox lives; unset: see [`DatabaseSettings::inbox_url`].
+    #[serde(default)]
+    pub inbox_url: Option<String>,
     pub max_connections: u32,
     pub sqlite_synchronous: SqliteSynchronous,
     pub migrate_on_start: bool,
     pub group_commit_max_batch: usize,
+}
+
+impl DatabaseSettings {
+    /// The webhook inbox's database: `inbox_url` when set; otherwise, for an SQLite file,
+    /// a second file beside it (`parley.db` -> `parley-inbox.db`, same options), since
+    /// SQLite lets one writer at a time into a file and acknowledging a webhook must not
+    /// wait behind the processing of earlier ones; for PostgreSQL (and an in-memory
+    /// SQLite database) the main database.
+    pub fn inbox_url(&self) -> String {
+        if let Some(url) = self.inbox_url.as_deref().filter(|u| !u.trim().is_empty()) {
+            return url.to_owned();
+        }
+        let Some(rest) = self.url.strip_prefix("sqlite:") else {
+            return self.url.clone();
+        };
+        let (scheme, rest) = match rest.strip_prefix("//") {
+            Some(rest) => ("sqlite://", rest),
+            None => ("sqlite:", rest),
+        };
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        if path.is_empty() || path == ":memory:" || query.contains("mode=memory") {
+            return self.url.clone();
+        }
+        let file = std::path::Path::new(path);
+        let inbox = match (file.file_stem(), file.extension()) {
+            (Some(stem), Some(ext)) => file.with_file_name(format!(
+                "{}-inbox.{}",
+                stem.to_string_lossy(),
+                ext.to_string_lossy()
+            )),
+            _ => std::path::PathBuf::from(format!("{path}-inbox")),
+        };
+        let query = if query.is_empty() {
+            String::new()
+        } else {
+            format!("?{query}")
+        };
+        format!("{scheme}{}{query}", inbox.display())
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -505,6 +547,40 @@ impl Settings {
 
 #[cfg(test)]
 mod tests {
+    fn database(url: &str, inbox_url: Option<&str>) -> DatabaseSettings {
+        DatabaseSettings {
+            url: url.into(),
+            inbox_url: inbox_url.map(str::to_owned),
+            max_connections: 1,
+            sqlite_synchronous: SqliteSynchronous::Full,
+            migrate_on_start: true,
+            group_commit_max_batch: 1,
+        }
+    }
+
+    #[test]
+    fn an_sqlite_file_keeps_its_inbox_in_a_second_file_beside_it() {
+        let inbox = |url: &str| database(url, None).inbox_url();
+        assert_eq!(
+            inbox("sqlite://data/parley.db?mode=rwc"),
+            "sqlite://data/parley-inbox.db?mode=rwc"
+        );
+        assert_eq!(
+            inbox("sqlite:///var/lib/p/main.sqlite"),
+            "sqlite:///var/lib/p/main-inbox.sqlite"
+        );
+        assert_eq!(inbox("sqlite:parley"), "sqlite:parley-inbox");
+        assert_eq!(inbox("sqlite::memory:"), "sqlite::memory:");
+        assert_eq!(
+            inbox("postgres://postgres@127.0.0.1/parley"),
+            "postgres://postgres@127.0.0.1/parley"
+        );
+        assert_eq!(
+            database("sqlite://a.db", Some("sqlite://b.db")).inbox_url(),
+            "sqlite://b.db"
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -255,6 +255,10 @@ impl Application {
             events.clone(),
             settings.conversations.max_apply_attempts,
         );
+        store
+            .adopt_pending_from_main(clock.now())
+            .await
+            .context("Failed to move pending webhooks into the inbox's database")?;
         // Read before the listener opens: rows after it belong to this run.
         let replay_up_to = store
             .last_inbox_id()

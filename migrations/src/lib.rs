@@ -6,6 +6,7 @@
 pub use sea_orm_migration::prelude::*;
 
 mod columns;
+mod i0001_inbox;
 mod m0001_core;
 mod m0002_triage_routing;
 mod m0003_crm_enrichment;
@@ -32,5 +33,21 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_audit_trail::Migration),
             Box::new(m0009_templates::Migration),
         ]
+    }
+}
+
+/// The schema of a webhook inbox kept in a database of its own (SQLite keeps it in a
+/// second file, so that acknowledging webhooks never waits behind the main database's
+/// writes). Its own history table, so it can share a database with [`Migrator`] too.
+pub struct InboxMigrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for InboxMigrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(i0001_inbox::Migration)]
+    }
+
+    fn migration_table_name() -> DynIden {
+        Alias::new("parley_inbox_migrations").into_iden()
     }
 }

@@ -276,38 +276,7 @@ impl MigrationTrait for Migration {
         ))
         .await?;
 
-        m.create_table(
-            Table::create()
-                .table(Inbox::Table)
-                .col(id(Inbox::Id))
-                .col(text(Inbox::ChannelId))
-                .col(ColumnDef::new(Inbox::Body).blob().not_null())
-                .col(text(Inbox::BodySha256))
-                .col(text(Inbox::State))
-                .col(
-                    ColumnDef::new(Inbox::Attempts)
-                        .integer()
-                        .not_null()
-                        .default(0),
-                )
-                .col(text_null(Inbox::LastError))
-                .col(big(Inbox::ReceivedAt))
-                .col(big_null(Inbox::ProcessedAt))
-                .to_owned(),
-        )
-        .await?;
-        m.create_index(
-            index(
-                "ux_inbox_body",
-                Inbox::Table,
-                &["channel_id", "body_sha256"],
-            )
-            .unique()
-            .to_owned(),
-        )
-        .await?;
-        m.create_index(index("ix_inbox_state", Inbox::Table, &["state", "id"]))
-            .await?;
+        create_inbox(m).await?;
 
         m.create_table(
             Table::create()
@@ -496,6 +465,44 @@ enum ConversationEvents {
     Data,
     Actor,
     CreatedAt,
+}
+
+/// The webhook inbox: in the main database (PostgreSQL) or in a file of its own
+/// (SQLite, see `InboxMigrator`).
+pub(crate) async fn create_inbox(m: &SchemaManager<'_>) -> Result<(), DbErr> {
+    m.create_table(
+        Table::create()
+            .table(Inbox::Table)
+            .col(id(Inbox::Id))
+            .col(text(Inbox::ChannelId))
+            .col(ColumnDef::new(Inbox::Body).blob().not_null())
+            .col(text(Inbox::BodySha256))
+            .col(text(Inbox::State))
+            .col(
+                ColumnDef::new(Inbox::Attempts)
+                    .integer()
+                    .not_null()
+                    .default(0),
+            )
+            .col(text_null(Inbox::LastError))
+            .col(big(Inbox::ReceivedAt))
+            .col(big_null(Inbox::ProcessedAt))
+            .to_owned(),
+    )
+    .await?;
+    m.create_index(
+        index(
+            "ux_inbox_body",
+            Inbox::Table,
+            &["channel_id", "body_sha256"],
+        )
+        .unique()
+        .to_owned(),
+    )
+    .await?;
+    m.create_index(index("ix_inbox_state", Inbox::Table, &["state", "id"]))
+        .await?;
+    Ok(())
 }
 
 #[derive(DeriveIden)]

@@ -31,6 +31,7 @@ async fn audit_verify_passes_an_intact_chain_and_names_the_first_broken_entry() 
     let config = binary_config(dir.path(), free_port());
     let store = Store::connect(&DatabaseSettings {
         url: format!("sqlite://{}/parley.db?mode=rwc", dir.path().display()),
+        inbox_url: None,
         max_connections: 2,
         sqlite_synchronous: parley::config::SqliteSynchronous::Full,
         migrate_on_start: false,

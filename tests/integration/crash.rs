@@ -105,6 +105,7 @@ async fn every_acknowledged_webhook_survives_a_hard_kill_exactly_once() {
     wait_ready(&client, &base).await;
     let settings = DatabaseSettings {
         url: db_url,
+        inbox_url: None,
         max_connections: 2,
         sqlite_synchronous: parley::config::SqliteSynchronous::Full,
         migrate_on_start: false,

@@ -14,7 +14,6 @@ use crate::routing::router::{AgentUpdated, ExplainRoute, QueueSnapshot};
 use crate::routing::select::{CaseNeeds, RouteAction, RouteOutcome};
 use crate::store::consent::{ConsentContact, RecordConsent};
 use crate::store::directory::{AgentProfile, UpdateAgent};
-use crate::store::erasure::EraseContact;
 use crate::store::noise::{ContactFlag, FlagContact};
 use crate::triage::noise::{is_acknowledgement, spam_score};
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject, Subscription};
@@ -834,21 +833,9 @@ impl RoutingMutation {
                 ApiError::new(ErrorCode::InvalidInput, "say why the data is erased").into(),
             );
         }
-        let (inbox_ids, dead_letter_ids) = a
-            .store
-            .payloads_mentioning(&wa_id)
-            .await
-            .map_err(ApiError::internal)?;
         let erasure = a
             .store
-            .write(EraseContact {
-                wa_id: wa_id.clone(),
-                reason,
-                actor,
-                at: a.clock.now(),
-                inbox_ids,
-                dead_letter_ids,
-            })
+            .erase_contact(&wa_id, reason, actor, a.clock.now())
             .await
             .map_err(ApiError::internal)?
             .map_err(|e| ApiError::new(ErrorCode::InvalidInput, e.to_string()))?;

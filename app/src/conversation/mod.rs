@@ -594,7 +594,7 @@ impl ConversationActor {
                             .as_ref()
                             .is_some_and(|d| d.status == approval::APPROVED);
                     let decided = change.decision.as_ref().map(|d| d.held_id);
-                    let applied = match deps.store.write(*change).await {
+                    let applied = match deps.store.apply_change(*change).await {
                         Err(StoreError::Db(sea_orm::DbErr::Custom(reason)))
                             if reason == crate::store::conversations::HELD_ALREADY_DECIDED =>
                         {

@@ -13,7 +13,7 @@ use crate::domain::inbound::InboundMessage;
 use crate::events::EventBus;
 use crate::store::Store;
 use crate::store::batcher::Batcher;
-use crate::store::inbox::{MarkInboxDone, RecordDeadLetter};
+use crate::store::inbox::{MarkInboxDead, MarkInboxDone, RecordDeadLetter};
 use crate::store::outbox::{ApplyStatuses, StatusItem};
 use crate::telemetry::metrics;
 use bytes::Bytes;
@@ -65,7 +65,7 @@ impl Dispatcher {
     ) -> Self {
         let (done, finished) = mpsc::unbounded_channel();
         tokio::spawn(mark_done(store.clone(), clock.clone(), finished));
-        let statuses = Batcher::start(store.clone(), STATUSES_PER_BATCH);
+        let statuses = Batcher::start(store.writer(), STATUSES_PER_BATCH);
         Self {
             inner: Arc::new(Inner {
                 registry,
@@ -275,18 +275,31 @@ impl Dispatcher {
         kill_inbox_row: bool,
     ) {
         metrics().dead_letters.with_label_values(&[source]).inc();
+        let at = self.inner.clock.now();
         let op = RecordDeadLetter {
             channel_id: item.channel_id.clone(),
             source,
-            reason,
+            reason: reason.clone(),
             payload,
             inbox_id: Some(item.inbox_id),
-            kill_inbox_row,
-            at: self.inner.clock.now(),
+            at,
         };
         if let Err(error) = self.inner.store.write(op).await {
             // The inbox row stays pending and is replayed at the next start.
             tracing::error!(error = %error, "Dead letter could not be stored.");
+            return;
+        }
+        if kill_inbox_row {
+            // After the dead letter: a crash in between replays the row, which only
+            // records the dead letter again.
+            let op = MarkInboxDead {
+                id: item.inbox_id,
+                reason,
+                at,
+            };
+            if let Err(error) = self.inner.store.write_inbox(op).await {
+                tracing::error!(error = %error, "Inbox row could not be marked dead; it is replayed at the next start.");
+            }
         }
     }
 }
@@ -323,7 +336,7 @@ async fn mark_done(store: Store, clock: SharedClock, mut finished: mpsc::Unbound
             ids: std::mem::take(&mut ids),
             at: clock.now(),
         };
-        if let Err(error) = store.write(op).await {
+        if let Err(error) = store.write_inbox(op).await {
             // Harmless: the rows are replayed (and found already applied) at the next start.
             tracing::warn!(error = %error, "Could not mark webhooks processed.");
         }

@@ -57,7 +57,7 @@ impl Intake {
     ) -> Self {
         Self {
             settings,
-            inbox: Batcher::start(store.clone(), WEBHOOKS_PER_BATCH),
+            inbox: Batcher::start(store.inbox_writer(), WEBHOOKS_PER_BATCH),
             clock,
             dispatcher,
             plugins,

@@ -6,7 +6,7 @@
 //! committed and hands them to the writer as a single operation, which writes them with
 //! multi-row statements. Each caller still gets its own result, after the commit.
 
-use super::{Store, StoreError, WriteOp};
+use super::{StoreError, WriteOp, Writer};
 use tokio::sync::{mpsc, oneshot};
 
 /// A write made of many independent items, answered item by item.
@@ -34,7 +34,8 @@ impl<O: BatchOp> Clone for Batcher<O> {
 }
 
 impl<O: BatchOp> Batcher<O> {
-    pub fn start(store: Store, max_items: usize) -> Self {
+    /// Starts the batching task in front of `writer`.
+    pub fn start(writer: Writer, max_items: usize) -> Self {
         let (queue, mut queued) = mpsc::unbounded_channel::<Queued<O>>();
         let max_items = max_items.max(1);
         tokio::spawn(async move {
@@ -42,7 +43,7 @@ impl<O: BatchOp> Batcher<O> {
             while queued.recv_many(&mut batch, max_items).await > 0 {
                 let (items, replies): (Vec<_>, Vec<_>) =
                     std::mem::take(&mut batch).into_iter().unzip();
-                match store.write(O::from_items(items)).await {
+                match writer.write(O::from_items(items)).await {
                     Ok(outputs) if outputs.len() == replies.len() => {
                         for (reply, output) in replies.into_iter().zip(outputs) {
                             let _ = reply.send(Ok(output));

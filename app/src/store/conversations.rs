@@ -346,15 +346,14 @@ pub(super) async fn upsert_contact(
     Ok(contact.id)
 }
 
-/// Inserts a message; `None` when its provider id is already stored on this channel.
-async fn insert_message(
-    txn: &DatabaseTransaction,
+/// The row a new message becomes (its id is the database's to give).
+pub(super) fn message_model(
     conversation_id: i64,
     channel_id: &str,
     new: &NewMessage,
     now: Micros,
-) -> Result<Option<message::Model>, DbErr> {
-    let mut model = message::Model {
+) -> message::Model {
+    message::Model {
         id: 0,
         conversation_id,
         channel_id: channel_id.into(),
@@ -371,7 +370,18 @@ async fn insert_message(
         provider_sent_at: new.provider_sent_at,
         received_at: new.received_at,
         created_at: now,
-    };
+    }
+}
+
+/// Inserts a message; `None` when its provider id is already stored on this channel.
+async fn insert_message(
+    txn: &DatabaseTransaction,
+    conversation_id: i64,
+    channel_id: &str,
+    new: &NewMessage,
+    now: Micros,
+) -> Result<Option<message::Model>, DbErr> {
+    let mut model = message_model(conversation_id, channel_id, new, now);
     let mut active = model.clone().into_active_model();
     active.id = NotSet;
     let inserted = message::Entity::insert(active)
@@ -396,7 +406,7 @@ async fn insert_message(
 }
 
 /// The stored copy of an inbound message, answered as a duplicate.
-async fn duplicate_of(
+pub(super) async fn duplicate_of(
     txn: &DatabaseTransaction,
     channel_id: &str,
     pmid: &str,
@@ -572,7 +582,7 @@ fn queued_send(
     }
 }
 
-fn event_row(
+pub(super) fn event_row(
     conversation_id: i64,
     event: &NewEvent,
     refs: Option<(Option<i64>, Option<i64>)>,

@@ -29,10 +29,35 @@ pub struct EraseContact {
     pub reason: String,
     pub actor: String,
     pub at: Micros,
-    /// Processed inbox rows and dead letters whose raw payload holds the number (found
-    /// beforehand with [`Store::payloads_mentioning`]).
-    pub inbox_ids: Vec<i64>,
+    /// Dead letters whose raw payload holds the number (found beforehand with
+    /// [`Store::payloads_mentioning`]).
     pub dead_letter_ids: Vec<i64>,
+    /// Inbox payloads holding the number that [`DeleteInboxPayloads`] removed just
+    /// before (the inbox may be a database of its own): counted with the erasure.
+    pub inbox_payloads: u64,
+}
+
+/// Removes processed inbox rows (raw webhook payloads) by id.
+pub struct DeleteInboxPayloads {
+    pub ids: Vec<i64>,
+}
+
+impl WriteOp for DeleteInboxPayloads {
+    type Output = u64;
+    fn apply<'a>(&'a self, txn: &'a DatabaseTransaction) -> BoxFuture<'a, Result<u64, DbErr>> {
+        Box::pin(async move {
+            let mut deleted = 0;
+            for chunk in self.ids.chunks(PAYLOAD_PAGE as usize) {
+                deleted += inbox::Entity::delete_many()
+                    .filter(inbox::Column::Id.is_in(chunk.iter().copied()))
+                    .filter(inbox::Column::ProcessedAt.is_not_null())
+                    .exec(txn)
+                    .await?
+                    .rows_affected;
+            }
+            Ok(deleted)
+        })
+    }
 }
 
 /// What an erasure touched.
@@ -193,12 +218,7 @@ async fn erase(
         .filter(suppression::Column::WaId.eq(&op.wa_id))
         .exec(txn)
         .await?;
-    let mut payloads = inbox::Entity::delete_many()
-        .filter(inbox::Column::Id.is_in(op.inbox_ids.clone()))
-        .filter(inbox::Column::ProcessedAt.is_not_null())
-        .exec(txn)
-        .await?
-        .rows_affected;
+    let mut payloads = op.inbox_payloads;
     payloads += dead_letter::Entity::delete_many()
         .filter(dead_letter::Column::Id.is_in(op.dead_letter_ids.clone()))
         .exec(txn)
@@ -248,6 +268,39 @@ async fn erase(
 }
 
 impl Store {
+    /// Erases a contact ([`EraseContact`]): first the raw webhook payloads that hold the
+    /// number (in the inbox's database), then everything else in one transaction. A
+    /// crash in between leaves the contact as it was, less those payloads; erasing again
+    /// finishes the work.
+    pub async fn erase_contact(
+        &self,
+        wa_id: &str,
+        reason: String,
+        actor: String,
+        at: Micros,
+    ) -> Result<Result<Erasure, ErasureError>, StoreError> {
+        let known = contact::Entity::find()
+            .filter(contact::Column::WaId.eq(wa_id))
+            .one(self.db())
+            .await?;
+        if known.is_none() {
+            return Ok(Err(ErasureError::NotFound));
+        }
+        let (inbox_ids, dead_letter_ids) = self.payloads_mentioning(wa_id).await?;
+        let inbox_payloads = self
+            .write_inbox(DeleteInboxPayloads { ids: inbox_ids })
+            .await?;
+        self.write(EraseContact {
+            wa_id: wa_id.to_owned(),
+            reason,
+            actor,
+            at,
+            dead_letter_ids,
+            inbox_payloads,
+        })
+        .await
+    }
+
     /// Processed inbox rows and dead letters whose raw payload contains `needle` (a
     /// number). Scans them in pages on the read pool, so the writer is not held up.
     pub async fn payloads_mentioning(
@@ -264,7 +317,7 @@ impl Store {
                 .filter(inbox::Column::ProcessedAt.is_not_null())
                 .order_by_asc(inbox::Column::Id)
                 .limit(PAYLOAD_PAGE)
-                .all(self.db())
+                .all(self.inbox_db())
                 .await?;
             let Some(last) = page.last() else { break };
             after = last.id;

@@ -170,9 +170,30 @@ pub struct RecordDeadLetter {
     pub reason: String,
     pub payload: Bytes,
     pub inbox_id: Option<i64>,
-    /// Also mark the inbox row dead (the whole payload is unusable).
-    pub kill_inbox_row: bool,
     pub at: Micros,
+}
+
+/// Marks an inbox row dead: its whole payload is unusable (and kept as a dead letter).
+pub struct MarkInboxDead {
+    pub id: i64,
+    pub reason: String,
+    pub at: Micros,
+}
+
+impl WriteOp for MarkInboxDead {
+    type Output = ();
+    fn apply<'a>(&'a self, txn: &'a DatabaseTransaction) -> BoxFuture<'a, Result<(), DbErr>> {
+        Box::pin(async move {
+            inbox::Entity::update_many()
+                .col_expr(inbox::Column::State, Expr::value(DEAD))
+                .col_expr(inbox::Column::ProcessedAt, Expr::value(self.at))
+                .col_expr(inbox::Column::LastError, Expr::value(self.reason.clone()))
+                .filter(inbox::Column::Id.eq(self.id))
+                .exec(txn)
+                .await?;
+            Ok(())
+        })
+    }
 }
 
 impl WriteOp for RecordDeadLetter {
@@ -191,28 +212,61 @@ impl WriteOp for RecordDeadLetter {
             .exec(txn)
             .await?
             .last_insert_id;
-            if let (true, Some(inbox_id)) = (self.kill_inbox_row, self.inbox_id) {
-                inbox::Entity::update_many()
-                    .col_expr(inbox::Column::State, Expr::value(DEAD))
-                    .col_expr(inbox::Column::ProcessedAt, Expr::value(self.at))
-                    .col_expr(inbox::Column::LastError, Expr::value(self.reason.clone()))
-                    .filter(inbox::Column::Id.eq(inbox_id))
-                    .exec(txn)
-                    .await?;
-            }
             Ok(id)
         })
     }
 }
 
 impl Store {
+    /// Moves webhooks left pending in the main database's inbox table (where earlier
+    /// versions kept the inbox) into the inbox's own database, so that the replay finds
+    /// them; each is stored there once, like any delivery. Nothing to do when the inbox
+    /// shares the main database.
+    pub async fn adopt_pending_from_main(&self, now: Micros) -> Result<usize, StoreError> {
+        if !self.inbox_apart() {
+            return Ok(0);
+        }
+        let mut moved = 0;
+        loop {
+            let rows = inbox::Entity::find()
+                .filter(inbox::Column::State.eq(PENDING))
+                .order_by_asc(inbox::Column::Id)
+                .limit(ROWS_PER_STATEMENT as u64)
+                .all(self.db())
+                .await?;
+            if rows.is_empty() {
+                break;
+            }
+            let ids: Vec<i64> = rows.iter().map(|row| row.id).collect();
+            moved += rows.len();
+            let rows = rows
+                .into_iter()
+                .map(|row| NewInboxRow {
+                    channel_id: row.channel_id,
+                    body: Bytes::from(row.body),
+                    body_sha256: row.body_sha256,
+                    received_at: row.received_at,
+                })
+                .collect();
+            self.write_inbox(InsertInbox { rows }).await?;
+            self.write(MarkInboxDone { ids, at: now }).await?;
+        }
+        if moved > 0 {
+            tracing::info!(
+                moved,
+                "Moved pending webhooks from the main database into the inbox's."
+            );
+        }
+        Ok(moved)
+    }
+
     /// The newest inbox row's id (0 when empty).
     pub async fn last_inbox_id(&self) -> Result<i64, StoreError> {
         Ok(inbox::Entity::find()
             .select_only()
             .column_as(inbox::Column::Id.max(), "last")
             .into_tuple::<Option<i64>>()
-            .one(self.db())
+            .one(self.inbox_db())
             .await?
             .flatten()
             .unwrap_or(0))
@@ -229,7 +283,7 @@ impl Store {
             .filter(inbox::Column::Id.gt(after_id))
             .order_by_asc(inbox::Column::Id)
             .limit(limit)
-            .all(self.db())
+            .all(self.inbox_db())
             .await?)
     }
 }

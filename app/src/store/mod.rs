@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod batcher;
+pub mod changes;
 pub mod consent;
 pub mod conversations;
 pub mod directory;
@@ -56,75 +57,160 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-/// Handles to the database: a read pool and the group-commit writer.
+/// Handles to the database: a read pool and the group-commit writer, and the same for
+/// the webhook inbox.
 #[derive(Clone)]
 pub struct Store {
     read: DatabaseConnection,
     writer: Writer,
+    /// Coalesces the commonest conversation change (a customer message on its case).
+    changes: changes::ChangeBatcher,
     backend: DbBackend,
+    inbox: InboxDb,
+}
+
+/// Where webhook bodies are stored before they are acknowledged. It has a writer of its
+/// own, so that an acknowledgement never waits behind the processing of earlier
+/// webhooks; with SQLite it is a second file (one writer per file), with PostgreSQL the
+/// same database unless configured otherwise.
+#[derive(Clone)]
+struct InboxDb {
+    read: DatabaseConnection,
+    writer: Writer,
+    /// A database of its own (its schema is migrated on its own).
+    apart: bool,
+}
+
+/// A database's read pool and its writer's connection.
+async fn open(
+    url: &str,
+    settings: &DatabaseSettings,
+) -> Result<(DatabaseConnection, DatabaseConnection), StoreError> {
+    if url.starts_with("sqlite:") {
+        create_sqlite_directory(url)?;
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(match settings.sqlite_synchronous {
+                SqliteSynchronous::Full => SqlxSync::Full,
+                SqliteSynchronous::Normal => SqlxSync::Normal,
+            })
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let write = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options.clone())
+            .await?;
+        let read = SqlitePoolOptions::new()
+            .max_connections(settings.max_connections.max(1))
+            .connect_with(options)
+            .await?;
+        Ok((
+            SqlxSqliteConnector::from_sqlx_sqlite_pool(read),
+            SqlxSqliteConnector::from_sqlx_sqlite_pool(write),
+        ))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        let read = PgPoolOptions::new()
+            .max_connections(settings.max_connections.max(1))
+            .connect(url)
+            .await?;
+        Ok((
+            SqlxPostgresConnector::from_sqlx_postgres_pool(read),
+            writer_connection_pg(url).await?,
+        ))
+    } else {
+        Err(StoreError::UnsupportedUrl(url.to_string()))
+    }
+}
+
+async fn writer_connection_pg(url: &str) -> Result<DatabaseConnection, StoreError> {
+    let write = PgPoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        .connect(url)
+        .await?;
+    Ok(SqlxPostgresConnector::from_sqlx_postgres_pool(write))
 }
 
 impl Store {
-    /// Opens the database named by `settings.url`. SQLite runs in WAL mode with the
-    /// configured `synchronous` level; the writer gets a connection of its own.
+    /// Opens the database named by `settings.url` and the inbox's (see
+    /// [`DatabaseSettings::inbox_url`]). SQLite runs in WAL mode with the configured
+    /// `synchronous` level; each writer gets a connection of its own.
     pub async fn connect(settings: &DatabaseSettings) -> Result<Self, StoreError> {
         let url = settings.url.as_str();
-        let (read, write) = if url.starts_with("sqlite:") {
-            create_sqlite_directory(url)?;
-            let options = SqliteConnectOptions::from_str(url)?
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(match settings.sqlite_synchronous {
-                    SqliteSynchronous::Full => SqlxSync::Full,
-                    SqliteSynchronous::Normal => SqlxSync::Normal,
-                })
-                .busy_timeout(Duration::from_secs(10))
-                .foreign_keys(true);
-            let write = SqlitePoolOptions::new()
-                .max_connections(1)
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-                .connect_with(options.clone())
-                .await?;
-            let read = SqlitePoolOptions::new()
-                .max_connections(settings.max_connections.max(1))
-                .connect_with(options)
-                .await?;
-            (
-                SqlxSqliteConnector::from_sqlx_sqlite_pool(read),
-                SqlxSqliteConnector::from_sqlx_sqlite_pool(write),
-            )
-        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-            let read = PgPoolOptions::new()
-                .max_connections(settings.max_connections.max(1))
-                .connect(url)
-                .await?;
-            let write = PgPoolOptions::new()
-                .max_connections(1)
-                .min_connections(1)
-                .connect(url)
-                .await?;
-            (
-                SqlxPostgresConnector::from_sqlx_postgres_pool(read),
-                SqlxPostgresConnector::from_sqlx_postgres_pool(write),
-            )
-        } else {
-            return Err(StoreError::UnsupportedUrl(url.to_string()));
-        };
+        let (read, write) = open(url, settings).await?;
         let backend = read.get_database_backend();
         let writer = Writer::start(write, settings.group_commit_max_batch);
+        let inbox_url = settings.inbox_url();
+        let inbox = if inbox_url != url {
+            let (read, write) = open(&inbox_url, settings).await?;
+            InboxDb {
+                read,
+                writer: Writer::start(write, settings.group_commit_max_batch),
+                apart: true,
+            }
+        } else if backend == DbBackend::Postgres {
+            // The same database, but a writer of its own: PostgreSQL commits both at once.
+            InboxDb {
+                read: read.clone(),
+                writer: Writer::start(
+                    writer_connection_pg(url).await?,
+                    settings.group_commit_max_batch,
+                ),
+                apart: false,
+            }
+        } else {
+            // An in-memory SQLite database cannot be shared with a second file.
+            InboxDb {
+                read: read.clone(),
+                writer: writer.clone(),
+                apart: false,
+            }
+        };
         Ok(Self {
             read,
+            changes: changes::ChangeBatcher::start(writer.clone()),
             writer,
             backend,
+            inbox,
         })
     }
 
     /// Brings the schema up to date.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         parley_migrations::Migrator::up(&self.read, None).await?;
+        if self.inbox.apart {
+            parley_migrations::InboxMigrator::up(&self.inbox.read, None).await?;
+        }
         Ok(())
+    }
+
+    /// The main database's writer (for batchers that feed it).
+    pub fn writer(&self) -> Writer {
+        self.writer.clone()
+    }
+
+    /// The inbox's writer.
+    pub fn inbox_writer(&self) -> Writer {
+        self.inbox.writer.clone()
+    }
+
+    /// Runs one write operation on the inbox's database.
+    pub async fn write_inbox<O: WriteOp>(&self, op: O) -> Result<O::Output, StoreError> {
+        self.inbox.writer.write(op).await
+    }
+
+    /// The inbox's read pool.
+    pub fn inbox_db(&self) -> &DatabaseConnection {
+        &self.inbox.read
+    }
+
+    /// Whether the inbox is a database of its own.
+    pub fn inbox_apart(&self) -> bool {
+        self.inbox.apart
     }
 
     pub fn is_sqlite(&self) -> bool {
@@ -142,8 +228,24 @@ impl Store {
         self.writer.write(op).await
     }
 
+    /// Persists one conversation actor step. A customer message on its case is written
+    /// together with the others that arrive meanwhile ([`changes`]); anything else alone.
+    pub async fn apply_change(
+        &self,
+        change: conversations::ConversationChange,
+    ) -> Result<conversations::ChangeApplied, StoreError> {
+        if changes::coalescable(&change) {
+            self.changes.submit(change).await
+        } else {
+            self.writer.write(change).await
+        }
+    }
+
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.read.execute_unprepared("SELECT 1").await?;
+        if self.inbox.apart {
+            self.inbox.read.execute_unprepared("SELECT 1").await?;
+        }
         Ok(())
     }
 }

@@ -157,10 +157,15 @@ impl Store {
         if !table.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
             return Err(StoreError::Corrupt(format!("not a table name: {table}")));
         }
-        let row = self
-            .db()
+        // The inbox may be a database of its own.
+        let db = if table == "inbox" {
+            self.inbox_db()
+        } else {
+            self.db()
+        };
+        let row = db
             .query_one(Statement::from_string(
-                self.db().get_database_backend(),
+                db.get_database_backend(),
                 format!("SELECT COUNT(*) AS n FROM {table}"),
             ))
             .await?

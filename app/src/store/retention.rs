@@ -6,7 +6,7 @@
 
 use super::audit::{AuditRecord, append};
 use super::entities::{conversation, dead_letter, held_message, inbox, message};
-use super::{Store, WriteOp};
+use super::{Store, StoreError, WriteOp};
 use crate::clock::SharedClock;
 use crate::config::RetentionSettings;
 use crate::domain::{Micros, SECOND_MICROS};
@@ -20,6 +20,27 @@ const DAY: Micros = 86_400 * SECOND_MICROS;
 pub struct RetentionSweep {
     pub settings: RetentionSettings,
     pub now: Micros,
+    /// Webhook payloads the inbox's own sweep ([`SweepInbox`]) removed just before.
+    pub webhook_payloads: u64,
+}
+
+/// Removes processed webhook payloads received before `before` from the inbox.
+pub struct SweepInbox {
+    pub before: Micros,
+}
+
+impl WriteOp for SweepInbox {
+    type Output = u64;
+    fn apply<'a>(&'a self, txn: &'a DatabaseTransaction) -> BoxFuture<'a, Result<u64, DbErr>> {
+        Box::pin(async move {
+            Ok(inbox::Entity::delete_many()
+                .filter(inbox::Column::ProcessedAt.is_not_null())
+                .filter(inbox::Column::ReceivedAt.lt(self.before))
+                .exec(txn)
+                .await?
+                .rows_affected)
+        })
+    }
 }
 
 /// What one sweep removed.
@@ -40,15 +61,10 @@ impl WriteOp for RetentionSweep {
     fn apply<'a>(&'a self, txn: &'a DatabaseTransaction) -> BoxFuture<'a, Result<Swept, DbErr>> {
         Box::pin(async move {
             let s = &self.settings;
-            let mut swept = Swept::default();
-            if let Some(before) = cutoff(self.now, s.webhook_payloads_days) {
-                swept.webhook_payloads = inbox::Entity::delete_many()
-                    .filter(inbox::Column::ProcessedAt.is_not_null())
-                    .filter(inbox::Column::ReceivedAt.lt(before))
-                    .exec(txn)
-                    .await?
-                    .rows_affected;
-            }
+            let mut swept = Swept {
+                webhook_payloads: self.webhook_payloads,
+                ..Swept::default()
+            };
             if let Some(before) = cutoff(self.now, s.dead_letters_days) {
                 swept.dead_letters = dead_letter::Entity::delete_many()
                     .filter(dead_letter::Column::CreatedAt.lt(before))
@@ -104,6 +120,26 @@ impl WriteOp for RetentionSweep {
     }
 }
 
+/// One sweep: the inbox's payloads first (their own database), then the rest with the
+/// audit entry that counts both.
+async fn sweep(
+    store: &Store,
+    settings: &RetentionSettings,
+    now: Micros,
+) -> Result<Swept, StoreError> {
+    let webhook_payloads = match cutoff(now, settings.webhook_payloads_days) {
+        Some(before) => store.write_inbox(SweepInbox { before }).await?,
+        None => 0,
+    };
+    store
+        .write(RetentionSweep {
+            settings: settings.clone(),
+            now,
+            webhook_payloads,
+        })
+        .await
+}
+
 /// Sweeps at start and then every `sweep_interval_secs` of the service clock.
 pub async fn run_retention(store: Store, clock: SharedClock, settings: RetentionSettings) {
     let interval = i64::try_from(settings.sweep_interval_secs.max(60))
@@ -111,13 +147,7 @@ pub async fn run_retention(store: Store, clock: SharedClock, settings: Retention
         * SECOND_MICROS;
     loop {
         let now = clock.now();
-        match store
-            .write(RetentionSweep {
-                settings: settings.clone(),
-                now,
-            })
-            .await
-        {
+        match sweep(&store, &settings, now).await {
             Ok(swept) if swept != Swept::default() => {
                 tracing::info!(
                     ?swept,

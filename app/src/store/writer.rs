@@ -129,6 +129,7 @@ async fn commit_batch(db: &DatabaseConnection, mut batch: Vec<Box<dyn Job>>) {
             return;
         }
     };
+    let started = std::time::Instant::now();
     let mut all_applied = true;
     for job in batch.iter_mut() {
         if !job.apply(&txn).await {
@@ -136,8 +137,16 @@ async fn commit_batch(db: &DatabaseConnection, mut batch: Vec<Box<dyn Job>>) {
             break;
         }
     }
+    let phases = &crate::telemetry::metrics().store_write_seconds;
+    phases
+        .with_label_values(&["apply"])
+        .observe(started.elapsed().as_secs_f64());
     if all_applied {
+        let committing = std::time::Instant::now();
         let outcome = txn.commit().await.map_err(|e| e.to_string());
+        phases
+            .with_label_values(&["commit"])
+            .observe(committing.elapsed().as_secs_f64());
         if let Err(error) = &outcome {
             tracing::error!(error = %error, size = batch.len(), "A group commit failed.");
         }
@@ -194,6 +203,7 @@ mod tests {
     async fn a_panicking_operation_fails_alone_and_the_writer_carries_on() {
         let settings = DatabaseSettings {
             url: "sqlite::memory:".into(),
+            inbox_url: None,
             max_connections: 1,
             sqlite_synchronous: SqliteSynchronous::Full,
             migrate_on_start: false,
