@@ -367,12 +367,12 @@ fn build_metrics() -> Result<Metrics, prometheus::Error> {
     let store_write_seconds = prometheus::HistogramVec::new(
         HistogramOpts::new(
             "store_write_seconds",
-            "Time the store's single writer spent per group commit, by phase: applying the batch's operations, then committing (the fsync)",
+            "Time a store writer (main database or inbox) spent per group commit, by phase: applying the batch's operations, then committing (the fsync)",
         )
         .buckets(vec![
             0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.25, 1.0,
         ]),
-        &["phase"],
+        &["writer", "phase"],
     )?;
     let live_actors = IntGauge::new(
         "conversation_actors_live",

@@ -38,7 +38,8 @@ impl<O: BatchOp> Batcher<O> {
     pub fn start(writer: Writer, max_items: usize) -> Self {
         let (queue, mut queued) = mpsc::unbounded_channel::<Queued<O>>();
         let max_items = max_items.max(1);
-        tokio::spawn(async move {
+        let feeder = writer.clone();
+        feeder.spawn(async move {
             let mut batch = Vec::with_capacity(max_items);
             while queued.recv_many(&mut batch, max_items).await > 0 {
                 let (items, replies): (Vec<_>, Vec<_>) =

@@ -5,8 +5,7 @@
 //! Written one change at a time that is five statements per message, each a round trip
 //! to the database's writer thread. Changes of that shape that arrive while the previous
 //! batch is being committed are written together instead: one multi-row statement per
-//! table for all of them (one `UPDATE` per existing case remains), inside the same group
-//! commit. Every other change (decisions on held messages, replies, notes, surveys,
+//! table for all of them, inside the same group commit. Every other change (decisions on held messages, replies, notes, surveys,
 //! cases closing, suppressed messages, CRM enrichment) keeps the one-at-a-time path.
 //!
 //! Each change keeps its own meaning: a redelivered message is answered as a duplicate
@@ -25,8 +24,8 @@ use crate::domain::TicketStatus;
 use futures::future::BoxFuture;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::NotSet, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait,
-    IntoActiveModel, QueryFilter, QuerySelect,
+    ActiveValue::NotSet, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel,
+    Iterable, QueryFilter, QuerySelect,
 };
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -222,24 +221,29 @@ async fn apply_together(
         }
     }
 
-    // A new case looks first, so that a late duplicate never opens one.
-    if !new.is_empty() {
-        let pmids: Vec<&str> = new.iter().map(|&i| message_key(&changes[i]).1).collect();
-        let known: HashSet<(String, String)> = message::Entity::find()
+    // A new case looks first, so that a late duplicate never opens one. One query per
+    // channel, so that the unique index (channel, provider id) answers it.
+    let mut by_channel: HashMap<&str, Vec<&str>> = HashMap::new();
+    for &i in &new {
+        let (channel_id, pmid) = message_key(&changes[i]);
+        by_channel.entry(channel_id).or_default().push(pmid);
+    }
+    let mut known: HashSet<(String, String)> = HashSet::new();
+    for (channel_id, pmids) in by_channel {
+        let found: Vec<String> = message::Entity::find()
             .select_only()
-            .column(message::Column::ChannelId)
             .column(message::Column::ProviderMessageId)
+            .filter(message::Column::ChannelId.eq(channel_id))
             .filter(message::Column::ProviderMessageId.is_in(pmids))
-            .into_tuple::<(String, String)>()
+            .into_tuple::<String>()
             .all(txn)
-            .await?
-            .into_iter()
-            .collect();
-        for &i in &new {
-            let (channel_id, pmid) = message_key(&changes[i]);
-            if known.contains(&(channel_id.to_owned(), pmid.to_owned())) {
-                answered[i] = duplicate_of(txn, channel_id, pmid).await?;
-            }
+            .await?;
+        known.extend(found.into_iter().map(|pmid| (channel_id.to_owned(), pmid)));
+    }
+    for &i in &new {
+        let (channel_id, pmid) = message_key(&changes[i]);
+        if known.contains(&(channel_id.to_owned(), pmid.to_owned())) {
+            answered[i] = duplicate_of(txn, channel_id, pmid).await?;
         }
     }
     let pending = |i: &usize| answered[*i].is_none();
@@ -295,12 +299,39 @@ async fn apply_together(
             );
         }
     }
-    for &i in &existing {
-        let mut row = changes[i].conversation.clone();
-        row.contact_id = contact_of(i)?;
-        let mut active = row.into_active_model().reset_all();
-        active.id = sea_orm::ActiveValue::Unchanged(changes[i].conversation.id);
-        cases[i] = Some(active.update(txn).await?);
+    // Cases that exist are updated in one statement too: an insert that meets their
+    // primary key and so updates every column instead (cases are never deleted).
+    if !existing.is_empty() {
+        let mut rows = Vec::with_capacity(existing.len());
+        for &i in &existing {
+            let mut row = changes[i].conversation.clone();
+            row.contact_id = contact_of(i)?;
+            rows.push(row.into_active_model());
+        }
+        let columns =
+            conversation::Column::iter().filter(|c| !matches!(c, conversation::Column::Id));
+        let mut updated: HashMap<i64, conversation::Model> = HashMap::new();
+        for chunk in chunked(rows) {
+            for case in conversation::Entity::insert_many(chunk)
+                .on_conflict(
+                    OnConflict::column(conversation::Column::Id)
+                        .update_columns(columns.clone())
+                        .to_owned(),
+                )
+                .exec_with_returning_many(txn)
+                .await?
+            {
+                updated.insert(case.id, case);
+            }
+        }
+        for &i in &existing {
+            let id = changes[i].conversation.id;
+            cases[i] = Some(
+                updated
+                    .remove(&id)
+                    .ok_or_else(|| DbErr::RecordNotFound(format!("case {id}")))?,
+            );
+        }
     }
 
     if !new.is_empty() {

@@ -55,6 +55,8 @@ pub enum StoreError {
     },
     #[error("stored value is corrupt: {0}")]
     Corrupt(String),
+    #[error("could not start a writer thread: {0}")]
+    Thread(std::io::Error),
 }
 
 /// Handles to the database: a read pool and the group-commit writer, and the same for
@@ -143,13 +145,19 @@ impl Store {
         let url = settings.url.as_str();
         let (read, write) = open(url, settings).await?;
         let backend = read.get_database_backend();
-        let writer = Writer::start(write, settings.group_commit_max_batch);
+        let writer = Writer::start(write, settings.group_commit_max_batch, "main");
         let inbox_url = settings.inbox_url();
         let inbox = if inbox_url != url {
             let (read, write) = open(&inbox_url, settings).await?;
+            let max_batch = settings.group_commit_max_batch;
+            let writer = if read.get_database_backend() == DbBackend::Sqlite {
+                Writer::start_on_thread(write, max_batch, "inbox").map_err(StoreError::Thread)?
+            } else {
+                Writer::start(write, max_batch, "inbox")
+            };
             InboxDb {
                 read,
-                writer: Writer::start(write, settings.group_commit_max_batch),
+                writer,
                 apart: true,
             }
         } else if backend == DbBackend::Postgres {
@@ -159,6 +167,7 @@ impl Store {
                 writer: Writer::start(
                     writer_connection_pg(url).await?,
                     settings.group_commit_max_batch,
+                    "inbox",
                 ),
                 apart: false,
             }

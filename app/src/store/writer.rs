@@ -79,13 +79,54 @@ impl<O: WriteOp> Job for Pending<O> {
 #[derive(Clone)]
 pub struct Writer {
     queue: mpsc::UnboundedSender<Box<dyn Job>>,
+    /// The runtime of a writer on a thread of its own (see [`Writer::start_on_thread`]).
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Writer {
-    pub fn start(db: DatabaseConnection, max_batch: usize) -> Self {
+    /// Starts the writer of one database on the current runtime; `name` labels its
+    /// metrics (`main`, `inbox`).
+    pub fn start(db: DatabaseConnection, max_batch: usize, name: &'static str) -> Self {
         let (queue, jobs) = mpsc::unbounded_channel();
-        tokio::spawn(run(db, jobs, max_batch.max(1)));
-        Self { queue }
+        tokio::spawn(run(db, jobs, max_batch.max(1), name));
+        Self {
+            queue,
+            runtime: None,
+        }
+    }
+
+    /// Starts the writer on a thread (and runtime) of its own, so that its round trips
+    /// to the database never wait for a busy shared thread: for the inbox, whose commits
+    /// every acknowledgement waits on. Tasks that feed it ([`Writer::spawn`]) run there
+    /// too. The thread ends when every handle is dropped.
+    pub fn start_on_thread(
+        db: DatabaseConnection,
+        max_batch: usize,
+        name: &'static str,
+    ) -> std::io::Result<Self> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let handle = runtime.handle().clone();
+        let (queue, jobs) = mpsc::unbounded_channel();
+        std::thread::Builder::new()
+            .name(format!("{name}-writer"))
+            .spawn(move || runtime.block_on(run(db, jobs, max_batch.max(1), name)))?;
+        Ok(Self {
+            queue,
+            runtime: Some(handle),
+        })
+    }
+
+    /// Spawns a task next to the writer: on its own thread if it has one.
+    pub fn spawn<F>(&self, task: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        match &self.runtime {
+            Some(runtime) => drop(runtime.spawn(task)),
+            None => drop(tokio::spawn(task)),
+        }
     }
 
     pub async fn write<O: WriteOp>(&self, op: O) -> Result<O::Output, StoreError> {
@@ -107,18 +148,19 @@ async fn run(
     db: DatabaseConnection,
     mut jobs: mpsc::UnboundedReceiver<Box<dyn Job>>,
     max_batch: usize,
+    name: &'static str,
 ) {
     let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max_batch);
     while jobs.recv_many(&mut batch, max_batch).await > 0 {
         crate::telemetry::metrics()
             .group_commit_batch_size
             .observe(batch.len() as f64);
-        commit_batch(&db, std::mem::take(&mut batch)).await;
+        commit_batch(&db, std::mem::take(&mut batch), name).await;
     }
     tracing::info!("Writer stopped: every handle was dropped.");
 }
 
-async fn commit_batch(db: &DatabaseConnection, mut batch: Vec<Box<dyn Job>>) {
+async fn commit_batch(db: &DatabaseConnection, mut batch: Vec<Box<dyn Job>>, name: &'static str) {
     let txn = match db.begin().await {
         Ok(txn) => txn,
         Err(error) => {
@@ -139,13 +181,13 @@ async fn commit_batch(db: &DatabaseConnection, mut batch: Vec<Box<dyn Job>>) {
     }
     let phases = &crate::telemetry::metrics().store_write_seconds;
     phases
-        .with_label_values(&["apply"])
+        .with_label_values(&[name, "apply"])
         .observe(started.elapsed().as_secs_f64());
     if all_applied {
         let committing = std::time::Instant::now();
         let outcome = txn.commit().await.map_err(|e| e.to_string());
         phases
-            .with_label_values(&["commit"])
+            .with_label_values(&[name, "commit"])
             .observe(committing.elapsed().as_secs_f64());
         if let Err(error) = &outcome {
             tracing::error!(error = %error, size = batch.len(), "A group commit failed.");
