@@ -37,6 +37,8 @@ pub struct InboxItem {
 const APPLY_RETRY_BASE: Duration = Duration::from_millis(50);
 /// Most delivery statuses written by one statement.
 const STATUSES_PER_BATCH: usize = 1024;
+/// Pause between two writes that mark processed inbox rows done.
+const MARK_DONE_PAUSE: Duration = Duration::from_millis(100);
 /// Inbox rows replayed per page at start-up.
 const REPLAY_PAGE: u64 = 500;
 
@@ -328,10 +330,13 @@ where
     Err(last_error)
 }
 
-/// Marks finished inbox rows done, many per write.
+/// Marks finished inbox rows done, many per write, at most every [`MARK_DONE_PAUSE`]: the
+/// inbox's writer is the one every acknowledgement waits on, so it gets one such
+/// statement per pause rather than one per commit. (A row finished but not yet marked
+/// when the process stops is replayed at the next start and found applied.)
 async fn mark_done(store: Store, clock: SharedClock, mut finished: mpsc::UnboundedReceiver<i64>) {
     let mut ids = Vec::with_capacity(1024);
-    while finished.recv_many(&mut ids, 1024).await > 0 {
+    while finished.recv_many(&mut ids, usize::MAX).await > 0 {
         let op = MarkInboxDone {
             ids: std::mem::take(&mut ids),
             at: clock.now(),
@@ -340,5 +345,6 @@ async fn mark_done(store: Store, clock: SharedClock, mut finished: mpsc::Unbound
             // Harmless: the rows are replayed (and found already applied) at the next start.
             tracing::warn!(error = %error, "Could not mark webhooks processed.");
         }
+        tokio::time::sleep(MARK_DONE_PAUSE).await;
     }
 }

@@ -72,7 +72,7 @@ impl ChangeBatcher {
     /// every store handle stops it and then the writer.
     pub fn start(writer: Writer) -> Self {
         let (queue, queued) = mpsc::unbounded_channel();
-        tokio::spawn(run(writer, queued));
+        writer.clone().spawn(run(writer, queued));
         Self { queue }
     }
 

@@ -145,7 +145,12 @@ impl Store {
         let url = settings.url.as_str();
         let (read, write) = open(url, settings).await?;
         let backend = read.get_database_backend();
-        let writer = Writer::start(write, settings.group_commit_max_batch, "main");
+        let writer = if backend == DbBackend::Sqlite {
+            Writer::start_on_thread(write, settings.group_commit_max_batch, "main")
+                .map_err(StoreError::Thread)?
+        } else {
+            Writer::start(write, settings.group_commit_max_batch, "main")
+        };
         let inbox_url = settings.inbox_url();
         let inbox = if inbox_url != url {
             let (read, write) = open(&inbox_url, settings).await?;
