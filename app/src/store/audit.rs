@@ -117,9 +117,10 @@ const PERSONAL_KEYS: &[&str] = &["text", "original_text"];
 /// The progress row of the conversation-event auditor.
 const EVENTS_PROGRESS: &str = "conversation_events";
 
-/// Chains the next audited conversation events, oldest first, at most `limit`: the
-/// entries and the new high-water mark commit together, so every audited event is
-/// chained exactly once, even across a crash. Answers how many were chained.
+/// Looks at the next `limit` conversation events, oldest first, and chains the audited
+/// ones: the entries and the new high-water mark commit together, so every audited event
+/// is chained exactly once, even across a crash. Answers how many events it looked at
+/// (0: caught up).
 ///
 /// Batched off the conversation's own write, so a send or an assignment pays no audit
 /// cost on its way; the entry follows within moments (the auditor is woken by the
@@ -152,16 +153,24 @@ impl WriteOp for AuditConversationEvents {
             .one(txn)
             .await?
             .map_or(0, |p| p.last_event_id);
-            let events = conversation_event::Entity::find()
+            // The next events in id order, whatever their kind (the primary key answers
+            // that in time proportional to the batch); filtering by kind in the query
+            // would let the database read every audited event of the whole history
+            // through the (kind, time) index instead, each time.
+            let scanned = conversation_event::Entity::find()
                 .filter(conversation_event::Column::Id.gt(progress))
-                .filter(conversation_event::Column::Kind.is_in(AUDITED_EVENTS.iter().copied()))
                 .order_by_asc(conversation_event::Column::Id)
                 .limit(self.limit)
                 .all(txn)
                 .await?;
-            let Some(last) = events.last().map(|e| e.id) else {
+            let Some(last) = scanned.last().map(|e| e.id) else {
                 return Ok(0);
             };
+            let looked_at = scanned.len() as u64;
+            let events: Vec<_> = scanned
+                .into_iter()
+                .filter(|e| AUDITED_EVENTS.contains(&e.kind.as_str()))
+                .collect();
             let mut prev = audit_entry::Entity::find()
                 .order_by_desc(audit_entry::Column::Id)
                 .limit(1)
@@ -200,8 +209,9 @@ impl WriteOp for AuditConversationEvents {
                     }
                 })
                 .collect();
-            let count = rows.len() as u64;
-            audit_entry::Entity::insert_many(rows).exec(txn).await?;
+            if !rows.is_empty() {
+                audit_entry::Entity::insert_many(rows).exec(txn).await?;
+            }
             let stmt = Query::insert()
                 .into_table(Alias::new("audit_progress"))
                 .columns([Alias::new("name"), Alias::new("last_event_id")])
@@ -213,7 +223,7 @@ impl WriteOp for AuditConversationEvents {
                 )
                 .to_owned();
             txn.execute(txn.get_database_backend().build(&stmt)).await?;
-            Ok(count)
+            Ok(looked_at)
         })
     }
 }

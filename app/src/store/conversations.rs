@@ -772,13 +772,24 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let events = conversation_event::Entity::find()
-            .filter(conversation_event::Column::ConversationId.is_in(ids))
-            .filter(conversation_event::Column::Kind.eq("triaged"))
-            .order_by_desc(conversation_event::Column::Id)
-            .limit(RECENT_TRIAGES)
-            .all(self.db())
-            .await?;
+        // One query per case, each walking that case's events newest first on the
+        // (conversation, id) index: given the cases together, SQLite would rather read
+        // every triage event of every case through the (kind, ...) index, a cost that
+        // grows with the whole history.
+        let mut events = Vec::new();
+        for id in ids {
+            events.extend(
+                conversation_event::Entity::find()
+                    .filter(conversation_event::Column::ConversationId.eq(id))
+                    .filter(conversation_event::Column::Kind.eq("triaged"))
+                    .order_by_desc(conversation_event::Column::Id)
+                    .limit(RECENT_TRIAGES)
+                    .all(self.db())
+                    .await?,
+            );
+        }
+        events.sort_unstable_by_key(|event| std::cmp::Reverse(event.id));
+        events.truncate(RECENT_TRIAGES as usize);
         let mut out = Vec::new();
         for event in events.into_iter().rev() {
             let data: serde_json::Value = serde_json::from_str(&event.data).unwrap_or_default();
