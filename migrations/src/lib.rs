@@ -16,6 +16,7 @@ mod m0006_csat;
 mod m0007_approvals;
 mod m0008_audit_trail;
 mod m0009_templates;
+mod m0010_contact_cases;
 
 pub struct Migrator;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_approvals::Migration),
             Box::new(m0008_audit_trail::Migration),
             Box::new(m0009_templates::Migration),
+            Box::new(m0010_contact_cases::Migration),
         ]
     }
 }

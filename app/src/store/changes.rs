@@ -15,7 +15,7 @@
 
 use super::conversations::{
     ChangeApplied, ContactUpsert, ConversationChange, NewMessage, duplicate_of, event_row,
-    message_model,
+    message_model, refresh_contact, skip_stored_message,
 };
 use super::entities::{contact, conversation, conversation_event, message};
 use super::inbox::ROWS_PER_STATEMENT;
@@ -308,8 +308,18 @@ async fn apply_together(
             row.contact_id = contact_of(i)?;
             rows.push(row.into_active_model());
         }
-        let columns =
-            conversation::Column::iter().filter(|c| !matches!(c, conversation::Column::Id));
+        // What a case is (its id, contact, channel, number, opening time) never
+        // changes; leaving those columns out spares their indexes the update.
+        let columns = conversation::Column::iter().filter(|c| {
+            !matches!(
+                c,
+                conversation::Column::Id
+                    | conversation::Column::ContactId
+                    | conversation::Column::ChannelId
+                    | conversation::Column::PhoneNumberId
+                    | conversation::Column::CreatedAt
+            )
+        });
         let mut updated: HashMap<i64, conversation::Model> = HashMap::new();
         for chunk in chunked(rows) {
             for case in conversation::Entity::insert_many(chunk)
@@ -438,14 +448,7 @@ async fn insert_messages(
     let mut stored = HashMap::new();
     for chunk in chunked(rows) {
         let inserted = message::Entity::insert_many(chunk)
-            .on_conflict(
-                OnConflict::columns([
-                    message::Column::ChannelId,
-                    message::Column::ProviderMessageId,
-                ])
-                .do_nothing()
-                .to_owned(),
-            )
+            .on_conflict(skip_stored_message())
             .exec_with_returning_many(txn)
             .await?;
         for message in inserted {
@@ -496,18 +499,7 @@ async fn upsert_contacts(
     let mut ids = HashMap::with_capacity(contacts.len());
     for chunk in chunked(contacts) {
         let upserted = contact::Entity::insert_many(chunk)
-            .on_conflict(
-                OnConflict::column(contact::Column::WaId)
-                    .value(
-                        contact::Column::Name,
-                        Expr::cust("COALESCE(excluded.name, contacts.name)"),
-                    )
-                    .value(
-                        contact::Column::UpdatedAt,
-                        Expr::cust("excluded.updated_at"),
-                    )
-                    .to_owned(),
-            )
+            .on_conflict(refresh_contact(Expr::cust("excluded.updated_at")))
             .exec_with_returning_many(txn)
             .await?;
         ids.extend(upserted.into_iter().map(|c| (c.wa_id, c.id)));

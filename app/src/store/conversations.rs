@@ -332,15 +332,7 @@ pub(super) async fn upsert_contact(
         updated_at: Set(now),
         ..Default::default()
     })
-    .on_conflict(
-        OnConflict::column(contact::Column::WaId)
-            .value(
-                contact::Column::Name,
-                Expr::cust("COALESCE(excluded.name, contacts.name)"),
-            )
-            .value(contact::Column::UpdatedAt, now)
-            .to_owned(),
-    )
+    .on_conflict(refresh_contact(now.into()))
     .exec_with_returning(txn)
     .await?;
     Ok(contact.id)
@@ -373,6 +365,28 @@ pub(super) fn message_model(
     }
 }
 
+/// A message whose provider id is already stored on its channel is not inserted again.
+pub(super) fn skip_stored_message() -> OnConflict {
+    OnConflict::columns([
+        message::Column::ChannelId,
+        message::Column::ProviderMessageId,
+    ])
+    .do_nothing()
+    .to_owned()
+}
+
+/// A contact met again keeps its name unless a new one is given; `updated_at` is set to
+/// `updated_at` (a value, or `excluded.updated_at` for a multi-row upsert).
+pub(super) fn refresh_contact(updated_at: sea_orm::sea_query::SimpleExpr) -> OnConflict {
+    OnConflict::column(contact::Column::WaId)
+        .value(
+            contact::Column::Name,
+            Expr::cust("COALESCE(excluded.name, contacts.name)"),
+        )
+        .value(contact::Column::UpdatedAt, updated_at)
+        .to_owned()
+}
+
 /// Inserts a message; `None` when its provider id is already stored on this channel.
 async fn insert_message(
     txn: &DatabaseTransaction,
@@ -385,14 +399,7 @@ async fn insert_message(
     let mut active = model.clone().into_active_model();
     active.id = NotSet;
     let inserted = message::Entity::insert(active)
-        .on_conflict(
-            OnConflict::columns([
-                message::Column::ChannelId,
-                message::Column::ProviderMessageId,
-            ])
-            .do_nothing()
-            .to_owned(),
-        )
+        .on_conflict(skip_stored_message())
         .exec(txn)
         .await;
     match inserted {
