@@ -74,6 +74,9 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let settings = DatabaseSettings {
         url: args.database_url.clone(),
+        // The same inbox as Parley's: with SQLite a file of its own beside this one,
+        // written by its own writer thread.
+        inbox_url: None,
         max_connections: 4,
         sqlite_synchronous: SqliteSynchronous::Full,
         migrate_on_start: true,
@@ -81,7 +84,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let store = Store::connect(&settings).await?;
     store.migrate().await?;
-    let inbox = Batcher::start(store, WEBHOOKS_PER_BATCH);
+    let inbox = Batcher::start(store.inbox_writer(), WEBHOOKS_PER_BATCH);
     let state = web::Data::new(State {
         inbox,
         channel: args.channel,
