@@ -287,3 +287,66 @@ impl Store {
             .await?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{DatabaseSettings, SqliteSynchronous};
+
+    #[tokio::test]
+    async fn webhooks_left_pending_in_the_main_database_move_to_the_inbox_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = DatabaseSettings {
+            url: format!("sqlite://{}/parley.db?mode=rwc", dir.path().display()),
+            inbox_url: None,
+            max_connections: 2,
+            sqlite_synchronous: SqliteSynchronous::Normal,
+            migrate_on_start: true,
+            group_commit_max_batch: 16,
+        };
+        let store = Store::connect(&settings).await.unwrap();
+        store.migrate().await.unwrap();
+        assert!(store.inbox_apart());
+        assert!(dir.path().join("parley-inbox.db").exists());
+        // What an earlier version left: two pending rows (and one done) in the main file.
+        let row = |n: u8| NewInboxRow {
+            channel_id: "meta".into(),
+            body: Bytes::from(vec![n; 8]),
+            body_sha256: format!("sha-{n}"),
+            received_at: i64::from(n),
+        };
+        let old = store
+            .write(InsertInbox {
+                rows: vec![row(1), row(2), row(3)],
+            })
+            .await
+            .unwrap();
+        let InboxInsert::Stored(done_id) = old[2] else {
+            panic!("stored");
+        };
+        store
+            .write(MarkInboxDone {
+                ids: vec![done_id],
+                at: 5,
+            })
+            .await
+            .unwrap();
+        // Row 2 was also delivered again since, into the new inbox.
+        store
+            .write_inbox(InsertInbox { rows: vec![row(2)] })
+            .await
+            .unwrap();
+
+        assert_eq!(store.adopt_pending_from_main(10).await.unwrap(), 2);
+        assert_eq!(
+            store.adopt_pending_from_main(11).await.unwrap(),
+            0,
+            "moved once"
+        );
+        let pending = store.pending_inbox(0, 10).await.unwrap();
+        let mut bodies: Vec<_> = pending.iter().map(|r| r.body_sha256.clone()).collect();
+        bodies.sort();
+        assert_eq!(bodies, ["sha-1", "sha-2"]);
+        assert_eq!(store.last_inbox_id().await.unwrap(), 2);
+    }
+}
