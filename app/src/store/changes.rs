@@ -510,24 +510,13 @@ async fn upsert_contacts(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{DatabaseSettings, SqliteSynchronous};
     use crate::conversation::lifecycle::new_conversation;
     use crate::domain::ConversationKey;
     use crate::store::Store;
     use crate::store::conversations::NewEvent;
 
     async fn store(dir: &tempfile::TempDir) -> Store {
-        let settings = DatabaseSettings {
-            url: format!("sqlite://{}/changes.db?mode=rwc", dir.path().display()),
-            inbox_url: None,
-            max_connections: 2,
-            sqlite_synchronous: SqliteSynchronous::Normal,
-            migrate_on_start: true,
-            group_commit_max_batch: 64,
-        };
-        let store = Store::connect(&settings).await.unwrap();
-        store.migrate().await.unwrap();
-        store
+        crate::store::test_store(dir.path()).await
     }
 
     fn arrival(channel: &str, wa_id: &str, pmid: &str, now: i64) -> ConversationChange {

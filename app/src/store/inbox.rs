@@ -291,21 +291,11 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{DatabaseSettings, SqliteSynchronous};
 
     #[tokio::test]
     async fn webhooks_left_pending_in_the_main_database_move_to_the_inbox_once() {
         let dir = tempfile::tempdir().unwrap();
-        let settings = DatabaseSettings {
-            url: format!("sqlite://{}/parley.db?mode=rwc", dir.path().display()),
-            inbox_url: None,
-            max_connections: 2,
-            sqlite_synchronous: SqliteSynchronous::Normal,
-            migrate_on_start: true,
-            group_commit_max_batch: 16,
-        };
-        let store = Store::connect(&settings).await.unwrap();
-        store.migrate().await.unwrap();
+        let store = crate::store::test_store(dir.path()).await;
         assert!(store.inbox_apart());
         assert!(dir.path().join("parley-inbox.db").exists());
         // What an earlier version left: two pending rows (and one done) in the main file.

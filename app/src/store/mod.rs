@@ -264,6 +264,22 @@ impl Store {
     }
 }
 
+/// A migrated SQLite store in `dir` (its inbox in a second file beside it), for tests.
+#[cfg(test)]
+pub(crate) async fn test_store(dir: &std::path::Path) -> Store {
+    let settings = DatabaseSettings {
+        url: format!("sqlite://{}/parley.db?mode=rwc", dir.display()),
+        inbox_url: None,
+        max_connections: 2,
+        sqlite_synchronous: SqliteSynchronous::Normal,
+        migrate_on_start: true,
+        group_commit_max_batch: 64,
+    };
+    let store = Store::connect(&settings).await.unwrap();
+    store.migrate().await.unwrap();
+    store
+}
+
 fn create_sqlite_directory(url: &str) -> Result<(), StoreError> {
     let path = url.trim_start_matches("sqlite:").trim_start_matches("//");
     let path = path.split('?').next().unwrap_or_default();
