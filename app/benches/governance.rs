@@ -31,8 +31,10 @@ use parley::clock::{Clock, SystemClock};
 use parley::conversation::lifecycle::{self, Replier, ReplyAuthority};
 use parley::domain::consent::Purpose;
 use parley::domain::inbound::{InboundMessage, MessageContent, MessageKind};
+use parley::domain::outbound::Origin;
 use parley::domain::{Actor, ConversationKey, Micros};
-use parley::outbound::gate::{self, ApprovalPolicy, DEFAULT_APPROVALS, Origin, Outbound};
+use parley::policy::approvals::{self as gate, ApprovalPolicy, Outbound};
+use parley::policy::loader::DEFAULT_APPROVALS;
 use parley::store::Store;
 use parley::store::audit::AuditConversationEvents;
 use parley::store::conversations::NewEvent;
@@ -87,7 +89,7 @@ fn gate_bench() {
     let config =
         parley::triage::TriageConfig::from_toml(parley::triage::DEFAULT_CONFIG).expect("taxonomy");
     let classifier = parley::triage::Classifier::train(&config).expect("classifier");
-    let known = parley::routing::engine::known_tags(&config);
+    let known = parley::policy::known_tags(&config);
     let policy = ApprovalPolicy::from_toml(DEFAULT_APPROVALS, &known).expect("boundaries");
     let none = ApprovalPolicy::from_toml("", &known).expect("no boundaries");
     // The case gist as stored: what the classifier said, plus routing's fields.

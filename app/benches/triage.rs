@@ -10,7 +10,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group};
-use parley::routing::engine::{Engine, EngineSources};
+use parley::policy::{Policies, PolicySources};
 use parley::routing::select::{AgentView, CaseNeeds, Presence, route};
 use parley::triage::{Classifier, DEFAULT_CONFIG, TriageConfig};
 use std::time::Instant;
@@ -58,9 +58,9 @@ fn triage(c: &mut Criterion) {
     });
 }
 
-fn engine() -> Engine {
-    let texts = EngineSources::default().read();
-    match texts.and_then(|texts| Engine::build(&texts, 0)) {
+fn engine() -> Policies {
+    let texts = PolicySources::default().read();
+    match texts.and_then(|texts| Policies::build(&texts, 0)) {
         Ok(engine) => engine,
         Err(e) => panic!("shipped configuration is invalid: {e}"),
     }
@@ -111,7 +111,7 @@ fn routing(c: &mut Criterion) {
     c.bench_function("routing/route_among_200_agents", |b| {
         b.iter(|| {
             black_box(route(
-                &engine.policy,
+                &engine.routing,
                 "tier1_care",
                 &needs,
                 black_box(&agents),

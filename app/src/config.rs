@@ -57,18 +57,6 @@ pub struct RoutingSettings {
     pub approvals_file: String,
 }
 
-impl RoutingSettings {
-    pub fn sources(&self) -> crate::routing::engine::EngineSources {
-        let path = |s: &str| (!s.is_empty()).then(|| std::path::PathBuf::from(s));
-        crate::routing::engine::EngineSources {
-            triage: path(&self.triage_file),
-            routing: path(&self.rules_file),
-            sla: path(&self.sla_file),
-            approvals: path(&self.approvals_file),
-        }
-    }
-}
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HttpSettings {

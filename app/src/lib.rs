@@ -5,6 +5,7 @@
 //! persists through [`store`]; [`api`] serves GraphQL to inboxes and dashboards; replies
 //! leave through the [`outbound`] outbox. [`startup::Application`] wires it all.
 
+pub mod actors;
 pub mod api;
 pub mod clock;
 pub mod config;
@@ -15,6 +16,7 @@ pub mod events;
 pub mod ingest;
 pub mod outbound;
 pub mod plugins;
+pub mod policy;
 pub mod routing;
 pub mod sla;
 pub mod startup;

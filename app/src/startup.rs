@@ -1,6 +1,7 @@
 //! `Application::build`: the one place where Parley is wired together, used by `main`
 //! and by the integration tests alike.
 
+use crate::actors::Conversations;
 use crate::api::{self, ApiContext};
 use crate::clock::SharedClock;
 use crate::config::{ChannelSettings, PluginSettings, Settings};
@@ -9,10 +10,10 @@ use crate::events::EventBus;
 use crate::ingest::{self, Intake, dispatcher::Dispatcher};
 use crate::outbound::OutboxWorker;
 use crate::plugins::{Connectors, PluginRegistry, PluginRuntime, PluginWatcher, WorldKind};
+use crate::policy::loader as reload;
 use crate::routing::Routing;
 use crate::routing::noise::NoiseState;
 use crate::routing::presence::PresenceBoard;
-use crate::routing::reload;
 use crate::routing::router::{AttachRegistry, RouterActor};
 use crate::sla::deadlines::{AttachDispatcher, ScheduleMany, SlaClock, SlaDispatcher};
 use crate::sla::escalation::{AttachEscalation, EscalationActor};
@@ -116,11 +117,11 @@ fn warn_about_missing_plugins(settings: &Settings, plugins: &PluginRegistry) {
 }
 
 /// Closing the loop and the survey, from the configuration.
-fn case_timers(settings: &Settings) -> crate::sla::CaseTimers {
+fn case_timers(settings: &Settings) -> crate::conversation::timers::CaseTimers {
     let secs =
         |s: u64| i64::try_from(s).unwrap_or(i64::MAX / 1_000_000) * crate::domain::SECOND_MICROS;
     let csat = &settings.csat;
-    crate::sla::CaseTimers {
+    crate::conversation::timers::CaseTimers {
         survey: csat.enabled.then(|| crate::conversation::csat::Survey {
             after: secs(csat.delay_secs),
             question: csat.question.clone(),
@@ -154,7 +155,7 @@ impl Application {
                 .await
                 .context("Failed to migrate the database")?;
         }
-        let sources = settings.routing.sources();
+        let sources = crate::policy::PolicySources::from_settings(&settings.routing);
         let (engine, loaded) = reload::load(&sources, &store, clock.now())
             .await
             .context("Failed to load the triage taxonomy and routing rules")?;
@@ -231,15 +232,17 @@ impl Application {
             },
             threads,
         );
-        router.do_send(AttachRegistry(registry.clone()));
+        // Everyone else reaches a conversation through this handle, not the registry.
+        let conversations = Conversations::new(Arc::new(registry.clone()));
+        router.do_send(AttachRegistry(conversations.clone()));
         if let Some((actors, dispatcher)) = &sla {
             dispatcher.do_send(AttachDispatcher {
-                registry: registry.clone(),
+                registry: conversations.clone(),
                 sla_clock: actors.clock.clone(),
             });
             actors
                 .escalation
-                .do_send(AttachEscalation(registry.clone()));
+                .do_send(AttachEscalation(conversations.clone()));
             // Every pending deadline, including those that came due while Parley was down.
             let deadlines = store
                 .sla_deadlines()
@@ -249,7 +252,7 @@ impl Application {
             actors.clock.do_send(ScheduleMany(deadlines));
         }
         let dispatcher = Dispatcher::start(
-            registry.clone(),
+            conversations.clone(),
             store.clone(),
             clock.clone(),
             events.clone(),
@@ -283,7 +286,7 @@ impl Application {
         tokio::spawn(outbox.run());
         tokio::spawn(crate::store::audit::run_auditor(
             store.clone(),
-            events.clone(),
+            events.subscribe(),
         ));
         tokio::spawn(crate::store::retention::run_retention(
             store.clone(),
@@ -300,6 +303,7 @@ impl Application {
         let schema = api::build_schema(ApiContext {
             store: store.clone(),
             registry: registry.clone(),
+            conversations: conversations.clone(),
             settings: settings.clone(),
             events: events.clone(),
             clock: clock.clone(),

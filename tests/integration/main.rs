@@ -14,6 +14,7 @@ mod erasure;
 mod governance;
 mod graphql;
 mod intake;
+mod layers;
 mod lifecycle;
 mod outbound;
 mod plugins;

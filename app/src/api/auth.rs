@@ -2,9 +2,9 @@
 //! WebSocket `connection_init` payload). A token maps to a role and, for people, an agent.
 
 use crate::conversation::lifecycle::ReplyAuthority;
+use crate::domain::outbound::Origin;
 use crate::domain::{Actor, Permission, Role};
 use crate::error::{ApiError, ErrorCode};
-use crate::outbound::gate::Origin;
 use crate::store::Store;
 use rand::RngCore;
 use sha2::{Digest, Sha256};

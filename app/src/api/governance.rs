@@ -306,8 +306,8 @@ async fn decide(
         Decision::Reject { .. } => "rejected",
     };
     api(ctx)
-        .registry
-        .send(
+        .conversations
+        .ask(
             &key,
             DecideHeld {
                 held,

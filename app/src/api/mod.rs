@@ -6,6 +6,7 @@
 //! `extensions.code` from [`crate::error::ErrorCode`].
 
 pub mod auth;
+pub mod contacts;
 pub mod cursor;
 pub mod governance;
 pub mod plugins;
@@ -17,13 +18,12 @@ pub mod types;
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::conversation::{
-    AddNote, AssignConversation, ChangeStatus, ConversationActor, ConversationError,
-    ConversationRegistry, SendReply,
+    AddNote, AssignConversation, ChangeStatus, ConversationError, ConversationRegistry, SendReply,
 };
+use crate::domain::outbound::Origin;
 use crate::domain::{MAX_TEXT_CHARS, Permission, Role as DomainRole};
 use crate::error::{ApiError, ErrorCode};
 use crate::events::EventBus;
-use crate::outbound::gate::Origin;
 use crate::store::Store;
 use crate::store::conversations::ChangeApplied;
 use crate::store::directory::{AgentProfile, CreateAgent, CreateTeam, CreateToken, DirectoryError};
@@ -42,7 +42,10 @@ pub type ParleySchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 /// What resolvers share.
 pub struct ApiContext {
     pub store: Store,
+    /// The live actors on this node (to make a contact's actors reload after a change).
     pub registry: ConversationRegistry,
+    /// How requests reach a conversation's actor.
+    pub conversations: crate::actors::Conversations,
     pub settings: Arc<Settings>,
     pub events: EventBus,
     pub clock: SharedClock,
@@ -165,13 +168,12 @@ async fn ask_conversation<M>(
     build: impl FnOnce(i64) -> M,
 ) -> Result<ChangeApplied, ApiError>
 where
-    M: actix::Message<Result = Result<ChangeApplied, ConversationError>> + Clone + Send + 'static,
-    ConversationActor: actix::Handler<M>,
+    M: crate::actors::ConversationRequest<Output = ChangeApplied>,
 {
     let (key, conversation) = conversation_key(ctx, id).await?;
     api(ctx)
-        .registry
-        .send(&key, build(conversation.id))
+        .conversations
+        .ask(&key, build(conversation.id))
         .await
         .map_err(conversation_error)
 }
@@ -224,6 +226,7 @@ pub struct Viewer {
 pub struct QueryRoot(
     CoreQuery,
     routing::RoutingQuery,
+    contacts::ContactQuery,
     sla::SlaQuery,
     governance::GovernanceQuery,
     templates::TemplateQuery,
@@ -233,6 +236,7 @@ pub struct QueryRoot(
 pub struct MutationRoot(
     CoreMutation,
     routing::RoutingMutation,
+    contacts::ContactMutation,
     sla::SlaMutation,
     governance::GovernanceMutation,
     templates::TemplateMutation,
@@ -508,8 +512,8 @@ impl CoreMutation {
             explanation: None,
         };
         let applied = api(ctx)
-            .registry
-            .send(&key, request)
+            .conversations
+            .ask(&key, request)
             .await
             .map_err(conversation_error)?;
         Ok(Conversation(applied.conversation))

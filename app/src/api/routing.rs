@@ -1,20 +1,19 @@
 //! GraphQL for triage, routing and the noise filter: explaining a decision, the queues,
-//! agents' routing profiles and status, presence (collision detection), blocked and VIP
-//! contacts, the noise ledger, and reloading the rules.
+//! agents' routing profiles and status, presence (collision detection), the noise ledger,
+//! and reloading the rules. Contacts (blocking, VIP, consent, erasure) are in
+//! [`super::contacts`].
 
-use super::types::{Agent, AgentStatus, Contact, id_of, page_size};
+use super::types::{Agent, AgentStatus, id_of, page_size};
 use super::{api, directory_error, principal};
 use crate::clock::micros_to_datetime;
 use crate::domain::{Micros, Permission, SECOND_MICROS};
 use crate::error::{ApiError, ErrorCode};
-use crate::routing::policy::ReviewReason;
+use crate::policy::loader::{self as reload, LoadedPolicies};
+use crate::policy::routing::ReviewReason;
 use crate::routing::presence::{Presence, PresenceState};
-use crate::routing::reload::{self, LoadedEngine, ReloadError};
 use crate::routing::router::{AgentUpdated, ExplainRoute, QueueSnapshot};
 use crate::routing::select::{CaseNeeds, RouteAction, RouteOutcome};
-use crate::store::consent::{ConsentContact, RecordConsent};
 use crate::store::directory::{AgentProfile, UpdateAgent};
-use crate::store::noise::{ContactFlag, FlagContact};
 use crate::triage::noise::{is_acknowledgement, spam_score};
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
@@ -303,7 +302,7 @@ fn review_reason(reason: &ReviewReason) -> String {
     }
 }
 
-fn loaded_info(ctx: &Context<'_>, _: Option<LoadedEngine>) -> RoutingPolicyInfo {
+fn loaded_info(ctx: &Context<'_>, _: Option<LoadedPolicies>) -> RoutingPolicyInfo {
     let routing = &api(ctx).routing;
     let engine = routing.engine.current();
     let now = api(ctx).clock.now();
@@ -315,7 +314,7 @@ fn loaded_info(ctx: &Context<'_>, _: Option<LoadedEngine>) -> RoutingPolicyInfo 
         loaded_at: micros_to_datetime(engine.loaded_at),
         intents: engine.classifier.intent_labels().to_vec(),
         teams: engine
-            .policy
+            .routing
             .teams()
             .iter()
             .map(|t| RoutingTeam {
@@ -329,7 +328,7 @@ fn loaded_info(ctx: &Context<'_>, _: Option<LoadedEngine>) -> RoutingPolicyInfo 
             })
             .collect(),
         rules: engine
-            .policy
+            .routing
             .rules()
             .iter()
             .map(|r| RoutingRule {
@@ -366,23 +365,6 @@ pub struct RoutingQuery;
 
 #[Object]
 impl RoutingQuery {
-    /// A customer by WhatsApp id, whether or not they have a case (someone who only wrote
-    /// STOP has none); null when Parley has never seen them.
-    async fn contact(
-        &self,
-        ctx: &Context<'_>,
-        wa_id: String,
-    ) -> async_graphql::Result<Option<Contact>> {
-        principal(ctx)?.require(Permission::ReadConversations)?;
-        check_wa_id(&wa_id)?;
-        let contact = api(ctx)
-            .store
-            .contact_by_wa_id(&wa_id)
-            .await
-            .map_err(ApiError::internal)?;
-        Ok(contact.map(Contact))
-    }
-
     /// What triage and routing would do with `text` from the contact `waId` (its VIP flag
     /// and recent history count), without storing anything.
     async fn explain_triage(
@@ -410,7 +392,7 @@ impl RoutingQuery {
             if history.vip {
                 context.push("vip_customer".to_owned());
             }
-            let window = i64::try_from(engine.policy.settings().repeat_contact_window_secs)
+            let window = i64::try_from(engine.routing.settings().repeat_contact_window_secs)
                 .unwrap_or(i64::MAX / SECOND_MICROS)
                 .saturating_mul(SECOND_MICROS);
             let now = a.clock.now();
@@ -666,7 +648,7 @@ impl RoutingMutation {
                 }
                 Ok(loaded_info(ctx, Some(loaded)))
             }
-            Err(ReloadError::Invalid(error)) => {
+            Err(error) if error.is_invalid() => {
                 Err(ApiError::new(ErrorCode::InvalidConfig, error.to_string()).into())
             }
             Err(other) => Err(ApiError::internal(other).into()),
@@ -784,195 +766,6 @@ impl RoutingMutation {
             .map(Into::into)
             .collect())
     }
-
-    /// Blocks a contact: their messages are recorded as noise and never processed.
-    async fn block_contact(
-        &self,
-        ctx: &Context<'_>,
-        wa_id: String,
-        reason: Option<String>,
-    ) -> async_graphql::Result<Contact> {
-        set_blocked(ctx, wa_id, true, reason).await
-    }
-
-    async fn unblock_contact(
-        &self,
-        ctx: &Context<'_>,
-        wa_id: String,
-    ) -> async_graphql::Result<Contact> {
-        set_blocked(ctx, wa_id, false, None).await
-    }
-
-    /// Records an opt-in or opt-out of a customer for one purpose (service, marketing,
-    /// surveys), with a note on where it came from.
-    async fn record_consent(
-        &self,
-        ctx: &Context<'_>,
-        wa_id: String,
-        purpose: super::types::ConsentPurpose,
-        granted: bool,
-        note: Option<String>,
-    ) -> async_graphql::Result<Contact> {
-        record_consent(ctx, wa_id, purpose, granted, note).await
-    }
-
-    /// Erases a customer's personal data (admins only; it cannot be undone): message
-    /// texts and media references, notes, the CRM profile, raw webhook payloads holding
-    /// the number, and the number itself. Case statuses, timings and tags stay for the
-    /// metrics; pending replies are cancelled; the audit log records the erasure.
-    async fn erase_contact(
-        &self,
-        ctx: &Context<'_>,
-        wa_id: String,
-        reason: String,
-    ) -> async_graphql::Result<ErasureReport> {
-        let (actor, a) = contact_manager(ctx, &wa_id, Permission::EraseData)?;
-        let reason = reason.trim().to_owned();
-        if reason.is_empty() {
-            return Err(
-                ApiError::new(ErrorCode::InvalidInput, "say why the data is erased").into(),
-            );
-        }
-        let erasure = a
-            .store
-            .erase_contact(&wa_id, reason, actor, a.clock.now())
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(|e| ApiError::new(ErrorCode::InvalidInput, e.to_string()))?;
-        a.registry.forget_contact_state(&wa_id);
-        Ok(ErasureReport {
-            contact_id: ID(erasure.contact_id.to_string()),
-            conversations: erasure.conversations,
-            messages: erasure.messages,
-            notes: erasure.notes,
-            payloads: erasure.payloads,
-            cancelled_sends: erasure.cancelled_sends,
-        })
-    }
-
-    /// Marks a contact as a VIP (or not): VIP routing and the `vip_customer` context.
-    async fn set_contact_vip(
-        &self,
-        ctx: &Context<'_>,
-        wa_id: String,
-        vip: bool,
-    ) -> async_graphql::Result<Contact> {
-        let (actor, a) = contact_manager(ctx, &wa_id, Permission::ManageContacts)?;
-        let contact = a
-            .store
-            .write(FlagContact {
-                wa_id: wa_id.clone(),
-                flag: ContactFlag::Vip(vip),
-                actor,
-                now: a.clock.now(),
-            })
-            .await
-            .map_err(ApiError::internal)?;
-        a.registry.forget_contact_state(&wa_id);
-        Ok(Contact(contact))
-    }
-}
-
-/// Records a customer's consent by hand (a form, a phone call, an import): an opt-in or
-/// opt-out for one purpose, with a note. Kept in the consent ledger and the audit log.
-pub(crate) async fn record_consent(
-    ctx: &Context<'_>,
-    wa_id: String,
-    purpose: super::types::ConsentPurpose,
-    granted: bool,
-    note: Option<String>,
-) -> async_graphql::Result<Contact> {
-    let (actor, a) = contact_manager(ctx, &wa_id, Permission::ManageContacts)?;
-    let recorded = a
-        .store
-        .write(RecordConsent {
-            contact: ConsentContact::WaId(wa_id.clone()),
-            purposes: vec![purpose.into()],
-            granted,
-            source: "agent",
-            detail: note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()),
-            message_ref: None,
-            actor,
-            at: a.clock.now(),
-        })
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(|e| ApiError::new(ErrorCode::InvalidInput, e.to_string()))?;
-    // Live conversations of the contact read their consent again before the next send.
-    a.registry.forget_contact_state(&wa_id);
-    let contact_id = recorded
-        .first()
-        .map(|e| e.contact_id)
-        .ok_or_else(|| ApiError::internal("no consent recorded"))?;
-    let contact = a
-        .store
-        .contact(contact_id)
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::internal("the contact vanished"))?;
-    Ok(Contact(contact))
-}
-
-/// What an erasure touched.
-#[derive(SimpleObject)]
-pub struct ErasureReport {
-    pub contact_id: ID,
-    pub conversations: u64,
-    /// Messages whose text and media references were removed.
-    pub messages: u64,
-    pub notes: u64,
-    /// Raw webhook payloads and dead letters deleted.
-    pub payloads: u64,
-    /// Replies still queued, cancelled.
-    pub cancelled_sends: u64,
-}
-
-/// The caller's audit label and the API context, once the caller may act on contacts
-/// with `permission` and `wa_id` is a WhatsApp id.
-fn contact_manager<'a>(
-    ctx: &Context<'a>,
-    wa_id: &str,
-    permission: Permission,
-) -> Result<(String, &'a super::ApiContext), ApiError> {
-    let who = principal(ctx)?;
-    who.require(permission)?;
-    check_wa_id(wa_id)?;
-    Ok((who.actor().label(), api(ctx)))
-}
-
-fn check_wa_id(wa_id: &str) -> Result<(), ApiError> {
-    if wa_id.is_empty() || wa_id.len() > 32 || !wa_id.chars().all(|c| c.is_ascii_digit()) {
-        return Err(ApiError::new(
-            ErrorCode::InvalidInput,
-            "waId is the customer's WhatsApp id: digits only, with country code",
-        ));
-    }
-    Ok(())
-}
-
-async fn set_blocked(
-    ctx: &Context<'_>,
-    wa_id: String,
-    blocked: bool,
-    reason: Option<String>,
-) -> async_graphql::Result<Contact> {
-    let (actor, a) = contact_manager(ctx, &wa_id, Permission::ManageContacts)?;
-    let contact = a
-        .store
-        .write(FlagContact {
-            wa_id: wa_id.clone(),
-            flag: if blocked {
-                ContactFlag::Blocked { reason }
-            } else {
-                ContactFlag::Unblocked
-            },
-            actor,
-            now: a.clock.now(),
-        })
-        .await
-        .map_err(ApiError::internal)?;
-    a.routing.noise.set_blocked(&wa_id, blocked);
-    Ok(Contact(contact))
 }
 
 #[derive(Default)]

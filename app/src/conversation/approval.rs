@@ -6,8 +6,9 @@
 
 use super::ConversationError;
 use super::lifecycle::{live_case, unchanged};
+use crate::domain::outbound::Hold;
 use crate::domain::{Actor, Micros, Role, service_window_closes_at};
-use crate::outbound::gate::{self, Hold};
+use crate::policy::approvals as gate;
 use crate::store::conversations::{ActorState, ConversationChange, HeldDecision, NewEvent};
 use crate::store::entities::held_message;
 use serde_json::{Value, json};
@@ -15,17 +16,7 @@ use serde_json::{Value, json};
 pub const APPROVED: &str = "approved";
 pub const REJECTED: &str = "rejected";
 
-/// What the approver decided.
-#[derive(Debug, Clone)]
-pub enum Decision {
-    /// Send it; with `text`, send that instead (the original is kept).
-    Approve {
-        text: Option<String>,
-    },
-    Reject {
-        reason: String,
-    },
-}
+pub use crate::actors::conversation::Decision;
 
 /// Most characters of an edited text (WhatsApp's text body limit).
 const MAX_TEXT_CHARS: usize = 4096;

@@ -11,6 +11,7 @@
 
 use crate::conversation::ConversationError;
 use crate::conversation::lifecycle::{self, Replier, ReplyAuthority};
+pub use crate::domain::order::{mask, order_ids};
 use crate::domain::{Actor, ConversationKey, Micros, TicketStatus, service_window_closes_at};
 use crate::plugins::bindings::v0_1::types::{CustomerProfile, Order, OrderStatus};
 use crate::plugins::{ConnectorError, Connectors};
@@ -20,8 +21,6 @@ use serde_json::{Value, json};
 
 /// The intent the order automation answers.
 pub const ORDER_TRACKING: &str = "order_tracking";
-/// At most this many order ids are tried from one message.
-const MAX_ORDER_IDS: usize = 3;
 
 /// What the CRM said about a contact.
 #[derive(Debug)]
@@ -323,34 +322,6 @@ pub fn plan_outcome(
             Ok(change)
         }
     }
-}
-
-/// Order ids quoted in a message: words with at least four digits (`A-10023`, `#10023`,
-/// `4821XYZ`), most plausible first.
-pub fn order_ids(text: &str) -> Vec<String> {
-    let mut ids: Vec<String> = Vec::new();
-    for word in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '#')) {
-        let word = word.trim_matches(|c| c == '-' || c == '#');
-        let digits = word.chars().filter(char::is_ascii_digit).count();
-        if (4..=32).contains(&word.len())
-            && digits >= 4
-            && !word.contains('#')
-            && !ids.iter().any(|id| id == word)
-        {
-            ids.push(word.to_owned());
-        }
-    }
-    // Phone-number-like runs of ten or more digits are the least likely order ids.
-    ids.sort_by_key(|id| id.len() >= 10 && id.chars().all(|c| c.is_ascii_digit()));
-    ids.truncate(MAX_ORDER_IDS);
-    ids
-}
-
-/// An identifier shown to the customer with all but its last four characters hidden.
-pub fn mask(id: &str) -> String {
-    let chars: Vec<char> = id.chars().collect();
-    let tail: String = chars[chars.len().saturating_sub(4)..].iter().collect();
-    format!("****{tail}")
 }
 
 fn status_name(status: OrderStatus) -> &'static str {

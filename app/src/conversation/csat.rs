@@ -7,8 +7,8 @@
 use super::lifecycle::{outbound_message, status_changed, text_outbox, unchanged};
 use crate::domain::consent::Purpose;
 use crate::domain::inbound::{InboundMessage, MessageContent, MessageKind};
+use crate::domain::outbound::Origin;
 use crate::domain::{Actor, ConversationKey, Micros, TicketStatus, service_window_closes_at};
-use crate::outbound::gate::Origin;
 use crate::store::conversations::{
     ActorState, ConversationChange, CsatRecord, NewEvent, NewOutbox,
 };

@@ -2,12 +2,12 @@
 //! the [`ConversationChange`] to persist. No I/O, so every rule here is unit-tested.
 
 use super::ConversationError;
+pub use crate::actors::conversation::{ReplyAuthority, TemplateSend};
 use crate::domain::consent::Purpose;
 use crate::domain::inbound::InboundMessage;
-use crate::domain::{
-    Actor, ConversationKey, Micros, Priority, TicketStatus, service_window_closes_at,
-};
-use crate::outbound::gate::Origin;
+use crate::domain::outbound::Origin;
+use crate::domain::{Actor, ConversationKey, Micros, TicketStatus, service_window_closes_at};
+pub(crate) use crate::store::conversations::new_conversation;
 use crate::store::conversations::{
     ActorState, ContactUpsert, ConversationChange, NewEvent, NewMessage, NewOutbox,
 };
@@ -49,39 +49,6 @@ pub fn classify_arrival(
         }
         Some(TicketStatus::Pending) => Arrival::Resume,
         Some(_) => Arrival::Continue,
-    }
-}
-
-pub(crate) fn new_conversation(
-    key: &ConversationKey,
-    contact_id: i64,
-    now: Micros,
-) -> conversation::Model {
-    conversation::Model {
-        id: 0,
-        contact_id,
-        channel_id: key.channel_id.clone(),
-        phone_number_id: key.phone_number_id.clone(),
-        status: TicketStatus::Created.as_str().into(),
-        priority: Priority::Medium.as_str().into(),
-        assignee_id: None,
-        team_id: None,
-        reopen_count: 0,
-        created_at: now,
-        updated_at: now,
-        last_activity_at: now,
-        last_customer_message_at: None,
-        first_response_at: None,
-        resolved_at: None,
-        closed_at: None,
-        urgency: None,
-        review: None,
-        watchers: None,
-        language: None,
-        triage: None,
-        sla: None,
-        sla_due_at: None,
-        csat: None,
     }
 }
 
@@ -295,16 +262,6 @@ pub(crate) fn inbound_message(message: &InboundMessage, received_at: Micros) -> 
     }
 }
 
-/// Who is replying, for the ownership rule: only the assignee, or someone who supervises,
-/// may reply to an assigned case until it is transferred.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReplyAuthority {
-    /// An agent: bound by assignment.
-    Agent,
-    /// A supervisor, an admin or an integration: may reply to any case.
-    Supervisor,
-}
-
 /// Who sends a reply.
 #[derive(Debug, Clone, Copy)]
 pub struct Replier<'a> {
@@ -376,18 +333,6 @@ pub fn plan_template(
             "version": template.version,
         }),
     )
-}
-
-/// A template send, checked and rendered.
-#[derive(Debug, Clone)]
-pub struct TemplateSend {
-    pub name: String,
-    pub language: String,
-    pub version: i32,
-    pub category: String,
-    /// The body as the customer reads it.
-    pub text: String,
-    pub payload: serde_json::Value,
 }
 
 /// A message from a person or Parley to the customer on a live case: ownership checked,

@@ -13,11 +13,11 @@ use super::lifecycle::{self, plan_acknowledgement, plan_customer_message};
 use crate::domain::consent::KeywordRequest;
 use crate::domain::inbound::{InboundMessage, MessageKind};
 use crate::domain::{ConversationKey, Micros, SECOND_MICROS, TicketStatus};
+use crate::policy::Policies;
+use crate::policy::routing::AckAfterResolution;
 use crate::routing::Routing;
 use crate::routing::apply::{apply_triage, needs_of};
-use crate::routing::engine::Engine;
 use crate::routing::noise::{ClusterParams, ClusterVerdict, SuppressReason};
-use crate::routing::policy::AckAfterResolution;
 use crate::store::conversations::NewEvent;
 use crate::store::conversations::{ActorState, ConversationChange};
 use crate::store::noise::{ClusterUpsert, NewSuppression, RecordSuppression};
@@ -37,7 +37,7 @@ pub struct Arrival<'a> {
     /// The message is a STOP/START keyword (already in the consent ledger).
     pub keyword: Option<(KeywordRequest, &'static str)>,
     pub routing: &'a Routing,
-    pub engine: &'a Engine,
+    pub engine: &'a Policies,
 }
 
 impl Arrival<'_> {
@@ -117,7 +117,7 @@ pub fn plan_arrival(a: Arrival<'_>) -> Plan {
     if a.routing.noise.is_blocked(&a.key.wa_id) {
         return a.suppress(SuppressReason::BlockedContact, None);
     }
-    let noise = a.engine.policy.noise();
+    let noise = a.engine.routing.noise();
     let text = a.message.text.as_deref().unwrap_or_default();
     let live_status = a
         .state
@@ -249,7 +249,7 @@ fn context_of(a: &Arrival<'_>, classification: &crate::triage::Classification) -
     if a.state.contact_vip {
         context.push("vip_customer".to_owned());
     }
-    let window = i64::try_from(a.engine.policy.settings().repeat_contact_window_secs)
+    let window = i64::try_from(a.engine.routing.settings().repeat_contact_window_secs)
         .unwrap_or(i64::MAX / SECOND_MICROS)
         .saturating_mul(SECOND_MICROS);
     let repeat = classification.intents.iter().any(|intent| {

@@ -5,6 +5,8 @@
 
 pub mod consent;
 pub mod inbound;
+pub mod order;
+pub mod outbound;
 pub mod template;
 
 use serde::{Deserialize, Serialize};

@@ -6,8 +6,9 @@
 //! item in it has been applied or set aside in the dead-letter table; rows still pending
 //! at start-up are replayed, which is safe because every item is recorded once.
 
+use crate::actors::Conversations;
+use crate::actors::conversation::CustomerMessageArrived;
 use crate::clock::SharedClock;
-use crate::conversation::{ConversationRegistry, CustomerMessageArrived};
 use crate::domain::ConversationKey;
 use crate::domain::inbound::InboundMessage;
 use crate::events::EventBus;
@@ -48,7 +49,7 @@ pub struct Dispatcher {
 }
 
 struct Inner {
-    registry: ConversationRegistry,
+    conversations: Conversations,
     store: Store,
     clock: SharedClock,
     events: EventBus,
@@ -59,7 +60,7 @@ struct Inner {
 
 impl Dispatcher {
     pub fn start(
-        registry: ConversationRegistry,
+        conversations: Conversations,
         store: Store,
         clock: SharedClock,
         events: EventBus,
@@ -70,7 +71,7 @@ impl Dispatcher {
         let statuses = Batcher::start(store.writer(), STATUSES_PER_BATCH);
         Self {
             inner: Arc::new(Inner {
-                registry,
+                conversations,
                 store,
                 clock,
                 events,
@@ -255,7 +256,7 @@ impl Dispatcher {
         };
         let arrived = &arrived;
         let applied = with_retries(inner.max_attempts, "Message", || async move {
-            inner.registry.send(key, arrived.clone()).await
+            inner.conversations.ask(key, arrived.clone()).await
         })
         .await;
         let Err(last_error) = applied else { return };

@@ -10,7 +10,6 @@
 //! A transport channel's messages leave through its plugin's `send` ([`transport`]),
 //! whose typed errors map onto the same rules.
 
-pub mod gate;
 pub mod graph_api;
 pub mod pacing;
 pub mod transport;

@@ -7,7 +7,7 @@
 //! stakes (an order question turning into a legal threat) changes owner and review at once.
 
 use crate::domain::{Actor, Priority};
-use crate::routing::engine::{Engine, Triaged};
+use crate::policy::{Policies, Triaged};
 use crate::routing::router::RoutingNeeds;
 use crate::store::conversations::{ConversationChange, NewEvent};
 use serde_json::json;
@@ -26,7 +26,7 @@ pub fn needs_of(triaged: &Triaged, vip: bool) -> RoutingNeeds {
 pub fn apply_triage(
     change: &mut ConversationChange,
     triaged: &Triaged,
-    engine: &Engine,
+    engine: &Policies,
     needs: &RoutingNeeds,
 ) {
     let decision = &triaged.decision;

@@ -12,10 +12,11 @@
 //! Its state is rebuilt from the store at start-up (open cases, their assignees and
 //! triage), so a restart loses no queue.
 
+use crate::actors::Conversations;
+use crate::actors::conversation::AssignConversation;
 use crate::clock::SharedClock;
-use crate::conversation::{AssignConversation, ConversationRegistry};
 use crate::domain::{Actor as Who, ConversationKey, Micros, Priority, TicketStatus};
-use crate::routing::engine::EngineHandle;
+use crate::policy::PolicyHandle;
 use crate::routing::select::{self, AgentView, CaseNeeds, Presence, RouteAction, RouteOutcome};
 use crate::store::Store;
 use crate::store::entities::{agent, conversation};
@@ -67,7 +68,7 @@ pub struct AgentUpdated(pub agent::Model);
 /// Attach the registry assignments are sent through (it starts after the router).
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct AttachRegistry(pub ConversationRegistry);
+pub struct AttachRegistry(pub Conversations);
 
 /// Who would get a case of `team` with these needs now, without assigning it.
 #[derive(Message)]
@@ -139,10 +140,10 @@ impl Case {
 }
 
 pub struct RouterActor {
-    engine: EngineHandle,
+    engine: PolicyHandle,
     store: Store,
     clock: SharedClock,
-    registry: Option<ConversationRegistry>,
+    registry: Option<Conversations>,
     agents: HashMap<i64, agent::Model>,
     /// Open cases. Changed only through [`RouterActor::put`], which keeps `loads` and
     /// `queues` in step, so no event ever scans every case.
@@ -181,7 +182,7 @@ impl RouterActor {
     /// act: it takes no message until they are in, but Parley's start does not wait for
     /// them (with a million open cases that takes a while, and the intake, the SLA clock
     /// and the conversation actors need not wait).
-    pub fn new(engine: EngineHandle, store: Store, clock: SharedClock) -> Self {
+    pub fn new(engine: PolicyHandle, store: Store, clock: SharedClock) -> Self {
         Self {
             engine,
             store,
@@ -334,8 +335,13 @@ impl RouterActor {
             else {
                 continue;
             };
-            let outcome =
-                select::route(&engine.policy, &team, &case.needs.case_needs(), agents, now);
+            let outcome = select::route(
+                &engine.routing,
+                &team,
+                &case.needs.case_needs(),
+                agents,
+                now,
+            );
             tracing::debug!(conversation_id, team = %team, action = ?outcome.action, "Routed a case.");
             match &outcome.action {
                 RouteAction::Assign(agent_id) => {
@@ -367,7 +373,7 @@ impl RouterActor {
                     let store = self.store.clone();
                     let me = ctx.address();
                     tokio::spawn(async move {
-                        let ok = registry.send(&key, request).await.is_ok();
+                        let ok = registry.ask(&key, request).await.is_ok();
                         if ok && let Err(error) = store.touch_agent_assigned(agent_id, now).await {
                             tracing::warn!(error = %error, agent_id, "Could not record the assignment time.");
                         }
@@ -392,7 +398,7 @@ impl RouterActor {
 
     fn route(&self, team: &str, needs: &CaseNeeds, now: Micros) -> RouteOutcome {
         let engine = self.engine.current();
-        select::route(&engine.policy, team, needs, &self.views(), now)
+        select::route(&engine.routing, team, needs, &self.views(), now)
     }
 
     fn capacity_freed(&mut self, team_id: Option<i64>) {

@@ -10,8 +10,9 @@
 //! fires those that came due while Parley was down; recorded alarms are in the case's
 //! ledger, so none fires twice.
 
+use crate::actors::Conversations;
+use crate::actors::conversation::{ConversationError, SlaCheck};
 use crate::clock::SharedClock;
-use crate::conversation::{ConversationError, ConversationRegistry, SlaCheck};
 use crate::domain::{Micros, SECOND_MICROS};
 use crate::store::Store;
 use crate::telemetry::metrics;
@@ -194,7 +195,7 @@ async fn checked(
 pub struct SlaDispatcher {
     store: Store,
     clock: SharedClock,
-    registry: Option<ConversationRegistry>,
+    registry: Option<Conversations>,
     sla_clock: Option<Addr<SlaClock>>,
 }
 
@@ -202,7 +203,7 @@ pub struct SlaDispatcher {
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct AttachDispatcher {
-    pub registry: ConversationRegistry,
+    pub registry: Conversations,
     pub sla_clock: Addr<SlaClock>,
 }
 
@@ -248,7 +249,7 @@ impl Handler<DeadlinesDue> for SlaDispatcher {
                         .observe((clock.now() - due).max(0) as f64 / SECOND_MICROS as f64);
                     let outcome = match checked(&store, id).await {
                         Ok(Some((key, surveys_allowed))) => registry
-                            .send(
+                            .ask(
                                 &key,
                                 SlaCheck {
                                     conversation_id: id,

@@ -11,12 +11,13 @@
 
 use super::ledger::SlaLedger;
 use super::ledger::SlaReport;
-use super::policy::OnNoAnswer;
+use crate::actors::Conversations;
+use crate::actors::conversation::{ConversationError, Escalate};
 use crate::clock::SharedClock;
-use crate::conversation::automation::order_ids;
-use crate::conversation::{ConversationError, ConversationRegistry, Escalate};
+use crate::domain::order::order_ids;
 use crate::domain::{Actor as Who, ConversationKey};
-use crate::routing::engine::{Engine, EngineHandle};
+use crate::policy::sla::OnNoAnswer;
+use crate::policy::{Policies, PolicyHandle};
 use crate::store::Store;
 use crate::store::entities::{conversation, conversation_event};
 use actix::prelude::*;
@@ -73,7 +74,7 @@ impl Trigger {
 /// follow-up inside an open case is the same contact.
 pub fn triage_triggers(
     case: &conversation::Model,
-    engine: &Engine,
+    engine: &Policies,
     opens_case: bool,
 ) -> Vec<Trigger> {
     let Some(gist) = case
@@ -135,14 +136,14 @@ pub struct Destination {
 /// The team a trigger sends a case owned by `team` (main intent `intent`) to; `None` when
 /// it is already at the top.
 pub fn destination(
-    engine: &Engine,
+    engine: &Policies,
     trigger: &Trigger,
     team: Option<&str>,
     intent: Option<&str>,
     came_from: Option<&str>,
 ) -> Option<Destination> {
     let escalation = &engine.sla.escalation;
-    let team = team.unwrap_or(engine.policy.settings().default_team.as_str());
+    let team = team.unwrap_or(engine.routing.settings().default_team.as_str());
     let mut watchers = Vec::new();
     let to = match trigger {
         Trigger::ManagerRequest => Some(escalation.management.as_str()),
@@ -169,16 +170,16 @@ pub fn destination(
 pub struct EscalationActor {
     store: Store,
     clock: SharedClock,
-    engine: EngineHandle,
-    registry: Option<ConversationRegistry>,
+    engine: PolicyHandle,
+    registry: Option<Conversations>,
 }
 
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct AttachEscalation(pub ConversationRegistry);
+pub struct AttachEscalation(pub Conversations);
 
 impl EscalationActor {
-    pub fn new(store: Store, clock: SharedClock, engine: EngineHandle) -> EscalationActor {
+    pub fn new(store: Store, clock: SharedClock, engine: PolicyHandle) -> EscalationActor {
         EscalationActor {
             store,
             clock,
@@ -241,7 +242,7 @@ impl Handler<EscalationTriggered> for EscalationActor {
             let packet = packet(&case, contact.as_ref(), &events, &messages, &report);
             let to_team_id = engine.team_id(&destination.team);
             registry
-                .send(
+                .ask(
                     &msg.key,
                     Escalate {
                         conversation_id: case.id,
@@ -455,13 +456,13 @@ pub fn plan_escalation(
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use crate::routing::engine::{Engine, EngineSources};
+    use crate::policy::Policies;
     use crate::sla::Terms;
 
-    fn engine() -> Engine {
-        let mut engine = Engine::build(&EngineSources::default().read().unwrap(), 0).unwrap();
+    fn engine() -> Policies {
+        let mut engine = crate::policy::test_support::default_policies();
         for (i, team) in engine
-            .policy
+            .routing
             .teams()
             .iter()
             .map(|t| t.id.clone())
@@ -480,7 +481,7 @@ mod tests {
             phone_number_id: "p".into(),
             wa_id: "w".into(),
         };
-        crate::conversation::lifecycle::new_conversation(&key, 1, 0)
+        crate::store::conversations::new_conversation(&key, 1, 0)
     }
 
     #[test]

@@ -7,9 +7,9 @@
 //! incrementally in the conversation actor (the ledger is kept on the case row) and from
 //! scratch over the stored log, so a replay gives the same outcome.
 
-use super::policy::Targets;
 use crate::domain::Micros;
-use crate::routing::calendar::Calendar;
+use crate::policy::calendar::Calendar;
+use crate::policy::sla::Targets;
 use serde::{Deserialize, Serialize};
 
 /// Which promise a target measures.

@@ -233,8 +233,12 @@ const AUDIT_BATCH: u64 = 500;
 
 /// Chains audited conversation events as they are committed: woken by the event bus,
 /// and every few seconds regardless (a lagging bus, events committed by another node).
-pub async fn run_auditor(store: Store, events: crate::events::EventBus) {
-    let mut receiver = events.subscribe();
+pub async fn run_auditor(
+    store: Store,
+    mut receiver: tokio::sync::broadcast::Receiver<
+        std::sync::Arc<super::entities::conversation_event::Model>,
+    >,
+) {
     loop {
         match store
             .write(AuditConversationEvents { limit: AUDIT_BATCH })

@@ -510,10 +510,10 @@ async fn upsert_contacts(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conversation::lifecycle::new_conversation;
     use crate::domain::ConversationKey;
     use crate::store::Store;
     use crate::store::conversations::NewEvent;
+    use crate::store::conversations::new_conversation;
 
     async fn store(dir: &tempfile::TempDir) -> Store {
         crate::store::test_store(dir.path()).await

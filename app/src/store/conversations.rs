@@ -7,8 +7,8 @@ use super::entities::held_message;
 use super::entities::{contact, conversation, conversation_event, message, note, outbox};
 use super::{Store, StoreError, WriteOp};
 use crate::domain::consent::Purpose;
-use crate::domain::{ConversationKey, Micros, TicketStatus};
-use crate::outbound::gate::{Hold, Origin};
+use crate::domain::outbound::{Hold, Origin};
+use crate::domain::{ConversationKey, Micros, Priority, TicketStatus};
 use futures::future::BoxFuture;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
@@ -863,5 +863,39 @@ impl Store {
             wa_id: contact.wa_id,
         };
         Ok(Some((key, conversation)))
+    }
+}
+
+/// A new case of `key`'s contact, as it is opened: nobody owns it yet.
+pub(crate) fn new_conversation(
+    key: &ConversationKey,
+    contact_id: i64,
+    now: Micros,
+) -> conversation::Model {
+    conversation::Model {
+        id: 0,
+        contact_id,
+        channel_id: key.channel_id.clone(),
+        phone_number_id: key.phone_number_id.clone(),
+        status: TicketStatus::Created.as_str().into(),
+        priority: Priority::Medium.as_str().into(),
+        assignee_id: None,
+        team_id: None,
+        reopen_count: 0,
+        created_at: now,
+        updated_at: now,
+        last_activity_at: now,
+        last_customer_message_at: None,
+        first_response_at: None,
+        resolved_at: None,
+        closed_at: None,
+        urgency: None,
+        review: None,
+        watchers: None,
+        language: None,
+        triage: None,
+        sla: None,
+        sla_due_at: None,
+        csat: None,
     }
 }

@@ -3,8 +3,9 @@
 //! escalation ladders. Validated against the routing policy's teams; every mistake is
 //! reported with its line, and a file with one is refused whole.
 
+use super::problems::{PolicyError, Problems};
+use super::routing::RoutingPolicy;
 use crate::domain::{Micros, Priority, SECOND_MICROS};
-use crate::routing::policy::{PolicyError, Problems, RoutingPolicy};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Range;
@@ -487,7 +488,7 @@ struct RawLadder {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use crate::routing::test_support::default_policy;
+    use crate::policy::test_support::default_policy;
 
     const MINUTE: Micros = 60 * SECOND_MICROS;
 

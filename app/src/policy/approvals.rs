@@ -1,6 +1,7 @@
-//! The outbound gate: every message Parley would send, whoever or whatever wrote it,
-//! passes here before it reaches the outbox. It answers allow, hold for approval (and by
-//! which role), or block, and says why.
+//! The outbound gate's policy: every message Parley would send, whoever or whatever wrote
+//! it, is put to [`ApprovalPolicy::evaluate`] by its conversation actor before it reaches
+//! the outbox. It answers allow, hold for approval (and by which role), or block, and says
+//! why.
 //!
 //! - **Consent**: the contact's consent to the message's purpose, read at send time.
 //! - **Customer service window**: free-form messages only while the 24-hour window is
@@ -14,64 +15,13 @@
 //! The gate is pure and allocation-light: it runs inside the conversation actor's step,
 //! between planning a change and writing it.
 
+use super::problems::{KnownTags, PolicyError, Problems};
 use crate::domain::consent::Purpose;
+use crate::domain::outbound::{Hold, Origin};
 use crate::domain::{Micros, Role};
-use crate::routing::policy::{KnownTags, PolicyError, Problems};
 use serde::{Deserialize, Serialize};
 use std::ops::Range;
 use toml::Spanned;
-
-/// The built-in boundaries.
-pub const DEFAULT_APPROVALS: &str = include_str!("../../../config/approvals.toml");
-
-/// Who or what wrote an outbound message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Origin {
-    /// A person: an agent, a supervisor, an admin.
-    Agent,
-    /// An API client acting on its own (a bot, an external system).
-    Integration,
-    /// Parley's automation answering from a source of truth (order status).
-    Automation,
-    /// A model-written draft proposed for sending.
-    AiDraft,
-    /// The satisfaction survey.
-    Survey,
-    /// The message that closes an unanswered pending case.
-    Closing,
-}
-
-impl Origin {
-    pub const ALL: [Origin; 6] = [
-        Self::Agent,
-        Self::Integration,
-        Self::Automation,
-        Self::AiDraft,
-        Self::Survey,
-        Self::Closing,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Agent => "agent",
-            Self::Integration => "integration",
-            Self::Automation => "automation",
-            Self::AiDraft => "ai_draft",
-            Self::Survey => "survey",
-            Self::Closing => "closing",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|o| o.as_str() == s)
-    }
-
-    /// Only a person's own message crosses a boundary without approval.
-    pub fn is_human(self) -> bool {
-        self == Self::Agent
-    }
-}
 
 /// The message the gate looks at.
 #[derive(Debug, Clone, Copy)]
@@ -104,17 +54,6 @@ pub enum Verdict {
     Allow,
     Hold(Hold),
     Block(Block),
-}
-
-/// Why a message waits for approval, and who may give it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Hold {
-    /// The least role that may approve (the highest any matching boundary names).
-    pub approver: Role,
-    /// The boundaries that matched, in file order.
-    pub boundaries: Vec<String>,
-    /// One sentence per boundary, for the approver.
-    pub reasons: Vec<String>,
 }
 
 /// Why a message may not be sent at all.
@@ -496,11 +435,12 @@ fn span_start(span: &Range<usize>) -> Range<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::policy::loader::DEFAULT_APPROVALS;
     const HOUR_MICROS: Micros = 3600 * crate::domain::SECOND_MICROS;
 
     fn known() -> KnownTags {
         let config = crate::triage::TriageConfig::from_toml(crate::triage::DEFAULT_CONFIG).unwrap();
-        crate::routing::engine::known_tags(&config)
+        crate::policy::known_tags(&config)
     }
 
     fn policy() -> ApprovalPolicy {
