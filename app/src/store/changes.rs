@@ -4,22 +4,25 @@
 //! contact (new or known), the case (opened or updated), the message and its events.
 //! Written one change at a time that is five statements per message, each a round trip
 //! to the database's writer thread. Changes of that shape that arrive while the previous
-//! batch is being committed are written together instead: one multi-row statement per
-//! table for all of them, inside the same group commit. Every other change (decisions on held messages, replies, notes, surveys,
-//! cases closing, suppressed messages, CRM enrichment) keeps the one-at-a-time path.
+//! batch is being committed are written together instead (through a [`super::batcher::
+//! Batcher`]): one multi-row statement per table for all of them, inside the same group
+//! commit. Every other change (decisions on held messages, replies, notes, surveys, cases
+//! closing, suppressed messages, CRM enrichment) keeps the one-at-a-time path.
 //!
 //! Each change keeps its own meaning: a redelivered message is answered as a duplicate
-//! and writes nothing; each caller gets its own [`ChangeApplied`] after the commit; and a
-//! batch that fails is retried change by change, so one bad change never fails the
-//! others.
+//! and writes nothing; each caller gets its own [`ChangeApplied`] after the commit; a
+//! change that arrives alone is written exactly as it would be one at a time; and a batch
+//! that fails is retried change by change by the batcher, so one bad change never fails
+//! the others.
 
+use super::WriteOp;
+use super::batcher::BatchOp;
 use super::conversations::{
     ChangeApplied, ContactUpsert, ConversationChange, NewMessage, duplicate_of, event_row,
     message_model, refresh_contact, skip_stored_message,
 };
 use super::entities::{contact, conversation, conversation_event, message};
 use super::inbox::ROWS_PER_STATEMENT;
-use super::{StoreError, WriteOp, Writer};
 use crate::domain::TicketStatus;
 use futures::future::BoxFuture;
 use sea_orm::sea_query::{Expr, OnConflict};
@@ -29,7 +32,6 @@ use sea_orm::{
 };
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
 
 /// Most changes written together; the widest row (a case) has 26 columns, so a full
 /// batch stays far under both databases' limits on statement parameters.
@@ -56,83 +58,17 @@ pub fn coalescable(change: &ConversationChange) -> bool {
         && change.conversation.status != TicketStatus::Closed.as_str()
 }
 
-type Queued = (
-    ConversationChange,
-    oneshot::Sender<Result<ChangeApplied, StoreError>>,
-);
-
-/// Gathers coalescable changes into batches for the writer. Cheap to clone.
-#[derive(Clone)]
-pub struct ChangeBatcher {
-    queue: mpsc::UnboundedSender<Queued>,
-}
-
-impl ChangeBatcher {
-    /// Starts the batching task. It holds the writer, not the store, so that dropping
-    /// every store handle stops it and then the writer.
-    pub fn start(writer: Writer) -> Self {
-        let (queue, queued) = mpsc::unbounded_channel();
-        writer.clone().spawn(run(writer, queued));
-        Self { queue }
-    }
-
-    /// Queues `change` (which must be [`coalescable`]) for the next batch and waits
-    /// until that batch is committed.
-    pub async fn submit(&self, change: ConversationChange) -> Result<ChangeApplied, StoreError> {
-        let (reply, answer) = oneshot::channel();
-        self.queue
-            .send((change, reply))
-            .map_err(|_| StoreError::WriterStopped)?;
-        answer.await.map_err(|_| StoreError::WriterStopped)?
-    }
-}
-
-async fn run(writer: Writer, mut queued: mpsc::UnboundedReceiver<Queued>) {
-    let mut batch = Vec::with_capacity(CHANGES_PER_BATCH);
-    while queued.recv_many(&mut batch, CHANGES_PER_BATCH).await > 0 {
-        let (changes, replies): (Vec<_>, Vec<_>) = std::mem::take(&mut batch).into_iter().unzip();
-        if changes.len() == 1 {
-            if let (Some(change), Some(reply)) =
-                (changes.into_iter().next(), replies.into_iter().next())
-            {
-                let _ = reply.send(writer.write(change).await);
-            }
-            continue;
-        }
-        let changes = Arc::new(changes);
-        let outcome = writer
-            .write(ApplyChanges {
-                changes: changes.clone(),
-            })
-            .await;
-        match outcome {
-            Ok(applied) if applied.len() == replies.len() => {
-                for (reply, applied) in replies.into_iter().zip(applied) {
-                    let _ = reply.send(Ok(applied));
-                }
-            }
-            outcome => {
-                // Whatever failed, each change gets its own chance (and its own error).
-                let reason = match outcome {
-                    Ok(applied) => {
-                        format!("{} results for {} changes", applied.len(), replies.len())
-                    }
-                    Err(error) => error.to_string(),
-                };
-                tracing::warn!(error = %reason, size = replies.len(), "A batch of conversation changes failed; writing them one by one.");
-                let alone = changes.iter().map(|change| writer.write(change.clone()));
-                let answers = futures::future::join_all(alone).await;
-                for (reply, answer) in replies.into_iter().zip(answers) {
-                    let _ = reply.send(answer);
-                }
-            }
-        }
-    }
-}
-
 /// Coalescable changes of different conversations, written together.
-struct ApplyChanges {
+pub struct ApplyChanges {
     changes: Arc<Vec<ConversationChange>>,
+}
+
+impl BatchOp for ApplyChanges {
+    type Item = ConversationChange;
+    type ItemOutput = ChangeApplied;
+    fn from_items(changes: Arc<Vec<ConversationChange>>) -> Self {
+        Self { changes }
+    }
 }
 
 impl WriteOp for ApplyChanges {
@@ -143,6 +79,9 @@ impl WriteOp for ApplyChanges {
     ) -> BoxFuture<'a, Result<Vec<ChangeApplied>, DbErr>> {
         Box::pin(async move {
             let changes = self.changes.as_slice();
+            if let [alone] = changes {
+                return Ok(vec![alone.apply(txn).await?]);
+            }
             if !changes.iter().all(coalescable) || !distinct(changes) {
                 // Two changes for one message or one case: their order matters, so they
                 // are written one after the other, as they would be alone.

@@ -16,12 +16,14 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect,
 };
 use std::collections::HashMap;
+use std::sync::Arc;
 
 pub const PENDING: &str = "pending";
 pub const DONE: &str = "done";
 pub const DEAD: &str = "dead";
 
 /// One verified webhook body to store.
+#[derive(Clone)]
 pub struct NewInboxRow {
     pub channel_id: String,
     pub body: Bytes,
@@ -31,7 +33,7 @@ pub struct NewInboxRow {
 
 /// Stores verified webhook bodies: many webhooks, one multi-row statement.
 pub struct InsertInbox {
-    pub rows: Vec<NewInboxRow>,
+    pub rows: Arc<Vec<NewInboxRow>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,7 +47,7 @@ pub enum InboxInsert {
 impl BatchOp for InsertInbox {
     type Item = NewInboxRow;
     type ItemOutput = InboxInsert;
-    fn from_items(rows: Vec<NewInboxRow>) -> Self {
+    fn from_items(rows: Arc<Vec<NewInboxRow>>) -> Self {
         Self { rows }
     }
 }
@@ -107,7 +109,7 @@ impl WriteOp for InsertInbox {
             // whether of a row from this batch or of an older one.
             let mut answered: HashMap<(&str, &str), i64> = HashMap::new();
             let mut outputs = Vec::with_capacity(self.rows.len());
-            for row in &self.rows {
+            for row in self.rows.iter() {
                 let key = (row.channel_id.as_str(), row.body_sha256.as_str());
                 if let Some(id) = answered.get(&key) {
                     outputs.push(InboxInsert::Duplicate(*id));
@@ -248,7 +250,10 @@ impl Store {
                     received_at: row.received_at,
                 })
                 .collect();
-            self.write_inbox(InsertInbox { rows }).await?;
+            self.write_inbox(InsertInbox {
+                rows: Arc::new(rows),
+            })
+            .await?;
             self.write(MarkInboxDone { ids, at: now }).await?;
         }
         if moved > 0 {
@@ -307,7 +312,7 @@ mod tests {
         };
         let old = store
             .write(InsertInbox {
-                rows: vec![row(1), row(2), row(3)],
+                rows: Arc::new(vec![row(1), row(2), row(3)]),
             })
             .await
             .unwrap();
@@ -323,7 +328,9 @@ mod tests {
             .unwrap();
         // Row 2 was also delivered again since, into the new inbox.
         store
-            .write_inbox(InsertInbox { rows: vec![row(2)] })
+            .write_inbox(InsertInbox {
+                rows: Arc::new(vec![row(2)]),
+            })
             .await
             .unwrap();
 

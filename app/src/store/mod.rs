@@ -66,7 +66,7 @@ pub struct Store {
     read: DatabaseConnection,
     writer: Writer,
     /// Coalesces the commonest conversation change (a customer message on its case).
-    changes: changes::ChangeBatcher,
+    changes: batcher::Batcher<changes::ApplyChanges>,
     backend: DbBackend,
     inbox: InboxDb,
 }
@@ -186,7 +186,7 @@ impl Store {
         };
         Ok(Self {
             read,
-            changes: changes::ChangeBatcher::start(writer.clone()),
+            changes: batcher::Batcher::start(writer.clone(), changes::CHANGES_PER_BATCH),
             writer,
             backend,
             inbox,

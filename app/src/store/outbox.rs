@@ -19,6 +19,7 @@ use sea_orm::{
     EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
 };
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 pub const QUEUED: &str = "queued";
 pub const SENDING: &str = "sending";
@@ -269,13 +270,13 @@ pub struct StatusItem {
 /// Records delivery status callbacks (many webhooks' worth in one multi-row statement) and
 /// moves the outbound messages they name forward. Each item answers the events it caused.
 pub struct ApplyStatuses {
-    pub items: Vec<StatusItem>,
+    pub items: Arc<Vec<StatusItem>>,
 }
 
 impl BatchOp for ApplyStatuses {
     type Item = StatusItem;
     type ItemOutput = Vec<conversation_event::Model>;
-    fn from_items(items: Vec<StatusItem>) -> Self {
+    fn from_items(items: Arc<Vec<StatusItem>>) -> Self {
         Self { items }
     }
 }
@@ -374,7 +375,7 @@ impl WriteOp for ApplyStatuses {
                 }
             }
             let mut outputs = Vec::with_capacity(self.items.len());
-            for item in &self.items {
+            for item in self.items.iter() {
                 let status = &item.status;
                 let key = (
                     item.channel_id.clone(),
