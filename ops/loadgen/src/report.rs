@@ -56,6 +56,25 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    /// Requests acknowledged *and* processed per second: the acknowledged requests over the
+    /// load plus the time processing took to catch up after it. A server whose processing
+    /// falls behind acknowledges fast and sustains less. Without a processing check (a
+    /// baseline that only stores) it is the acknowledged rate.
+    pub fn sustained_rps(&self) -> f64 {
+        match &self.verify {
+            Some(v) if v.passed() => {
+                let seconds = self.elapsed_seconds + v.waited_seconds;
+                if seconds > 0.0 {
+                    self.acknowledged as f64 / seconds
+                } else {
+                    0.0
+                }
+            }
+            Some(_) => 0.0,
+            None => self.throughput_rps,
+        }
+    }
+
     pub fn human(&self) -> String {
         let mut out = String::new();
         let mode = match self.target_rate {
@@ -112,8 +131,11 @@ impl RunReport {
         }
         let _ = writeln!(
             out,
-            "throughput      {:.1} acknowledged req/s over {:.2}s",
-            self.throughput_rps, self.elapsed_seconds
+            "throughput      {:.1} acknowledged req/s over {:.2}s; sustained (acknowledged and \
+             processed) {:.1} req/s",
+            self.throughput_rps,
+            self.elapsed_seconds,
+            self.sustained_rps()
         );
         let l = &self.latency;
         let _ = writeln!(
@@ -197,6 +219,7 @@ pub fn comparison_table(rows: &[Comparison], labels: [&str; 2]) -> String {
             );
         };
         line("acknowledged req/s", b.throughput_rps, p.throughput_rps, 1);
+        line("sustained req/s", b.sustained_rps(), p.sustained_rps(), 1);
         line(
             "acknowledged",
             b.acknowledged as f64,
@@ -288,5 +311,34 @@ mod tests {
         assert!(table.contains("0.75"), "{table}");
         assert!(table.contains("1.50"), "{table}");
         assert!(table.contains("skipped"), "{table}");
+    }
+
+    #[test]
+    fn sustained_rate_counts_the_time_processing_took_to_catch_up() {
+        let caught_up = RunReport {
+            acknowledged: 15_000,
+            elapsed_seconds: 10.0,
+            throughput_rps: 1_500.0,
+            verify: Some(VerifyReport {
+                waited_seconds: 5.0,
+                ..VerifyReport::default()
+            }),
+            ..RunReport::default()
+        };
+        assert_eq!(caught_up.sustained_rps(), 1_000.0);
+        let lost = RunReport {
+            verify: Some(VerifyReport {
+                missing_messages: 1,
+                ..VerifyReport::default()
+            }),
+            ..caught_up.clone()
+        };
+        assert_eq!(lost.sustained_rps(), 0.0);
+        let store_only = RunReport {
+            throughput_rps: 2_000.0,
+            verify_skipped: true,
+            ..RunReport::default()
+        };
+        assert_eq!(store_only.sustained_rps(), 2_000.0);
     }
 }
