@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
-# Intake benchmark: Parley's webhook intake against the baseline server, which only checks
-# the signature and durably inserts the raw payload (same group-committed SQLite write).
+# Intake benchmark: Parley's webhook intake against the bare insert (parley-bare: an
+# actix-web handler that checks the signature and hands the raw body to one writer thread,
+# which inserts it with rusqlite and group-commits, SQLite WAL, synchronous=FULL), the
+# physical operation every intake must do before it answers. A second yardstick,
+# parley-baseline, stores through Parley's own store (sqlx, the batcher, the writer): it
+# shows what the store costs, not what Parley costs.
 #
 # Run from the repository root:
 #     ops/bench/intake.sh
 #     DURATION=30s CONNECTIONS=64 RATE=3300 ops/bench/intake.sh
 #     MODE=plugins ops/bench/intake.sh
+#
+# "sustained req/s" counts a request once it is acknowledged *and* processed: the
+# acknowledged requests over the load plus the time processing took to catch up after it.
 #
 # For each server, on a fresh SQLite database in a temporary directory, it runs
 #   1. closed loop, maximum throughput, CONNECTIONS connections, for DURATION;
@@ -55,7 +62,7 @@
 #   CONNECTIONS     concurrent keep-alive connections (default 32)
 #   RATE            requests/s of the fixed-rate load (default 3300)
 #   VERIFY_TIMEOUT  how long Parley may take to process the backlog (default 120s)
-#   PARLEY_PORT, BASELINE_PORT   loopback ports (default 18080, 18081)
+#   PARLEY_PORT, BASELINE_PORT, BARE_PORT   loopback ports (default 18080, 18081, 18082)
 #   RESULTS_DIR     where reports and server logs are kept
 #                   (default ${CARGO_TARGET_DIR:-target}/bench/intake-<date>)
 #   CARGO_TARGET_DIR  respected: binaries are read from ${CARGO_TARGET_DIR:-target}/release
@@ -103,6 +110,7 @@ PARLEY_PORT=${PARLEY_PORT:-18080}
 # the script.
 export -n PARLEY_PORT
 BASELINE_PORT=${BASELINE_PORT:-18081}
+BARE_PORT=${BARE_PORT:-18082}
 BIN="${CARGO_TARGET_DIR:-target}/release"
 RESULTS_DIR=${RESULTS_DIR:-"${CARGO_TARGET_DIR:-target}/bench/intake-$(date +%Y%m%d-%H%M%S)"}
 CHANNEL=bench
@@ -210,16 +218,16 @@ load() {
 }
 
 if [[ "${SKIP_BUILD:-}" != 1 ]]; then
-    log "Building release binaries (parley, parley-baseline, parley-loadgen)"
+    log "Building release binaries (parley, parley-bare, parley-baseline, parley-loadgen)"
     cargo build --release -p parley -p parley-loadgen
 fi
-for binary in parley parley-baseline parley-loadgen; do
+for binary in parley parley-bare parley-baseline parley-loadgen; do
     if [[ ! -x "$BIN/$binary" ]]; then
         echo "missing $BIN/$binary after the build" >&2
         exit 1
     fi
 done
-for port in "$BASELINE_PORT" "$PARLEY_PORT"; do
+for port in "$BARE_PORT" "$BASELINE_PORT" "$PARLEY_PORT"; do
     if port_in_use "$port"; then
         echo "something already answers on 127.0.0.1:$port; stop it or set PARLEY_PORT/BASELINE_PORT" >&2
         exit 1
@@ -653,8 +661,23 @@ PY
     exit 0
 fi
 
-# --- Baseline ------------------------------------------------------------------------------
-log "Baseline on a fresh database"
+# --- The bare insert ----------------------------------------------------------------------
+log "Bare insert (rusqlite, one writer thread) on a fresh database"
+"$BIN/parley-bare" \
+    --bind "127.0.0.1:$BARE_PORT" \
+    --database "$WORK/bare.db" \
+    --channel "$CHANNEL" \
+    --app-secret "$SECRET" >"$WORK/bare.log" 2>&1 &
+SERVER_PID=$!
+wait_ready "http://127.0.0.1:$BARE_PORT/readyz" bare "$WORK/bare.log" yes
+log "Bare insert: maximum throughput"
+load bare_max "$BARE_PORT" --no-process-check
+log "Bare insert: fixed rate $RATE/s"
+load bare_rate "$BARE_PORT" --no-process-check --rate "$RATE"
+stop_server
+
+# --- Parley's store as a baseline ------------------------------------------------------------
+log "Baseline through Parley's store on a fresh database"
 "$BIN/parley-baseline" \
     --bind "127.0.0.1:$BASELINE_PORT" \
     --database-url "sqlite://$WORK/baseline.db?mode=rwc" \
@@ -715,13 +738,24 @@ run_parley parley true
 
 # --- Table ---------------------------------------------------------------------------------
 log "Results (reports and logs kept in $RESULTS_DIR)"
-"$BIN/parley-loadgen" compare \
+log "Parley against the bare insert"
+"$BIN/parley-loadgen" compare --labels bare,parley \
+    "maximum throughput, closed loop, $CONNECTIONS connections, $DURATION" \
+    "$WORK/bare_max.json" "$WORK/parley_max.json" \
+    "fixed rate $RATE req/s, open loop, $CONNECTIONS connections, $DURATION" \
+    "$WORK/bare_rate.json" "$WORK/parley_rate.json"
+log "Core (triage, noise filter and routing off) against the bare insert"
+"$BIN/parley-loadgen" compare --labels bare,core \
+    "maximum throughput, closed loop, $CONNECTIONS connections, $DURATION" \
+    "$WORK/bare_max.json" "$WORK/core_max.json"
+log "Parley against the baseline through Parley's own store"
+"$BIN/parley-loadgen" compare --labels store,parley \
     "maximum throughput, closed loop, $CONNECTIONS connections, $DURATION" \
     "$WORK/baseline_max.json" "$WORK/parley_max.json" \
     "fixed rate $RATE req/s, open loop, $CONNECTIONS connections, $DURATION" \
     "$WORK/baseline_rate.json" "$WORK/parley_rate.json"
 log "What triage, the noise filter and routing cost: core (off) against Parley (on)"
-"$BIN/parley-loadgen" compare \
+"$BIN/parley-loadgen" compare --labels core,parley \
     "maximum throughput, closed loop, $CONNECTIONS connections, $DURATION" \
     "$WORK/core_max.json" "$WORK/parley_max.json" \
     "fixed rate $RATE req/s, open loop, $CONNECTIONS connections, $DURATION" \
