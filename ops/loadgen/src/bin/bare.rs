@@ -70,7 +70,12 @@ fn open(path: &str) -> rusqlite::Result<rusqlite::Connection> {
 
 /// The writer thread: waits for a body, takes every other one queued meanwhile, inserts
 /// them in one transaction and answers each after the commit.
-fn write_rows(mut conn: rusqlite::Connection, rows: mpsc::Receiver<Row>, channel: String, max: usize) {
+fn write_rows(
+    mut conn: rusqlite::Connection,
+    rows: mpsc::Receiver<Row>,
+    channel: String,
+    max: usize,
+) {
     let mut batch = Vec::with_capacity(max);
     while let Ok(first) = rows.recv() {
         batch.push(first);
