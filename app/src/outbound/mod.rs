@@ -2,10 +2,12 @@
 //!
 //! Sends are read from the durable outbox, claimed (`sending`) in a commit before the
 //! provider is called, and their outcome recorded afterwards. Throttling (429, 130429)
-//! and server errors are retried with exponential backoff; permanent errors fail the
-//! message with the provider's code, 131047 (outside the 24-hour window) included. A call
-//! whose outcome is unknown (timeout, crash) is never repeated: a message is never sent
-//! twice. Messages to one customer leave one at a time, in order.
+//! and server errors other than 500 and 504 are retried with exponential backoff (a
+//! provider's `Retry-After` is followed, up to `max_backoff_ms`); permanent errors fail
+//! the message with the provider's code, 131047 (outside the 24-hour window) included. A
+//! call whose outcome is unknown (timeout, crash, a 500 or 504 that may come after the
+//! provider accepted the message) is never repeated: a message is never sent twice.
+//! Messages to one customer leave one at a time, in order.
 //!
 //! A transport channel's messages leave through its plugin's `send` ([`transport`]),
 //! whose typed errors map onto the same rules.
@@ -202,7 +204,12 @@ impl OutboxWorker {
                 CallOutcome::Retryable { error, retry_after }
                     if attempt < self.settings.max_attempts =>
                 {
-                    let delay = retry_after.unwrap_or_else(|| self.backoff(attempt));
+                    // A provider's `Retry-After` is followed up to the configured longest
+                    // pause, never beyond it.
+                    let longest = Duration::from_millis(self.settings.max_backoff_ms);
+                    let delay = retry_after
+                        .map(|asked| asked.min(longest))
+                        .unwrap_or_else(|| self.backoff(attempt));
                     SendOutcome::Retry {
                         next_attempt_at: self.clock.now() + delay.as_micros() as i64,
                         error,
