@@ -281,6 +281,7 @@ impl Application {
             &settings.channels,
             settings.outbound.clone(),
             plugins.clone(),
+            conversations.clone(),
         )
         .context("Failed to build the provider client")?;
         tokio::spawn(outbox.run());

@@ -189,6 +189,17 @@ pub struct AddNote {
     pub by: Who,
 }
 
+/// The provider refused a free-form message to this case as outside the customer service
+/// window (Meta's 131047): the window is closed from `at` until the customer writes again.
+#[derive(Message, Clone)]
+#[rtype(result = "Result<ChangeApplied, ConversationError>")]
+pub struct WindowRefused {
+    pub conversation_id: i64,
+    /// The refused message.
+    pub message_id: i64,
+    pub at: Micros,
+}
+
 /// Makes the actor panic inside a handler: exercises supervision in tests and drills.
 #[derive(Message, Clone)]
 #[rtype(result = "Result<ChangeApplied, ConversationError>")]
@@ -263,6 +274,7 @@ pub enum Request {
     Note(AddNote),
     SlaCheck(SlaCheck),
     Escalate(Escalate),
+    WindowRefused(WindowRefused),
     Panic(InjectPanic),
 }
 
@@ -327,6 +339,7 @@ request!(ChangeStatus => Status);
 request!(AddNote => Note);
 request!(SlaCheck => SlaCheck);
 request!(Escalate => Escalate);
+request!(WindowRefused => WindowRefused);
 request!(InjectPanic => Panic);
 
 /// The handle every actor and endpoint reaches conversations through. Cheap to clone.

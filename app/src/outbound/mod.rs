@@ -4,10 +4,11 @@
 //! provider is called, and their outcome recorded afterwards. Throttling (429, 130429)
 //! and server errors other than 500 and 504 are retried with exponential backoff (a
 //! provider's `Retry-After` is followed, up to `max_backoff_ms`); permanent errors fail
-//! the message with the provider's code, 131047 (outside the 24-hour window) included. A
-//! call whose outcome is unknown (timeout, crash, a 500 or 504 that may come after the
-//! provider accepted the message) is never repeated: a message is never sent twice.
-//! Messages to one customer leave one at a time, in order.
+//! the message with the provider's code, 131047 (outside the 24-hour window) included,
+//! which also closes the window on the case. A call whose outcome is unknown (timeout,
+//! crash, a 500 or 504 that may come after the provider accepted the message) is never
+//! repeated: a message is never sent twice. Messages to one customer leave one at a
+//! time, in order.
 //!
 //! A transport channel's messages leave through its plugin's `send` ([`transport`]),
 //! whose typed errors map onto the same rules.
@@ -16,8 +17,11 @@ pub mod graph_api;
 pub mod pacing;
 pub mod transport;
 
+use crate::actors::Conversations;
+use crate::actors::conversation::WindowRefused;
 use crate::clock::SharedClock;
 use crate::config::{ChannelSettings, OutboundSettings};
+use crate::domain::ConversationKey;
 use crate::events::EventBus;
 use crate::plugins::PluginRegistry;
 use crate::store::Store;
@@ -37,6 +41,9 @@ use tokio::sync::Notify;
 /// replies wake it directly).
 const IDLE_POLL: Duration = Duration::from_secs(5);
 
+/// Meta's error code for a free-form message outside the customer service window.
+const WINDOW_REFUSED: &str = "131047";
+
 pub struct OutboxWorker {
     store: Store,
     clock: SharedClock,
@@ -48,6 +55,7 @@ pub struct OutboxWorker {
     settings: OutboundSettings,
     pair: pacing::PairPacer,
     throughput: pacing::ThroughputPacer,
+    conversations: Conversations,
 }
 
 impl OutboxWorker {
@@ -59,6 +67,7 @@ impl OutboxWorker {
         channels: &[ChannelSettings],
         settings: OutboundSettings,
         plugins: Arc<PluginRegistry>,
+        conversations: Conversations,
     ) -> Result<Self, reqwest::Error> {
         let api = GraphApi::new(Duration::from_millis(settings.request_timeout_ms))?;
         Ok(Self {
@@ -78,6 +87,7 @@ impl OutboxWorker {
             ),
             throughput: pacing::ThroughputPacer::new(settings.messages_per_second),
             settings,
+            conversations,
         })
     }
 
@@ -235,16 +245,47 @@ impl OutboxWorker {
         if label == "sent" {
             metrics().messages.with_label_values(&["outbound"]).inc();
         }
+        let refused_as_outside_window = matches!(
+            &outcome,
+            SendOutcome::Failed { code, .. }
+                if code == WINDOW_REFUSED || code == transport::WINDOW_CLOSED
+        );
         let record = RecordSendOutcome {
             outbox_id: job.id,
             message_id: job.message_id,
             outcome,
             now: self.clock.now(),
         };
-        match self.store.write(record).await {
-            Ok(events) => self.events.publish(events),
+        let events = match self.store.write(record).await {
+            Ok(events) => events,
             // The row stays `sending`: at the next start it is marked unknown, never resent.
-            Err(error) => tracing::error!(error = %error, "Could not record a send's outcome."),
+            Err(error) => {
+                tracing::error!(error = %error, "Could not record a send's outcome.");
+                return;
+            }
+        };
+        let case = events.first().map(|e| e.conversation_id);
+        self.events.publish(events);
+        if let (true, Some(conversation_id)) = (refused_as_outside_window, case) {
+            self.close_window(&job, conversation_id).await;
+        }
+    }
+
+    /// The provider says the case's window is closed: the case learns it, so that later
+    /// free-form messages are refused before they reach the provider.
+    async fn close_window(&self, job: &outbox::Model, conversation_id: i64) {
+        let key = ConversationKey {
+            channel_id: job.channel_id.clone(),
+            phone_number_id: job.phone_number_id.clone(),
+            wa_id: job.recipient.clone(),
+        };
+        let refused = WindowRefused {
+            conversation_id,
+            message_id: job.message_id,
+            at: self.clock.now(),
+        };
+        if let Err(error) = self.conversations.ask(&key, refused).await {
+            tracing::warn!(error = %error, conversation_id, "The provider's closing of the service window was not recorded on the case.");
         }
     }
 
