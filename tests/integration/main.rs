@@ -13,6 +13,7 @@ mod csat;
 mod erasure;
 mod governance;
 mod graphql;
+mod inbox;
 mod intake;
 mod layers;
 mod lifecycle;

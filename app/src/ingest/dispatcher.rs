@@ -2,9 +2,12 @@
 //!
 //! Each message goes to its conversation actor; messages of one conversation within a
 //! payload are applied in payload order. Statuses go straight to the store (they change
-//! no conversation state an actor decides on). An inbox row is marked done once every
-//! item in it has been applied or set aside in the dead-letter table; rows still pending
-//! at start-up are replayed, which is safe because every item is recorded once.
+//! no conversation state an actor decides on). An item whose apply fails is retried with
+//! a growing pause (about nine seconds in all by default), then set aside in the
+//! dead-letter table (that write retried the same way). An inbox row is marked done only
+//! once every item in it has been applied or set aside; a row with an item that was
+//! neither stays pending, and rows still pending at start-up are replayed, which is safe
+//! because every item is recorded once.
 
 use crate::actors::Conversations;
 use crate::actors::conversation::CustomerMessageArrived;
@@ -34,8 +37,11 @@ pub struct InboxItem {
 }
 
 /// Pause before retrying an item whose apply failed (a transient store error, a
-/// restarted actor); doubled on each further attempt.
+/// restarted actor); doubled on each further attempt, up to [`APPLY_RETRY_LONGEST`].
 const APPLY_RETRY_BASE: Duration = Duration::from_millis(50);
+/// The longest pause between two attempts: with the default ten attempts an item rides
+/// out about nine seconds of database trouble before it is set aside.
+const APPLY_RETRY_LONGEST: Duration = Duration::from_secs(2);
 /// Most delivery statuses written by one statement.
 const STATUSES_PER_BATCH: usize = 1024;
 /// Pause between two writes that mark processed inbox rows done.
@@ -138,10 +144,14 @@ impl Dispatcher {
                 return;
             }
         };
+        // Whether every item was applied or set aside as a dead letter: only then is the
+        // row done; otherwise it stays pending and is replayed at the next start.
+        let mut settled = true;
         for rejected in &batch.rejected {
             tracing::warn!(path = %rejected.path, reason = %rejected.reason, "Webhook item cannot be parsed; kept as a dead letter.");
             let reason = format!("{}: {}", rejected.path, rejected.reason);
-            self.dead_letter(&item, "webhook_item", reason, item.body.clone(), false)
+            settled &= self
+                .dead_letter(&item, "webhook_item", reason, item.body.clone(), false)
                 .await;
         }
 
@@ -161,14 +171,16 @@ impl Dispatcher {
         let conversations = groups.into_iter().map(|(key, messages)| {
             let item = &item;
             async move {
+                let mut settled = true;
                 for message in messages {
-                    self.apply_message(item, &key, message).await;
+                    settled &= self.apply_message(item, &key, message).await;
                 }
+                settled
             }
         });
         let statuses = async {
             if batch.statuses.is_empty() {
-                return;
+                return true;
             }
             // Recording a status twice is harmless (its unique key skips it), so a failed
             // attempt simply resubmits them all.
@@ -191,7 +203,10 @@ impl Dispatcher {
             })
             .await;
             let last_error = match applied {
-                Ok(events) => return inner.events.publish(events),
+                Ok(events) => {
+                    inner.events.publish(events);
+                    return true;
+                }
                 Err(error) => error,
             };
             let payload = serde_json::to_vec(&batch.statuses).unwrap_or_default();
@@ -202,9 +217,10 @@ impl Dispatcher {
                 payload.into(),
                 false,
             )
-            .await;
+            .await
         };
         let templates = async {
+            let mut settled = true;
             for update in &batch.template_statuses {
                 let applied = with_retries(inner.max_attempts, "Template status", || async {
                     inner
@@ -222,31 +238,42 @@ impl Dispatcher {
                 .await;
                 if let Err(error) = applied {
                     let payload = serde_json::to_vec(update).unwrap_or_default();
-                    self.dead_letter(
-                        &item,
-                        "template_status",
-                        format!("template status could not be applied: {error}"),
-                        payload.into(),
-                        false,
-                    )
-                    .await;
+                    settled &= self
+                        .dead_letter(
+                            &item,
+                            "template_status",
+                            format!("template status could not be applied: {error}"),
+                            payload.into(),
+                            false,
+                        )
+                        .await;
                 }
             }
+            settled
         };
-        futures::join!(
+        let (conversations, statuses, templates) = futures::join!(
             futures::future::join_all(conversations),
             statuses,
             templates
         );
-        let _ = inner.done.send(item.inbox_id);
+        if settled && statuses && templates && conversations.into_iter().all(|s| s) {
+            let _ = inner.done.send(item.inbox_id);
+        } else {
+            metrics().inbox_unsettled.inc();
+            tracing::error!(
+                inbox_id = item.inbox_id,
+                "A webhook item was neither applied nor kept as a dead letter; the webhook stays pending and is replayed at the next start."
+            );
+        }
     }
 
+    /// Applies one message, or keeps it as a dead letter; `false` when neither happened.
     async fn apply_message(
         &self,
         item: &InboxItem,
         key: &ConversationKey,
         message: Arc<InboundMessage>,
-    ) {
+    ) -> bool {
         let inner = &self.inner;
         let arrived = CustomerMessageArrived {
             message: message.clone(),
@@ -259,16 +286,20 @@ impl Dispatcher {
             inner.conversations.ask(key, arrived.clone()).await
         })
         .await;
-        let Err(last_error) = applied else { return };
+        let Err(last_error) = applied else {
+            return true;
+        };
         let payload = serde_json::to_vec(message.as_ref()).unwrap_or_default();
         let reason = format!(
             "message {} could not be applied: {last_error}",
             message.provider_message_id
         );
         self.dead_letter(item, "message", reason, payload.into(), false)
-            .await;
+            .await
     }
 
+    /// Keeps an item that cannot be applied as a dead letter, retrying the write as an
+    /// apply is retried; `false` when it could not be stored either.
     async fn dead_letter(
         &self,
         item: &InboxItem,
@@ -276,7 +307,7 @@ impl Dispatcher {
         reason: String,
         payload: Bytes,
         kill_inbox_row: bool,
-    ) {
+    ) -> bool {
         metrics().dead_letters.with_label_values(&[source]).inc();
         let at = self.inner.clock.now();
         let op = RecordDeadLetter {
@@ -287,10 +318,14 @@ impl Dispatcher {
             inbox_id: Some(item.inbox_id),
             at,
         };
-        if let Err(error) = self.inner.store.write(op).await {
+        let stored = with_retries(self.inner.max_attempts, "Dead letter", || {
+            self.inner.store.write(op.clone())
+        })
+        .await;
+        if let Err(error) = stored {
             // The inbox row stays pending and is replayed at the next start.
             tracing::error!(error = %error, "Dead letter could not be stored.");
-            return;
+            return false;
         }
         if kill_inbox_row {
             // After the dead letter: a crash in between replays the row, which only
@@ -304,6 +339,7 @@ impl Dispatcher {
                 tracing::error!(error = %error, "Inbox row could not be marked dead; it is replayed at the next start.");
             }
         }
+        true
     }
 }
 
@@ -318,7 +354,8 @@ where
     let mut last_error = String::new();
     for n in 0..max {
         if n > 0 {
-            tokio::time::sleep(APPLY_RETRY_BASE * 2u32.pow(n - 1)).await;
+            let pause = APPLY_RETRY_BASE.saturating_mul(2u32.saturating_pow(n - 1));
+            tokio::time::sleep(pause.min(APPLY_RETRY_LONGEST)).await;
         }
         match attempt().await {
             Ok(value) => return Ok(value),

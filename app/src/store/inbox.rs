@@ -166,6 +166,7 @@ impl WriteOp for MarkInboxDone {
 }
 
 /// Moves a payload (or an item of it) that cannot be applied to the dead-letter table.
+#[derive(Clone)]
 pub struct RecordDeadLetter {
     pub channel_id: String,
     pub source: &'static str,

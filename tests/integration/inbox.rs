@@ -1,0 +1,97 @@
+//! Nothing accepted is lost: a database that refuses writes for a moment (a trigger that
+//! fails every insert, installed and dropped by the test) neither loses a customer
+//! message nor marks its webhook done before the message is applied or kept as a dead
+//! letter.
+
+use crate::helpers::*;
+use sea_orm::ConnectionTrait;
+use std::time::Duration;
+
+on_both_databases!(
+    a_second_of_refused_writes_delays_a_message_but_does_not_lose_it,
+    a_webhook_whose_message_was_neither_applied_nor_set_aside_stays_pending,
+);
+
+const CUSTOMER: &str = "16315551234";
+
+/// Makes every insert into `table` fail until [`heal`].
+async fn refuse_inserts(app: &TestApp, backend: Backend, table: &str) {
+    let db = app.store.db();
+    let statements = match backend {
+        Backend::Sqlite => vec![format!(
+            "CREATE TRIGGER hiccup_{table} BEFORE INSERT ON {table} BEGIN SELECT RAISE(ABORT, 'injected fault'); END"
+        )],
+        Backend::Postgres => vec![
+            "CREATE OR REPLACE FUNCTION injected_fault() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected fault'; END $$ LANGUAGE plpgsql".to_owned(),
+            format!(
+                "CREATE TRIGGER hiccup_{table} BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION injected_fault()"
+            ),
+        ],
+    };
+    for sql in statements {
+        db.execute_unprepared(&sql).await.expect("fault installed");
+    }
+}
+
+async fn heal(app: &TestApp, backend: Backend, table: &str) {
+    let sql = match backend {
+        Backend::Sqlite => format!("DROP TRIGGER hiccup_{table}"),
+        Backend::Postgres => format!("DROP TRIGGER hiccup_{table} ON {table}"),
+    };
+    app.store
+        .db()
+        .execute_unprepared(&sql)
+        .await
+        .expect("fault removed");
+}
+
+async fn a_second_of_refused_writes_delays_a_message_but_does_not_lose_it(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    refuse_inserts(&app, backend, "messages").await;
+    let stamped = START / 1_000_000;
+    let response = app
+        .post_webhook(&text_webhook(
+            CUSTOMER,
+            "wamid.H1",
+            "my card was charged twice",
+            stamped,
+        ))
+        .await;
+    assert_eq!(response.status(), 200);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(app.count("messages").await, 0, "the fault held");
+    heal(&app, backend, "messages").await;
+
+    conversation_holding(&app, CUSTOMER, "wamid.H1").await;
+    all_webhooks_applied(&app).await;
+    assert_eq!(app.count("dead_letters").await, 0);
+}
+
+async fn a_webhook_whose_message_was_neither_applied_nor_set_aside_stays_pending(backend: Backend) {
+    // Two quick attempts, so that the test outlasts them in well under a second.
+    let Some(app) = spawn_app_with(backend, "[conversations]\nmax_apply_attempts = 2\n").await
+    else {
+        return;
+    };
+    refuse_inserts(&app, backend, "messages").await;
+    refuse_inserts(&app, backend, "dead_letters").await;
+    let stamped = START / 1_000_000;
+    let body = text_webhook(CUSTOMER, "wamid.H2", "the parcel is damaged", stamped);
+    assert_eq!(app.post_webhook(&body).await.status(), 200);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    heal(&app, backend, "messages").await;
+    heal(&app, backend, "dead_letters").await;
+    // Long past the marking of processed rows (every 100 ms): still pending.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pending = app.store.pending_inbox(0, 10).await.unwrap();
+    assert_eq!(pending.len(), 1, "the webhook is not marked done");
+    assert_eq!(app.count("messages").await, 0);
+    assert_eq!(app.count("dead_letters").await, 0);
+
+    // The next start replays it.
+    let app = app.restart_after(Duration::from_secs(1)).await;
+    conversation_holding(&app, CUSTOMER, "wamid.H2").await;
+    all_webhooks_applied(&app).await;
+}
