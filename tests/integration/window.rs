@@ -14,6 +14,7 @@ use wiremock::{Mock, ResponseTemplate};
 on_both_databases!(
     a_message_delivered_late_opens_the_window_when_it_was_sent,
     a_refusal_outside_the_window_closes_it_on_the_case,
+    a_failed_status_outside_the_window_closes_it_too,
     the_survey_and_the_closing_message_follow_meta_s_clock,
 );
 
@@ -150,6 +151,35 @@ async fn a_refusal_outside_the_window_closes_it_on_the_case(backend: Backend) {
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
 }
 
+/// Meta often accepts the send and reports the refusal later, in a `failed` status.
+async fn a_failed_status_outside_the_window_closes_it_too(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let calls = app.meta_accepts_sends().await;
+    let id = customer_wrote_ago(&app, "wamid.IN1", "any news on my claim?", 0).await;
+    let first = reply(&app, &id, "Following up on your claim").await;
+    message_reaches(&app, &id, first["id"].as_str().unwrap(), "SENT").await;
+    assert_eq!(service_window(&app, &id).await["open"], true);
+
+    let errors = json!([{
+        "code": 131047,
+        "title": "Re-engagement message",
+        "message": "Re-engagement message",
+        "error_data": { "details": "Message failed to send because more than 24 hours have passed since the customer last replied to this number." }
+    }]);
+    let status =
+        status_webhook("wamid.OUT1", "failed", Some(errors)).replace("16315551234", CUSTOMER);
+    assert_eq!(app.post_webhook(&status).await.status(), 200);
+    wait_for_kind(&app, &id, "window_closed", 1).await;
+    let window = service_window(&app, &id).await;
+    assert_eq!(window["open"], false, "{window}");
+    let again = try_reply(&app, &id, "Hello?").await;
+    assert_eq!(error_code(&again), "window_closed", "{again}");
+    settle().await;
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "no second call to Meta");
+}
+
 async fn case_csat_and_status(app: &TestApp, id: &str) -> Value {
     app.graphql(
         "query($id: ID!) { conversation(id: $id) { status csat { via } } }",
@@ -203,7 +233,8 @@ async fn the_survey_and_the_closing_message_follow_meta_s_clock(backend: Backend
     ))
     .await;
     let pending = conversation_holding(&app, other, "wamid.p1").await;
-    reply(&app, &pending, "Could you send the order email?").await;
+    let asked = reply(&app, &pending, "Could you send the order email?").await;
+    message_reaches(&app, &pending, asked["id"].as_str().unwrap(), "SENT").await;
     set_status(&app, &pending, "PENDING").await;
     let sent_before = sent_payloads(&app).await.len();
     app.clock.advance(Duration::from_secs(20 * HOUR as u64));

@@ -204,6 +204,13 @@ impl Dispatcher {
             .await;
             let last_error = match applied {
                 Ok(events) => {
+                    // A `failed` callback for a send Meta refused as outside the
+                    // window closes it on the case.
+                    let now = inner.clock.now();
+                    inner
+                        .conversations
+                        .record_window_refusals(&inner.store, &events, now)
+                        .await;
                     inner.events.publish(events);
                     return true;
                 }

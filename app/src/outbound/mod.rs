@@ -18,10 +18,8 @@ pub mod pacing;
 pub mod transport;
 
 use crate::actors::Conversations;
-use crate::actors::conversation::WindowRefused;
 use crate::clock::SharedClock;
 use crate::config::{ChannelSettings, OutboundSettings};
-use crate::domain::ConversationKey;
 use crate::events::EventBus;
 use crate::plugins::PluginRegistry;
 use crate::store::Store;
@@ -40,9 +38,6 @@ use tokio::sync::Notify;
 /// How often the worker looks at the outbox even when nothing woke it (a safety net;
 /// replies wake it directly).
 const IDLE_POLL: Duration = Duration::from_secs(5);
-
-/// Meta's error code for a free-form message outside the customer service window.
-const WINDOW_REFUSED: &str = "131047";
 
 pub struct OutboxWorker {
     store: Store,
@@ -245,11 +240,6 @@ impl OutboxWorker {
         if label == "sent" {
             metrics().messages.with_label_values(&["outbound"]).inc();
         }
-        let refused_as_outside_window = matches!(
-            &outcome,
-            SendOutcome::Failed { code, .. }
-                if code == WINDOW_REFUSED || code == transport::WINDOW_CLOSED
-        );
         let record = RecordSendOutcome {
             outbox_id: job.id,
             message_id: job.message_id,
@@ -264,29 +254,11 @@ impl OutboxWorker {
                 return;
             }
         };
-        let case = events.first().map(|e| e.conversation_id);
+        let now = self.clock.now();
+        self.conversations
+            .record_window_refusals(&self.store, &events, now)
+            .await;
         self.events.publish(events);
-        if let (true, Some(conversation_id)) = (refused_as_outside_window, case) {
-            self.close_window(&job, conversation_id).await;
-        }
-    }
-
-    /// The provider says the case's window is closed: the case learns it, so that later
-    /// free-form messages are refused before they reach the provider.
-    async fn close_window(&self, job: &outbox::Model, conversation_id: i64) {
-        let key = ConversationKey {
-            channel_id: job.channel_id.clone(),
-            phone_number_id: job.phone_number_id.clone(),
-            wa_id: job.recipient.clone(),
-        };
-        let refused = WindowRefused {
-            conversation_id,
-            message_id: job.message_id,
-            at: self.clock.now(),
-        };
-        if let Err(error) = self.conversations.ask(&key, refused).await {
-            tracing::warn!(error = %error, conversation_id, "The provider's closing of the service window was not recorded on the case.");
-        }
     }
 
     async fn call(&self, channel: &ChannelSettings, job: &outbox::Model) -> CallOutcome {
