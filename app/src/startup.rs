@@ -311,6 +311,7 @@ impl Application {
             routing: routing.clone(),
             plugins: plugins.clone(),
             sla: sla.as_ref().map(|(actors, _)| actors.clone()),
+            intake: dispatcher.clone(),
         });
         let intake = web::Data::new(Intake::new(
             settings.clone(),

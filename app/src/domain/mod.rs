@@ -194,6 +194,7 @@ impl Role {
                 permission,
                 ManageAgents
                     | ReadDeadLetters
+                    | RedriveDeadLetters
                     | ManageRouting
                     | ManagePlugins
                     | EraseData
@@ -235,6 +236,8 @@ pub enum Permission {
     ManageTeams,
     ManageAgents,
     ReadDeadLetters,
+    /// Apply a dead letter again (admins only).
+    RedriveDeadLetters,
     /// Reload taxonomy and routing rules.
     ManageRouting,
     /// Block contacts, mark VIPs, read the noise ledger.

@@ -13,11 +13,11 @@ use crate::actors::Conversations;
 use crate::actors::conversation::CustomerMessageArrived;
 use crate::clock::SharedClock;
 use crate::domain::ConversationKey;
-use crate::domain::inbound::InboundMessage;
+use crate::domain::inbound::{InboundMessage, StatusUpdate, TemplateStatusUpdate};
 use crate::events::EventBus;
 use crate::store::Store;
 use crate::store::batcher::Batcher;
-use crate::store::inbox::{MarkInboxDead, MarkInboxDone, RecordDeadLetter};
+use crate::store::inbox::{ForgetDeadLetter, MarkInboxDead, MarkInboxDone, RecordDeadLetter};
 use crate::store::outbox::{ApplyStatuses, StatusItem};
 use crate::telemetry::metrics;
 use bytes::Bytes;
@@ -34,6 +34,25 @@ pub struct InboxItem {
     pub received_at: i64,
     pub committed: std::time::Instant,
     pub span: tracing::Span,
+}
+
+/// A dead letter applied again.
+#[derive(Debug, Clone)]
+pub struct DeadLetterRedriven {
+    pub id: i64,
+    pub source: String,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RedriveError {
+    #[error("no dead letter {0}")]
+    NotFound(i64),
+    #[error(
+        "a {0} dead letter holds a payload that could not be read; it is kept for inspection and cannot be re-driven"
+    )]
+    NotRedrivable(String),
+    #[error("the dead letter could not be applied again: {0}")]
+    Failed(String),
 }
 
 /// Pause before retrying an item whose apply failed (a transient store error, a
@@ -182,39 +201,9 @@ impl Dispatcher {
             if batch.statuses.is_empty() {
                 return true;
             }
-            // Recording a status twice is harmless (its unique key skips it), so a failed
-            // attempt simply resubmits them all.
-            let statuses = &batch.statuses;
-            let channel_id = &item.channel_id;
-            let applied = with_retries(inner.max_attempts, "Statuses", || async move {
-                let now = inner.clock.now();
-                let submitted = statuses.iter().map(|status| {
-                    inner.statuses.submit(StatusItem {
-                        channel_id: channel_id.clone(),
-                        status: status.clone(),
-                        now,
-                    })
-                });
-                let mut events = Vec::new();
-                for result in futures::future::join_all(submitted).await {
-                    events.extend(result?);
-                }
-                Ok::<_, crate::store::StoreError>(events)
-            })
-            .await;
-            let last_error = match applied {
-                Ok(events) => {
-                    // A `failed` callback for a send Meta refused as outside the
-                    // window closes it on the case.
-                    let now = inner.clock.now();
-                    inner
-                        .conversations
-                        .record_window_refusals(&inner.store, &events, now)
-                        .await;
-                    inner.events.publish(events);
-                    return true;
-                }
-                Err(error) => error,
+            let Err(last_error) = self.apply_statuses(&item.channel_id, &batch.statuses).await
+            else {
+                return true;
             };
             let payload = serde_json::to_vec(&batch.statuses).unwrap_or_default();
             self.dead_letter(
@@ -229,21 +218,7 @@ impl Dispatcher {
         let templates = async {
             let mut settled = true;
             for update in &batch.template_statuses {
-                let applied = with_retries(inner.max_attempts, "Template status", || async {
-                    inner
-                        .store
-                        .write(crate::store::templates::RecordMetaTemplateStatus {
-                            name: update.name.clone(),
-                            language: update.language.clone(),
-                            event: update.event.clone(),
-                            meta_template_id: update.meta_template_id.clone(),
-                            reason: update.reason.clone(),
-                            now: inner.clock.now(),
-                        })
-                        .await
-                })
-                .await;
-                if let Err(error) = applied {
+                if let Err(error) = self.apply_template_status(update).await {
                     let payload = serde_json::to_vec(update).unwrap_or_default();
                     settled &= self
                         .dead_letter(
@@ -274,6 +249,145 @@ impl Dispatcher {
         }
     }
 
+    /// Records delivery statuses (with retries); a `failed` callback for a send Meta
+    /// refused as outside the window closes it on the case.
+    async fn apply_statuses(
+        &self,
+        channel_id: &str,
+        statuses: &[StatusUpdate],
+    ) -> Result<(), String> {
+        let inner = &self.inner;
+        // Recording a status twice is harmless (its unique key skips it), so a failed
+        // attempt simply resubmits them all.
+        let events = with_retries(inner.max_attempts, "Statuses", || async move {
+            let now = inner.clock.now();
+            let submitted = statuses.iter().map(|status| {
+                inner.statuses.submit(StatusItem {
+                    channel_id: channel_id.to_owned(),
+                    status: status.clone(),
+                    now,
+                })
+            });
+            let mut events = Vec::new();
+            for result in futures::future::join_all(submitted).await {
+                events.extend(result?);
+            }
+            Ok::<_, crate::store::StoreError>(events)
+        })
+        .await?;
+        let now = inner.clock.now();
+        inner
+            .conversations
+            .record_window_refusals(&inner.store, &events, now)
+            .await;
+        inner.events.publish(events);
+        Ok(())
+    }
+
+    /// Records Meta's verdict on a template (with retries).
+    async fn apply_template_status(&self, update: &TemplateStatusUpdate) -> Result<(), String> {
+        let inner = &self.inner;
+        with_retries(inner.max_attempts, "Template status", || async {
+            inner
+                .store
+                .write(crate::store::templates::RecordMetaTemplateStatus {
+                    name: update.name.clone(),
+                    language: update.language.clone(),
+                    event: update.event.clone(),
+                    meta_template_id: update.meta_template_id.clone(),
+                    reason: update.reason.clone(),
+                    now: inner.clock.now(),
+                })
+                .await
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Hands one message to its conversation's actor (with retries).
+    async fn deliver_message(
+        &self,
+        key: &ConversationKey,
+        message: Arc<InboundMessage>,
+        received_at: i64,
+        committed: std::time::Instant,
+    ) -> Result<(), String> {
+        let inner = &self.inner;
+        let arrived = CustomerMessageArrived {
+            message,
+            received_at,
+            committed,
+            span: tracing::Span::current(),
+        };
+        let arrived = &arrived;
+        with_retries(inner.max_attempts, "Message", || async move {
+            inner.conversations.ask(key, arrived.clone()).await
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Applies a dead letter again, at an admin's request (once the cause is fixed): a
+    /// message, delivery statuses or a template verdict that could not be applied. Once
+    /// applied, the dead letter is removed (and the removal audited); if it fails again
+    /// the dead letter stays and the error is answered. Payloads that could not be read
+    /// at all are kept for inspection and cannot be re-driven.
+    pub async fn redrive(&self, id: i64, actor: &str) -> Result<DeadLetterRedriven, RedriveError> {
+        let inner = &self.inner;
+        let letter = inner
+            .store
+            .dead_letter(id)
+            .await
+            .map_err(|e| RedriveError::Failed(e.to_string()))?
+            .ok_or(RedriveError::NotFound(id))?;
+        let unreadable =
+            |e: serde_json::Error| RedriveError::Failed(format!("payload cannot be read: {e}"));
+        match letter.source.as_str() {
+            "message" => {
+                let message: InboundMessage =
+                    serde_json::from_slice(&letter.payload).map_err(unreadable)?;
+                let key = ConversationKey {
+                    channel_id: letter.channel_id.clone(),
+                    phone_number_id: message.phone_number_id.clone(),
+                    wa_id: message.wa_id.clone(),
+                };
+                let received_at = message.sent_at.timestamp_micros().min(letter.created_at);
+                self.deliver_message(
+                    &key,
+                    Arc::new(message),
+                    received_at,
+                    std::time::Instant::now(),
+                )
+                .await
+            }
+            "status" => {
+                let statuses: Vec<StatusUpdate> =
+                    serde_json::from_slice(&letter.payload).map_err(unreadable)?;
+                self.apply_statuses(&letter.channel_id, &statuses).await
+            }
+            "template_status" => {
+                let update: TemplateStatusUpdate =
+                    serde_json::from_slice(&letter.payload).map_err(unreadable)?;
+                self.apply_template_status(&update).await
+            }
+            other => return Err(RedriveError::NotRedrivable(other.to_owned())),
+        }
+        .map_err(RedriveError::Failed)?;
+        inner
+            .store
+            .write(ForgetDeadLetter {
+                id,
+                actor: actor.to_owned(),
+                at: inner.clock.now(),
+            })
+            .await
+            .map_err(|e| RedriveError::Failed(e.to_string()))?;
+        Ok(DeadLetterRedriven {
+            id,
+            source: letter.source,
+        })
+    }
+
     /// Applies one message, or keeps it as a dead letter; `false` when neither happened.
     async fn apply_message(
         &self,
@@ -281,18 +395,9 @@ impl Dispatcher {
         key: &ConversationKey,
         message: Arc<InboundMessage>,
     ) -> bool {
-        let inner = &self.inner;
-        let arrived = CustomerMessageArrived {
-            message: message.clone(),
-            received_at: item.received_at,
-            committed: item.committed,
-            span: tracing::Span::current(),
-        };
-        let arrived = &arrived;
-        let applied = with_retries(inner.max_attempts, "Message", || async move {
-            inner.conversations.ask(key, arrived.clone()).await
-        })
-        .await;
+        let applied = self
+            .deliver_message(key, message.clone(), item.received_at, item.committed)
+            .await;
         let Err(last_error) = applied else {
             return true;
         };
