@@ -278,8 +278,7 @@ impl Application {
             clock.clone(),
             events.clone(),
             outbox_wakeup,
-            &settings.channels,
-            settings.outbound.clone(),
+            &settings,
             plugins.clone(),
             conversations.clone(),
         )

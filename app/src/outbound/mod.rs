@@ -19,7 +19,7 @@ pub mod transport;
 
 use crate::actors::Conversations;
 use crate::clock::SharedClock;
-use crate::config::{ChannelSettings, OutboundSettings};
+use crate::config::{ChannelSettings, OutboundSettings, Settings};
 use crate::events::EventBus;
 use crate::plugins::PluginRegistry;
 use crate::store::Store;
@@ -59,11 +59,11 @@ impl OutboxWorker {
         clock: SharedClock,
         events: EventBus,
         wakeup: Arc<Notify>,
-        channels: &[ChannelSettings],
-        settings: OutboundSettings,
+        config: &Settings,
         plugins: Arc<PluginRegistry>,
         conversations: Conversations,
     ) -> Result<Self, reqwest::Error> {
+        let (channels, settings) = (&config.channels, config.outbound.clone());
         let api = GraphApi::new(Duration::from_millis(settings.request_timeout_ms))?;
         Ok(Self {
             store,
