@@ -129,7 +129,7 @@ fn gate_bench() {
                 triage: Some(&gists[(i / origins.len()) % gists.len()]),
                 vip: i % 7 == 0,
                 consent: true,
-                last_customer_message_at: Some(now - 3_600_000_000),
+                window_closes_at: Some(now + 23 * 3_600_000_000),
                 now,
             };
             let started = Instant::now();

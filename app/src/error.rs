@@ -21,6 +21,7 @@ pub enum ErrorCode {
     ConversationNotFound,
     AgentNotFound,
     TeamNotFound,
+    DeadLetterNotFound,
     NameTaken,
     InvalidStatusTransition,
     ConversationClosed,
@@ -59,6 +60,7 @@ impl ErrorCode {
             Self::ConversationNotFound => "conversation_not_found",
             Self::AgentNotFound => "agent_not_found",
             Self::TeamNotFound => "team_not_found",
+            Self::DeadLetterNotFound => "dead_letter_not_found",
             Self::NameTaken => "name_taken",
             Self::InvalidStatusTransition => "invalid_status_transition",
             Self::ConversationClosed => "conversation_closed",
@@ -84,7 +86,8 @@ impl ErrorCode {
             Self::ChannelNotFound
             | Self::ConversationNotFound
             | Self::AgentNotFound
-            | Self::TeamNotFound => StatusCode::NOT_FOUND,
+            | Self::TeamNotFound
+            | Self::DeadLetterNotFound => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::InvalidInput
             | Self::InvalidStatusTransition

@@ -55,6 +55,24 @@ enum Command {
         #[command(subcommand)]
         command: TriageCommand,
     },
+    /// Works with dead letters: items the intake could not apply.
+    DeadLetter {
+        #[command(subcommand)]
+        command: DeadLetterCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DeadLetterCommand {
+    /// Asks the running server to apply a dead letter again (GraphQL
+    /// `redriveDeadLetter`), with the admin token read from the first line of standard
+    /// input (kept out of the process list). Prints the dead letter's source once applied.
+    Redrive {
+        id: i64,
+        /// The server's base URL; by default the configured listener on this machine.
+        #[arg(long)]
+        url: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -153,6 +171,9 @@ async fn main() -> ExitCode {
                     agent_id,
                 },
         } => create_token(settings, name, role, agent_id).await,
+        Command::DeadLetter {
+            command: DeadLetterCommand::Redrive { id, url },
+        } => redrive_dead_letter(&settings, id, url).await,
         Command::Schema | Command::Triage { .. } => Ok(()),
     };
     match result {
@@ -162,6 +183,48 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `parley dead-letter redrive ID`: the running server applies the dead letter (only it
+/// holds the conversations' actors), as an admin's `redriveDeadLetter` would.
+async fn redrive_dead_letter(
+    settings: &Settings,
+    id: i64,
+    url: Option<String>,
+) -> anyhow::Result<()> {
+    let mut token = String::new();
+    std::io::stdin().read_line(&mut token)?;
+    let token = token.trim();
+    anyhow::ensure!(!token.is_empty(), "give an admin token on standard input");
+    let url = url.unwrap_or_else(|| {
+        let port = settings.http.bind.rsplit(':').next().unwrap_or("8080");
+        format!("http://127.0.0.1:{port}")
+    });
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/graphql", url.trim_end_matches('/')))
+        .bearer_auth(token)
+        .json(&serde_json::json!({
+            "query": "mutation($id: ID!) { redriveDeadLetter(id: $id) }",
+            "variables": { "id": id.to_string() },
+        }))
+        .send()
+        .await?
+        .json()
+        .await?;
+    if let Some(error) = answer["errors"].get(0) {
+        anyhow::bail!(
+            "{} ({})",
+            error["message"].as_str().unwrap_or("the server refused"),
+            error["extensions"]["code"].as_str().unwrap_or("error")
+        );
+    }
+    println!(
+        "dead letter {id} ({}) applied",
+        answer["data"]["redriveDeadLetter"]
+            .as_str()
+            .unwrap_or_default()
+    );
+    Ok(())
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

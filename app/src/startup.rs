@@ -278,9 +278,9 @@ impl Application {
             clock.clone(),
             events.clone(),
             outbox_wakeup,
-            &settings.channels,
-            settings.outbound.clone(),
+            &settings,
             plugins.clone(),
+            conversations.clone(),
         )
         .context("Failed to build the provider client")?;
         tokio::spawn(outbox.run());
@@ -310,6 +310,7 @@ impl Application {
             routing: routing.clone(),
             plugins: plugins.clone(),
             sla: sla.as_ref().map(|(actors, _)| actors.clone()),
+            intake: dispatcher.clone(),
         });
         let intake = web::Data::new(Intake::new(
             settings.clone(),

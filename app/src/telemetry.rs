@@ -279,6 +279,8 @@ pub struct Metrics {
     pub actor_restarts: prometheus::IntCounter,
     pub outbound_sends: IntCounterVec,
     pub dead_letters: IntCounterVec,
+    /// Webhooks left pending because an item was neither applied nor set aside.
+    pub inbox_unsettled: prometheus::IntCounter,
     pub triaged: IntCounterVec,
     pub noise_suppressed: IntCounterVec,
     pub router_assignments: prometheus::IntCounter,
@@ -393,6 +395,10 @@ fn build_metrics() -> Result<Metrics, prometheus::Error> {
         ),
         &["source"],
     )?;
+    let inbox_unsettled = prometheus::IntCounter::new(
+        "inbox_unsettled_total",
+        "Webhooks left pending for the next start: an item was neither applied nor kept as a dead letter",
+    )?;
     let sla_pending_deadlines = IntGauge::new(
         "sla_pending_deadlines",
         "Open cases with an SLA alarm scheduled",
@@ -482,6 +488,7 @@ fn build_metrics() -> Result<Metrics, prometheus::Error> {
     registry.register(Box::new(actor_restarts.clone()))?;
     registry.register(Box::new(outbound_sends.clone()))?;
     registry.register(Box::new(dead_letters.clone()))?;
+    registry.register(Box::new(inbox_unsettled.clone()))?;
     registry.register(Box::new(triaged.clone()))?;
     registry.register(Box::new(noise_suppressed.clone()))?;
     registry.register(Box::new(router_assignments.clone()))?;
@@ -500,6 +507,7 @@ fn build_metrics() -> Result<Metrics, prometheus::Error> {
         actor_restarts,
         outbound_sends,
         dead_letters,
+        inbox_unsettled,
         triaged,
         noise_suppressed,
         router_assignments,

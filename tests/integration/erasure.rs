@@ -3,6 +3,7 @@
 //! afresh.
 
 use crate::helpers::*;
+use parley::clock::Clock;
 use parley::domain::Role;
 use serde_json::{Value, json};
 
@@ -130,7 +131,10 @@ async fn erasure_removes_personal_data_and_leaves_the_audit_chain_verifiable(bac
     assert_eq!(conversations_of(&app, CUSTOMER).await.len(), 1);
 }
 
-on_both_databases!(erasure_removes_personal_data_and_leaves_the_audit_chain_verifiable);
+on_both_databases!(
+    erasure_removes_personal_data_and_leaves_the_audit_chain_verifiable,
+    erasure_reaches_packets_surveys_consent_sends_in_doubt_and_scam_samples,
+);
 
 on_both_databases!(personal_data_is_removed_when_its_retention_has_passed);
 
@@ -195,10 +199,188 @@ async fn personal_data_is_removed_when_its_retention_has_passed(backend: Backend
     })
     .await;
     assert_eq!(conversation(&app, &id).await["status"], "CLOSED");
+    // The provider payload of the reply repeated its text: it goes with it.
+    let payloads = column(&app, "SELECT payload AS v FROM outbox").await;
+    assert_eq!(payloads, ["{}"], "{payloads:?}");
     assert!(
         audit_actions(&app)
             .await
             .contains(&"retention.swept".to_owned())
+    );
+    let chain = app.store.verify_audit_chain().await.unwrap();
+    assert_eq!(chain.first_broken, None);
+}
+
+/// Rows of `sql` (one text column, `v`), for looking where the API does not show.
+async fn column(app: &TestApp, sql: &str) -> Vec<String> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = app.store.db();
+    db.query_all(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| {
+            row.try_get::<Option<String>>("", "v")
+                .unwrap()
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// Everything that quoted the customer beyond their messages: the escalation packet (in
+/// the event log and, chained, the audit log), the survey comment, a send whose outcome
+/// is in doubt, the note given with a consent change, the sample of a scam wave they
+/// started.
+async fn erasure_reaches_packets_surveys_consent_sends_in_doubt_and_scam_samples(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    app.meta_accepts_sends().await;
+    let wave = "Hello dear customer your parcel is held at customs please pay the release fee at www.parcel-fee.example/pay";
+    let id = customer_writes(&app, CUSTOMER, "wamid.x1", &format!("{wave} 0")).await;
+    let now = app.clock.now() / 1_000_000;
+    for (n, wa) in ["4917600000001", "4917600000002", "4917600000003"]
+        .iter()
+        .enumerate()
+    {
+        let text = format!("{wave} {}", n + 1);
+        let body = text_webhook(wa, &format!("wamid.w{n}"), &text, now);
+        assert_eq!(app.post_webhook(&body).await.status(), 200);
+    }
+    all_webhooks_applied(&app).await;
+    let clusters = app.graphql("{ noiseClusters { sample } }", json!({})).await;
+    assert!(clusters.to_string().contains("parcel-fee"), "{clusters}");
+
+    customer_writes(
+        &app,
+        CUSTOMER,
+        "wamid.x2",
+        "I am Ana, ana@example.com, where is my order 12312312?",
+    )
+    .await;
+    let escalated = app
+        .graphql(
+            "mutation($c: ID!, $r: String!) { escalateConversation(conversationId: $c, reason: $r) { id } }",
+            json!({ "c": id, "r": "Ana threatens to sue" }),
+        )
+        .await;
+    assert!(
+        escalated["data"]["escalateConversation"].is_object(),
+        "{escalated}"
+    );
+    wait_for_kind(&app, &id, "escalated", 1).await;
+    let consent = app
+        .graphql(
+            "mutation($w: String!) { recordConsent(waId: $w, purpose: MARKETING, granted: false, note: \"Ana asked by phone\") { waId } }",
+            json!({ "w": CUSTOMER }),
+        )
+        .await;
+    assert!(consent["data"]["recordConsent"].is_object(), "{consent}");
+
+    // Surveyed after resolving; a low score and a comment.
+    let sent = reply(&app, &id, "Ana, it ships today.").await;
+    message_reaches(&app, &id, sent["id"].as_str().unwrap(), "SENT").await;
+    set_status(&app, &id, "RESOLVED").await;
+    app.clock.advance(std::time::Duration::from_secs(600));
+    let survey = eventually_some("the survey reaches Meta", || async {
+        sent_payloads(&app)
+            .await
+            .into_iter()
+            .find(|p| p["type"] == "interactive")
+    })
+    .await;
+    let two = survey["interactive"]["action"]["sections"][0]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["title"].as_str().unwrap().starts_with('2'))
+        .unwrap()
+        .clone();
+    let answer = message_webhook(
+        CUSTOMER,
+        json!({
+            "from": CUSTOMER, "id": "wamid.x3", "timestamp": (app.clock.now() / 1_000_000).to_string(),
+            "type": "interactive",
+            "interactive": { "type": "list_reply", "list_reply": { "id": two["id"], "title": two["title"] } }
+        }),
+    );
+    assert_eq!(app.post_webhook(&answer).await.status(), 200);
+    wait_for_kind(&app, &id, "csat_follow_up_sent", 1).await;
+    customer_writes(&app, CUSTOMER, "wamid.x4", "Ana waited two days").await;
+    wait_for_kind(&app, &id, "csat_comment", 1).await;
+
+    // A send under way when the server stopped: at the next start it is in doubt (never
+    // resent), and its row stays.
+    use sea_orm::ConnectionTrait;
+    app.store
+        .db()
+        .execute_unprepared(&format!(
+            "UPDATE outbox SET state = 'sending' WHERE message_id = {}",
+            sent["id"].as_str().unwrap()
+        ))
+        .await
+        .unwrap();
+    let app = app.restart_after(std::time::Duration::from_secs(1)).await;
+    eventually("the interrupted send is in doubt", || async {
+        column(
+            &app,
+            "SELECT state AS v FROM outbox WHERE state = 'in_doubt'",
+        )
+        .await
+        .len()
+            == 1
+    })
+    .await;
+    all_webhooks_applied(&app).await;
+
+    let answer = app
+        .graphql(ERASE, json!({ "w": CUSTOMER, "r": "GDPR request #43" }))
+        .await;
+    assert!(answer["data"]["eraseContact"].is_object(), "{answer}");
+
+    let secrets = [
+        "Ana",
+        "ana@example.com",
+        "Kerry",
+        "parcel-fee",
+        CUSTOMER,
+        "ships today",
+    ];
+    let dump = app
+        .graphql(
+            "query($id: ID!) { conversation(id: $id) { csat { comment } events(first: 100) { data } } noiseClusters { sample } }",
+            json!({ "id": id }),
+        )
+        .await
+        .to_string();
+    assert!(!dump.contains("errors"), "{dump}");
+    let mut stored = Vec::new();
+    for sql in [
+        "SELECT data AS v FROM conversation_events",
+        "SELECT data AS v FROM audit_log",
+        "SELECT comment AS v FROM csat_responses",
+        "SELECT detail AS v FROM consent_events",
+        "SELECT payload AS v FROM outbox",
+        "SELECT recipient AS v FROM outbox",
+        "SELECT sample AS v FROM noise_clusters",
+    ] {
+        stored.extend(column(&app, sql).await);
+    }
+    for secret in secrets {
+        assert!(!dump.contains(secret), "{secret} left in {dump}");
+        for value in &stored {
+            assert!(!value.contains(secret), "{secret} left in {value}");
+        }
+    }
+    // The consent itself still binds, the escalation and the survey still count.
+    assert_eq!(
+        column(&app, "SELECT purpose AS v FROM consent_events").await,
+        ["marketing"]
+    );
+    assert!(
+        audit_actions(&app)
+            .await
+            .contains(&"conversation.escalated".to_owned())
     );
     let chain = app.store.verify_audit_chain().await.unwrap();
     assert_eq!(chain.first_broken, None);

@@ -159,6 +159,20 @@ impl TestApp {
     }
 }
 
+/// Splits the body of the section `header` out of `toml`: (its body, the rest).
+fn take_section(toml: &str, header: &str) -> (String, String) {
+    match toml.split_once(header) {
+        Some((before, after)) => {
+            let end = after.find("\n[").map_or(after.len(), |i| i + 1);
+            (
+                after[..end].to_owned(),
+                format!("{before}{}", &after[end..]),
+            )
+        }
+        None => (String::new(), toml.to_owned()),
+    }
+}
+
 async fn boot(
     dir: tempfile::TempDir,
     url: String,
@@ -167,17 +181,9 @@ async fn boot(
     admin_token: String,
 ) -> TestApp {
     let meta = MockServer::start().await;
-    // An `[outbound]` section of the test's own joins the harness's.
-    let (outbound_extra, extra_toml) = match extra_toml.split_once("[outbound]\n") {
-        Some((before, after)) => {
-            let end = after.find("\n[").map_or(after.len(), |i| i + 1);
-            (
-                after[..end].to_owned(),
-                format!("{before}{}", &after[end..]),
-            )
-        }
-        None => (String::new(), extra_toml.to_owned()),
-    };
+    // `[outbound]` and `[conversations]` sections of the test's own join the harness's.
+    let (outbound_extra, extra_toml) = take_section(extra_toml, "[outbound]\n");
+    let (conversations_extra, extra_toml) = take_section(&extra_toml, "[conversations]\n");
     let toml = format!(
         r#"
 [http]
@@ -191,6 +197,7 @@ max_connections = 2
 actor_threads = 2
 idle_timeout_secs = 300
 reopen_window_secs = 86400
+{conversations_extra}
 [outbound]
 initial_backoff_ms = 1000
 max_attempts = 4

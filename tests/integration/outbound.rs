@@ -71,6 +71,8 @@ on_both_databases!(
     server_error_is_retried_once_the_backoff_has_passed,
     throttled_send_is_retried_after_the_backoff,
     retry_after_from_the_provider_is_honoured,
+    retry_after_is_capped_at_the_longest_backoff,
+    a_500_or_504_is_an_unknown_outcome_and_never_sent_again,
     refusal_outside_the_window_fails_the_message_without_retry,
     sends_give_up_after_the_configured_attempts,
     status_for_a_send_whose_answer_was_lost_is_matched_by_its_reference,
@@ -322,7 +324,7 @@ async fn server_error_is_retried_once_the_backoff_has_passed(backend: Backend) {
         return;
     };
     let accepted = app.meta_accepts_sends().await;
-    meta_answers_first(&app, ResponseTemplate::new(500).set_body_string("oops"), 1).await;
+    meta_answers_first(&app, ResponseTemplate::new(503).set_body_string("oops"), 1).await;
     let id = customer_writes(&app, CUSTOMER, "wamid.IN1", "Hi").await;
     let message = message_id(&reply(&app, &id, "We are looking into it.").await);
 
@@ -522,4 +524,48 @@ async fn retry_after_from_the_provider_is_honoured(backend: Backend) {
     message_reaches(&app, &id, &message, "SENT").await;
     assert_eq!(sends(&app).await.len(), 2);
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
+}
+
+/// A provider asking for a pause longer than `max_backoff_ms` waits that long, no more.
+async fn retry_after_is_capped_at_the_longest_backoff(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, "[outbound]\nmax_backoff_ms = 60000\n").await else {
+        return;
+    };
+    let accepted = app.meta_accepts_sends().await;
+    let throttled =
+        graph_error(429, 130429, "Rate limit hit").insert_header("Retry-After", "86400");
+    meta_answers_first(&app, throttled, 1).await;
+    let id = customer_writes(&app, CUSTOMER, "wamid.IN1", "Hi").await;
+    let message = message_id(&reply(&app, &id, "One moment please.").await);
+
+    let (_, due) = eventually_some("the throttled attempt is recorded", || async {
+        queued_retry(&app, &message).await
+    })
+    .await;
+    assert_eq!(due, app.clock.now() + 60_000_000, "capped at 60 s");
+    app.clock.advance(Duration::from_secs(60));
+    message_reaches(&app, &id, &message, "SENT").await;
+    assert_eq!(sends(&app).await.len(), 2);
+    assert_eq!(accepted.load(Ordering::SeqCst), 1);
+}
+
+/// A 500 or a 504 may come after Meta accepted the message: it is marked unknown and
+/// never sent again, however long one waits.
+async fn a_500_or_504_is_an_unknown_outcome_and_never_sent_again(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    app.meta_accepts_sends().await;
+    let id = customer_writes(&app, CUSTOMER, "wamid.IN1", "Hi").await;
+    for (n, status) in [500_u16, 504].into_iter().enumerate() {
+        let answer = graph_error(status, 1, "An unknown error occurred");
+        meta_answers_first(&app, answer, 1).await;
+        let message = message_id(&reply(&app, &id, &format!("Reply {n}")).await);
+        let failed = message_reaches(&app, &id, &message, "FAILED").await;
+        assert_eq!(failed["error"]["code"], "outcome_unknown", "{failed}");
+        assert_eq!(queued_retry(&app, &message).await, None);
+    }
+    app.clock.advance(Duration::from_secs(3600));
+    settle().await;
+    assert_eq!(sends(&app).await.len(), 2, "each sent once, never again");
 }

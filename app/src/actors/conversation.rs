@@ -189,6 +189,17 @@ pub struct AddNote {
     pub by: Who,
 }
 
+/// The provider refused a free-form message to this case as outside the customer service
+/// window (Meta's 131047): the window is closed from `at` until the customer writes again.
+#[derive(Message, Clone)]
+#[rtype(result = "Result<ChangeApplied, ConversationError>")]
+pub struct WindowRefused {
+    pub conversation_id: i64,
+    /// The refused message.
+    pub message_id: i64,
+    pub at: Micros,
+}
+
 /// Makes the actor panic inside a handler: exercises supervision in tests and drills.
 #[derive(Message, Clone)]
 #[rtype(result = "Result<ChangeApplied, ConversationError>")]
@@ -263,6 +274,7 @@ pub enum Request {
     Note(AddNote),
     SlaCheck(SlaCheck),
     Escalate(Escalate),
+    WindowRefused(WindowRefused),
     Panic(InjectPanic),
 }
 
@@ -327,6 +339,7 @@ request!(ChangeStatus => Status);
 request!(AddNote => Note);
 request!(SlaCheck => SlaCheck);
 request!(Escalate => Escalate);
+request!(WindowRefused => WindowRefused);
 request!(InjectPanic => Panic);
 
 /// The handle every actor and endpoint reaches conversations through. Cheap to clone.
@@ -347,4 +360,54 @@ impl Conversations {
         let reply = self.0.deliver(key.clone(), request.into_request()).await?;
         R::output(reply)
     }
+
+    /// Closes the service window of every case in `events` with a send the provider
+    /// refused as outside it (131047, or a transport's `window_closed`), whether the
+    /// refusal came as the send's answer or later as a `failed` status callback.
+    pub async fn record_window_refusals(
+        &self,
+        store: &crate::store::Store,
+        events: &[crate::store::entities::conversation_event::Model],
+        at: Micros,
+    ) {
+        for event in events {
+            let Some(message_id) = refused_outside_window(event) else {
+                continue;
+            };
+            let conversation_id = event.conversation_id;
+            let refused = match store.conversation_key(conversation_id).await {
+                Ok(Some((key, _))) => {
+                    let refused = WindowRefused {
+                        conversation_id,
+                        message_id,
+                        at,
+                    };
+                    self.ask(&key, refused).await.map(drop)
+                }
+                Ok(None) => Ok(()),
+                Err(error) => Err(error.into()),
+            };
+            if let Err(error) = refused {
+                tracing::warn!(error = %error, conversation_id, "The provider's closing of the service window was not recorded on the case.");
+            }
+        }
+    }
+}
+
+/// Error codes of a free-form message refused as outside the customer service window:
+/// Meta's, and the one a transport plugin's `window-closed` maps to.
+const WINDOW_REFUSALS: &[&str] = &["131047", "window_closed"];
+
+/// The message whose send `event` reports refused as outside the service window.
+fn refused_outside_window(
+    event: &crate::store::entities::conversation_event::Model,
+) -> Option<i64> {
+    if event.kind != "message_status" {
+        return None;
+    }
+    let data: serde_json::Value = serde_json::from_str(&event.data).ok()?;
+    let code = data["error"]["code"].as_str()?;
+    (data["status"] == "failed" && WINDOW_REFUSALS.contains(&code))
+        .then(|| data["message_id"].as_i64())
+        .flatten()
 }

@@ -245,6 +245,36 @@ pub struct GovernanceMutation;
 
 #[Object]
 impl GovernanceMutation {
+    /// Applies a dead letter again once its cause is fixed (admins only): a message,
+    /// delivery statuses or a template verdict that could not be applied. Answers the
+    /// dead letter's source; the dead letter is removed once applied, and the re-drive is
+    /// in the audit log. `dead_letter_not_found` for an unknown id, `invalid_input` for a
+    /// payload that could never be read (kept for inspection), `unavailable` when it
+    /// fails again (the dead letter stays).
+    async fn redrive_dead_letter(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> async_graphql::Result<String> {
+        let who = principal(ctx)?;
+        who.require(Permission::RedriveDeadLetters)?;
+        let id = id_of(&id, "dead letter")?;
+        let redriven = api(ctx)
+            .intake
+            .redrive(id, &who.actor().label())
+            .await
+            .map_err(|error| {
+                use crate::ingest::dispatcher::RedriveError;
+                let code = match &error {
+                    RedriveError::NotFound(_) => ErrorCode::DeadLetterNotFound,
+                    RedriveError::NotRedrivable(_) => ErrorCode::InvalidInput,
+                    RedriveError::Failed(_) => ErrorCode::Unavailable,
+                };
+                ApiError::new(code, error.to_string())
+            })?;
+        Ok(redriven.source)
+    }
+
     /// Sends a held message, as written or with `text` instead (the original is kept).
     /// Refused with `already_decided` once it was approved or rejected (nothing is sent
     /// twice, whoever clicks second), `forbidden` below the role it waits for,

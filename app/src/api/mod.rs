@@ -53,6 +53,8 @@ pub struct ApiContext {
     pub plugins: Arc<crate::plugins::PluginRegistry>,
     /// The SLA clock and escalation actor; `None` when SLA tracking is off.
     pub sla: Option<crate::conversation::SlaActors>,
+    /// Applies stored webhooks; re-drives dead letters.
+    pub intake: crate::ingest::dispatcher::Dispatcher,
 }
 
 pub fn build_schema(context: ApiContext) -> ParleySchema {

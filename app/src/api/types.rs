@@ -246,7 +246,7 @@ impl Conversation {
     /// is open, templates after. `closesAt` drives an inbox countdown.
     async fn service_window(&self, ctx: &Context<'_>) -> ServiceWindow {
         let now = ctx.data_unchecked::<ApiContext>().clock.now();
-        let closes_at = crate::domain::service_window_closes_at(self.0.last_customer_message_at);
+        let closes_at = self.0.service_window_closes_at();
         ServiceWindow {
             open: closes_at.is_some_and(|closes| now < closes),
             opened_at: self.0.last_customer_message_at.map(micros_to_datetime),

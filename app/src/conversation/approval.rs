@@ -7,7 +7,7 @@
 use super::ConversationError;
 use super::lifecycle::{live_case, unchanged};
 use crate::domain::outbound::Hold;
-use crate::domain::{Actor, Micros, Role, service_window_closes_at};
+use crate::domain::{Actor, Micros, Role};
 use crate::policy::approvals as gate;
 use crate::store::conversations::{ActorState, ConversationChange, HeldDecision, NewEvent};
 use crate::store::entities::held_message;
@@ -115,7 +115,7 @@ pub fn plan_decision(
     match decision {
         Decision::Approve { text } => {
             let free_form = payload["type"] != "template";
-            let closes_at = service_window_closes_at(live.last_customer_message_at);
+            let closes_at = live.service_window_closes_at();
             if free_form && closes_at.is_none_or(|closes| now >= closes) {
                 return Err(ConversationError::WindowClosed {
                     conversation_id: live.id,

@@ -12,7 +12,7 @@
 use crate::conversation::ConversationError;
 use crate::conversation::lifecycle::{self, Replier, ReplyAuthority};
 pub use crate::domain::order::{mask, order_ids};
-use crate::domain::{Actor, ConversationKey, Micros, TicketStatus, service_window_closes_at};
+use crate::domain::{Actor, ConversationKey, Micros, TicketStatus};
 use crate::plugins::bindings::v0_1::types::{CustomerProfile, Order, OrderStatus};
 use crate::plugins::{ConnectorError, Connectors};
 use crate::store::conversations::{ActorState, ContactEnrichment, ConversationChange, NewEvent};
@@ -256,7 +256,8 @@ pub fn plan_outcome(
         Some("a later message requires human review")
     } else if closed {
         Some("the case was resolved meanwhile")
-    } else if service_window_closes_at(live.last_customer_message_at)
+    } else if live
+        .service_window_closes_at()
         .is_none_or(|closes| now >= closes)
     {
         Some("outside the 24-hour customer service window")

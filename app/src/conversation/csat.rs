@@ -8,7 +8,7 @@ use super::lifecycle::{outbound_message, status_changed, text_outbox, unchanged}
 use crate::domain::consent::Purpose;
 use crate::domain::inbound::{InboundMessage, MessageContent, MessageKind};
 use crate::domain::outbound::Origin;
-use crate::domain::{Actor, ConversationKey, Micros, TicketStatus, service_window_closes_at};
+use crate::domain::{Actor, ConversationKey, Micros, TicketStatus, window_opened_by};
 use crate::store::conversations::{
     ActorState, ConversationChange, CsatRecord, NewEvent, NewOutbox,
 };
@@ -73,7 +73,8 @@ const CHOICES: [&str; 5] = [
 ];
 
 fn window_open(case: &conversation::Model, now: Micros) -> bool {
-    service_window_closes_at(case.last_customer_message_at).is_some_and(|closes| now < closes)
+    case.service_window_closes_at()
+        .is_some_and(|closes| now < closes)
 }
 
 /// Surveys a resolved case, or records why not.
@@ -317,7 +318,11 @@ pub fn plan_answer(
     let survey = survey_state(case)?;
     let mut change = unchanged(state, case.clone(), now);
     change.message = Some(super::lifecycle::inbound_message(message, received_at));
-    change.conversation.last_customer_message_at = Some(now);
+    change.conversation.last_customer_message_at = Some(window_opened_by(
+        case.last_customer_message_at,
+        message.sent_at.timestamp_micros(),
+        received_at,
+    ));
     match survey.stage {
         SurveyStage::Surveyed => {
             let score = score_of(message, case.id)?;

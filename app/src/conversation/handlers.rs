@@ -245,6 +245,20 @@ impl Handler<AddNote> for ConversationActor {
     }
 }
 
+impl Handler<WindowRefused> for ConversationActor {
+    type Result = AtomicResponse<Self, Result<ChangeApplied, ConversationError>>;
+
+    fn handle(&mut self, msg: WindowRefused, _: &mut Self::Context) -> Self::Result {
+        let span = tracing::info_span!(
+            "conversation.window_refused",
+            conversation_id = msg.conversation_id
+        );
+        self.step(span, Connect::default(), move |state, now| {
+            lifecycle::plan_window_refused(state, &msg, now)
+        })
+    }
+}
+
 impl Handler<SlaCheck> for ConversationActor {
     type Result = AtomicResponse<Self, Result<ChangeApplied, ConversationError>>;
 

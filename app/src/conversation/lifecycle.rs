@@ -2,11 +2,12 @@
 //! the [`ConversationChange`] to persist. No I/O, so every rule here is unit-tested.
 
 use super::ConversationError;
+use crate::actors::conversation::WindowRefused;
 pub use crate::actors::conversation::{ReplyAuthority, TemplateSend};
 use crate::domain::consent::Purpose;
 use crate::domain::inbound::InboundMessage;
 use crate::domain::outbound::Origin;
-use crate::domain::{Actor, ConversationKey, Micros, TicketStatus, service_window_closes_at};
+use crate::domain::{Actor, ConversationKey, Micros, TicketStatus, window_opened_by};
 pub(crate) use crate::store::conversations::new_conversation;
 use crate::store::conversations::{
     ActorState, ContactUpsert, ConversationChange, NewEvent, NewMessage, NewOutbox,
@@ -158,7 +159,11 @@ pub fn plan_customer_message(
     };
     conversation.updated_at = now;
     conversation.last_activity_at = now;
-    conversation.last_customer_message_at = Some(now);
+    conversation.last_customer_message_at = Some(window_opened_by(
+        conversation.last_customer_message_at,
+        message.sent_at.timestamp_micros(),
+        received_at,
+    ));
     events.push(message_in(message));
     let change = ConversationChange {
         contact,
@@ -235,7 +240,11 @@ pub fn plan_acknowledgement(
     ));
     c.status = TicketStatus::Closed.as_str().into();
     c.closed_at = Some(now);
-    c.last_customer_message_at = Some(now);
+    c.last_customer_message_at = Some(window_opened_by(
+        c.last_customer_message_at,
+        message.sent_at.timestamp_micros(),
+        received_at,
+    ));
     Some(change)
 }
 
@@ -279,7 +288,7 @@ pub fn plan_reply(
     now: Micros,
 ) -> Result<ConversationChange, ConversationError> {
     let live = live_case(state, conversation_id)?;
-    let closes_at = service_window_closes_at(live.last_customer_message_at);
+    let closes_at = live.service_window_closes_at();
     if closes_at.is_none_or(|closes| now >= closes) {
         return Err(ConversationError::WindowClosed {
             conversation_id,
@@ -533,6 +542,29 @@ pub fn plan_note(
         kind: "note_added",
         data: json!({}),
         actor: by.label(),
+    });
+    Ok(change)
+}
+
+/// The provider refused a free-form message as outside the service window: the case's
+/// window is closed from the refusal until the customer writes again, so that neither an
+/// agent nor the survey or closing message tries again in vain.
+pub fn plan_window_refused(
+    state: &ActorState,
+    refused: &WindowRefused,
+    now: Micros,
+) -> Result<ConversationChange, ConversationError> {
+    let live = live_case(state, refused.conversation_id)?;
+    let mut change = unchanged(state, live.clone(), now);
+    let c = &mut change.conversation;
+    c.window_refused_at = Some(
+        c.window_refused_at
+            .map_or(refused.at, |at| at.max(refused.at)),
+    );
+    change.events.push(NewEvent {
+        kind: "window_closed",
+        data: json!({ "message_id": refused.message_id, "reason": "provider_refused" }),
+        actor: Actor::System.label(),
     });
     Ok(change)
 }

@@ -162,6 +162,7 @@ impl Deliver for ConversationRegistry {
                 Request::Note(m) => applied(registry.send(&key, m).await),
                 Request::SlaCheck(m) => applied(registry.send(&key, m).await),
                 Request::Escalate(m) => applied(registry.send(&key, m).await),
+                Request::WindowRefused(m) => applied(registry.send(&key, m).await),
                 Request::Panic(m) => applied(registry.send(&key, m).await),
             }
         })

@@ -357,7 +357,7 @@ async fn pass_gate(
             triage: case.triage.as_deref(),
             vip: state.contact_vip,
             consent,
-            last_customer_message_at: case.last_customer_message_at,
+            window_closes_at: case.service_window_closes_at(),
             now,
         },
     );

@@ -194,6 +194,7 @@ impl Role {
                 permission,
                 ManageAgents
                     | ReadDeadLetters
+                    | RedriveDeadLetters
                     | ManageRouting
                     | ManagePlugins
                     | EraseData
@@ -235,6 +236,8 @@ pub enum Permission {
     ManageTeams,
     ManageAgents,
     ReadDeadLetters,
+    /// Apply a dead letter again (admins only).
+    RedriveDeadLetters,
     /// Reload taxonomy and routing rules.
     ManageRouting,
     /// Block contacts, mark VIPs, read the noise ledger.
@@ -303,14 +306,58 @@ pub const SECOND_MICROS: Micros = 1_000_000;
 pub const SERVICE_WINDOW: Micros = 24 * 3600 * SECOND_MICROS;
 
 /// When the customer service window opened by a customer message at `last_customer_message`
-/// closes; `None` when the customer never wrote (only templates may be sent).
-pub fn service_window_closes_at(last_customer_message: Option<Micros>) -> Option<Micros> {
-    last_customer_message.map(|at| at.saturating_add(SERVICE_WINDOW))
+/// closes; `None` when the customer never wrote (only templates may be sent). A refusal by
+/// the provider as outside the window (`refused_at`, Meta's 131047) after that message
+/// closes it then: the provider's reckoning wins over ours.
+pub fn service_window_closes_at(
+    last_customer_message: Option<Micros>,
+    refused_at: Option<Micros>,
+) -> Option<Micros> {
+    let opened = last_customer_message?;
+    let closes = opened.saturating_add(SERVICE_WINDOW);
+    Some(match refused_at {
+        Some(refused) if refused >= opened => closes.min(refused),
+        _ => closes,
+    })
+}
+
+/// The instant a customer message opens the service window at: when the provider stamped
+/// it (WhatsApp opens the window when the customer sends, however late the webhook
+/// arrives), never later than its receipt (a clock ahead of ours gains nothing). A message
+/// stamped before the latest one already seen (a late redelivery) leaves the window where
+/// the later message put it.
+pub fn window_opened_by(previous: Option<Micros>, sent_at: Micros, received_at: Micros) -> Micros {
+    let at = sent_at.min(received_at);
+    previous.map_or(at, |previous| previous.max(at))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_window_opens_at_the_provider_stamp_and_closes_at_a_refusal() {
+        const HOUR: Micros = 3600 * SECOND_MICROS;
+        // Stamped an hour before it arrived: closes 23 hours after arrival.
+        let opened = window_opened_by(None, 10 * HOUR, 11 * HOUR);
+        assert_eq!(
+            service_window_closes_at(Some(opened), None),
+            Some(34 * HOUR)
+        );
+        // A stamp ahead of our clock counts from receipt; a late older message changes nothing.
+        assert_eq!(window_opened_by(None, 12 * HOUR, 11 * HOUR), 11 * HOUR);
+        assert_eq!(window_opened_by(Some(opened), 5 * HOUR, 12 * HOUR), opened);
+        // A refusal after the message closes the window then; one before it does not.
+        assert_eq!(
+            service_window_closes_at(Some(opened), Some(12 * HOUR)),
+            Some(12 * HOUR)
+        );
+        assert_eq!(
+            service_window_closes_at(Some(opened), Some(9 * HOUR)),
+            Some(34 * HOUR)
+        );
+        assert_eq!(service_window_closes_at(None, Some(9 * HOUR)), None);
+    }
 
     #[test]
     fn closed_cases_cannot_be_moved_by_hand() {

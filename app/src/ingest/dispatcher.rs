@@ -2,19 +2,22 @@
 //!
 //! Each message goes to its conversation actor; messages of one conversation within a
 //! payload are applied in payload order. Statuses go straight to the store (they change
-//! no conversation state an actor decides on). An inbox row is marked done once every
-//! item in it has been applied or set aside in the dead-letter table; rows still pending
-//! at start-up are replayed, which is safe because every item is recorded once.
+//! no conversation state an actor decides on). An item whose apply fails is retried with
+//! a growing pause (about nine seconds in all by default), then set aside in the
+//! dead-letter table (that write retried the same way). An inbox row is marked done only
+//! once every item in it has been applied or set aside; a row with an item that was
+//! neither stays pending, and rows still pending at start-up are replayed, which is safe
+//! because every item is recorded once.
 
 use crate::actors::Conversations;
 use crate::actors::conversation::CustomerMessageArrived;
 use crate::clock::SharedClock;
 use crate::domain::ConversationKey;
-use crate::domain::inbound::InboundMessage;
+use crate::domain::inbound::{InboundMessage, StatusUpdate, TemplateStatusUpdate};
 use crate::events::EventBus;
 use crate::store::Store;
 use crate::store::batcher::Batcher;
-use crate::store::inbox::{MarkInboxDead, MarkInboxDone, RecordDeadLetter};
+use crate::store::inbox::{ForgetDeadLetter, MarkInboxDead, MarkInboxDone, RecordDeadLetter};
 use crate::store::outbox::{ApplyStatuses, StatusItem};
 use crate::telemetry::metrics;
 use bytes::Bytes;
@@ -33,9 +36,31 @@ pub struct InboxItem {
     pub span: tracing::Span,
 }
 
+/// A dead letter applied again.
+#[derive(Debug, Clone)]
+pub struct DeadLetterRedriven {
+    pub id: i64,
+    pub source: String,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RedriveError {
+    #[error("no dead letter {0}")]
+    NotFound(i64),
+    #[error(
+        "a {0} dead letter holds a payload that could not be read; it is kept for inspection and cannot be re-driven"
+    )]
+    NotRedrivable(String),
+    #[error("the dead letter could not be applied again: {0}")]
+    Failed(String),
+}
+
 /// Pause before retrying an item whose apply failed (a transient store error, a
-/// restarted actor); doubled on each further attempt.
+/// restarted actor); doubled on each further attempt, up to [`APPLY_RETRY_LONGEST`].
 const APPLY_RETRY_BASE: Duration = Duration::from_millis(50);
+/// The longest pause between two attempts: with the default ten attempts an item rides
+/// out about nine seconds of database trouble before it is set aside.
+const APPLY_RETRY_LONGEST: Duration = Duration::from_secs(2);
 /// Most delivery statuses written by one statement.
 const STATUSES_PER_BATCH: usize = 1024;
 /// Pause between two writes that mark processed inbox rows done.
@@ -138,10 +163,14 @@ impl Dispatcher {
                 return;
             }
         };
+        // Whether every item was applied or set aside as a dead letter: only then is the
+        // row done; otherwise it stays pending and is replayed at the next start.
+        let mut settled = true;
         for rejected in &batch.rejected {
             tracing::warn!(path = %rejected.path, reason = %rejected.reason, "Webhook item cannot be parsed; kept as a dead letter.");
             let reason = format!("{}: {}", rejected.path, rejected.reason);
-            self.dead_letter(&item, "webhook_item", reason, item.body.clone(), false)
+            settled &= self
+                .dead_letter(&item, "webhook_item", reason, item.body.clone(), false)
                 .await;
         }
 
@@ -161,38 +190,20 @@ impl Dispatcher {
         let conversations = groups.into_iter().map(|(key, messages)| {
             let item = &item;
             async move {
+                let mut settled = true;
                 for message in messages {
-                    self.apply_message(item, &key, message).await;
+                    settled &= self.apply_message(item, &key, message).await;
                 }
+                settled
             }
         });
         let statuses = async {
             if batch.statuses.is_empty() {
-                return;
+                return true;
             }
-            // Recording a status twice is harmless (its unique key skips it), so a failed
-            // attempt simply resubmits them all.
-            let statuses = &batch.statuses;
-            let channel_id = &item.channel_id;
-            let applied = with_retries(inner.max_attempts, "Statuses", || async move {
-                let now = inner.clock.now();
-                let submitted = statuses.iter().map(|status| {
-                    inner.statuses.submit(StatusItem {
-                        channel_id: channel_id.clone(),
-                        status: status.clone(),
-                        now,
-                    })
-                });
-                let mut events = Vec::new();
-                for result in futures::future::join_all(submitted).await {
-                    events.extend(result?);
-                }
-                Ok::<_, crate::store::StoreError>(events)
-            })
-            .await;
-            let last_error = match applied {
-                Ok(events) => return inner.events.publish(events),
-                Err(error) => error,
+            let Err(last_error) = self.apply_statuses(&item.channel_id, &batch.statuses).await
+            else {
+                return true;
             };
             let payload = serde_json::to_vec(&batch.statuses).unwrap_or_default();
             self.dead_letter(
@@ -202,73 +213,205 @@ impl Dispatcher {
                 payload.into(),
                 false,
             )
-            .await;
+            .await
         };
         let templates = async {
+            let mut settled = true;
             for update in &batch.template_statuses {
-                let applied = with_retries(inner.max_attempts, "Template status", || async {
-                    inner
-                        .store
-                        .write(crate::store::templates::RecordMetaTemplateStatus {
-                            name: update.name.clone(),
-                            language: update.language.clone(),
-                            event: update.event.clone(),
-                            meta_template_id: update.meta_template_id.clone(),
-                            reason: update.reason.clone(),
-                            now: inner.clock.now(),
-                        })
-                        .await
-                })
-                .await;
-                if let Err(error) = applied {
+                if let Err(error) = self.apply_template_status(update).await {
                     let payload = serde_json::to_vec(update).unwrap_or_default();
-                    self.dead_letter(
-                        &item,
-                        "template_status",
-                        format!("template status could not be applied: {error}"),
-                        payload.into(),
-                        false,
-                    )
-                    .await;
+                    settled &= self
+                        .dead_letter(
+                            &item,
+                            "template_status",
+                            format!("template status could not be applied: {error}"),
+                            payload.into(),
+                            false,
+                        )
+                        .await;
                 }
             }
+            settled
         };
-        futures::join!(
+        let (conversations, statuses, templates) = futures::join!(
             futures::future::join_all(conversations),
             statuses,
             templates
         );
-        let _ = inner.done.send(item.inbox_id);
+        if settled && statuses && templates && conversations.into_iter().all(|s| s) {
+            let _ = inner.done.send(item.inbox_id);
+        } else {
+            metrics().inbox_unsettled.inc();
+            tracing::error!(
+                inbox_id = item.inbox_id,
+                "A webhook item was neither applied nor kept as a dead letter; the webhook stays pending and is replayed at the next start."
+            );
+        }
     }
 
+    /// Records delivery statuses (with retries); a `failed` callback for a send Meta
+    /// refused as outside the window closes it on the case.
+    async fn apply_statuses(
+        &self,
+        channel_id: &str,
+        statuses: &[StatusUpdate],
+    ) -> Result<(), String> {
+        let inner = &self.inner;
+        // Recording a status twice is harmless (its unique key skips it), so a failed
+        // attempt simply resubmits them all.
+        let events = with_retries(inner.max_attempts, "Statuses", || async move {
+            let now = inner.clock.now();
+            let submitted = statuses.iter().map(|status| {
+                inner.statuses.submit(StatusItem {
+                    channel_id: channel_id.to_owned(),
+                    status: status.clone(),
+                    now,
+                })
+            });
+            let mut events = Vec::new();
+            for result in futures::future::join_all(submitted).await {
+                events.extend(result?);
+            }
+            Ok::<_, crate::store::StoreError>(events)
+        })
+        .await?;
+        let now = inner.clock.now();
+        inner
+            .conversations
+            .record_window_refusals(&inner.store, &events, now)
+            .await;
+        inner.events.publish(events);
+        Ok(())
+    }
+
+    /// Records Meta's verdict on a template (with retries).
+    async fn apply_template_status(&self, update: &TemplateStatusUpdate) -> Result<(), String> {
+        let inner = &self.inner;
+        with_retries(inner.max_attempts, "Template status", || async {
+            inner
+                .store
+                .write(crate::store::templates::RecordMetaTemplateStatus {
+                    name: update.name.clone(),
+                    language: update.language.clone(),
+                    event: update.event.clone(),
+                    meta_template_id: update.meta_template_id.clone(),
+                    reason: update.reason.clone(),
+                    now: inner.clock.now(),
+                })
+                .await
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Hands one message to its conversation's actor (with retries).
+    async fn deliver_message(
+        &self,
+        key: &ConversationKey,
+        message: Arc<InboundMessage>,
+        received_at: i64,
+        committed: std::time::Instant,
+    ) -> Result<(), String> {
+        let inner = &self.inner;
+        let arrived = CustomerMessageArrived {
+            message,
+            received_at,
+            committed,
+            span: tracing::Span::current(),
+        };
+        let arrived = &arrived;
+        with_retries(inner.max_attempts, "Message", || async move {
+            inner.conversations.ask(key, arrived.clone()).await
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Applies a dead letter again, at an admin's request (once the cause is fixed): a
+    /// message, delivery statuses or a template verdict that could not be applied. Once
+    /// applied, the dead letter is removed (and the removal audited); if it fails again
+    /// the dead letter stays and the error is answered. Payloads that could not be read
+    /// at all are kept for inspection and cannot be re-driven.
+    pub async fn redrive(&self, id: i64, actor: &str) -> Result<DeadLetterRedriven, RedriveError> {
+        let inner = &self.inner;
+        let letter = inner
+            .store
+            .dead_letter(id)
+            .await
+            .map_err(|e| RedriveError::Failed(e.to_string()))?
+            .ok_or(RedriveError::NotFound(id))?;
+        let unreadable =
+            |e: serde_json::Error| RedriveError::Failed(format!("payload cannot be read: {e}"));
+        match letter.source.as_str() {
+            "message" => {
+                let message: InboundMessage =
+                    serde_json::from_slice(&letter.payload).map_err(unreadable)?;
+                let key = ConversationKey {
+                    channel_id: letter.channel_id.clone(),
+                    phone_number_id: message.phone_number_id.clone(),
+                    wa_id: message.wa_id.clone(),
+                };
+                let received_at = message.sent_at.timestamp_micros().min(letter.created_at);
+                self.deliver_message(
+                    &key,
+                    Arc::new(message),
+                    received_at,
+                    std::time::Instant::now(),
+                )
+                .await
+            }
+            "status" => {
+                let statuses: Vec<StatusUpdate> =
+                    serde_json::from_slice(&letter.payload).map_err(unreadable)?;
+                self.apply_statuses(&letter.channel_id, &statuses).await
+            }
+            "template_status" => {
+                let update: TemplateStatusUpdate =
+                    serde_json::from_slice(&letter.payload).map_err(unreadable)?;
+                self.apply_template_status(&update).await
+            }
+            other => return Err(RedriveError::NotRedrivable(other.to_owned())),
+        }
+        .map_err(RedriveError::Failed)?;
+        inner
+            .store
+            .write(ForgetDeadLetter {
+                id,
+                actor: actor.to_owned(),
+                at: inner.clock.now(),
+            })
+            .await
+            .map_err(|e| RedriveError::Failed(e.to_string()))?;
+        Ok(DeadLetterRedriven {
+            id,
+            source: letter.source,
+        })
+    }
+
+    /// Applies one message, or keeps it as a dead letter; `false` when neither happened.
     async fn apply_message(
         &self,
         item: &InboxItem,
         key: &ConversationKey,
         message: Arc<InboundMessage>,
-    ) {
-        let inner = &self.inner;
-        let arrived = CustomerMessageArrived {
-            message: message.clone(),
-            received_at: item.received_at,
-            committed: item.committed,
-            span: tracing::Span::current(),
+    ) -> bool {
+        let applied = self
+            .deliver_message(key, message.clone(), item.received_at, item.committed)
+            .await;
+        let Err(last_error) = applied else {
+            return true;
         };
-        let arrived = &arrived;
-        let applied = with_retries(inner.max_attempts, "Message", || async move {
-            inner.conversations.ask(key, arrived.clone()).await
-        })
-        .await;
-        let Err(last_error) = applied else { return };
         let payload = serde_json::to_vec(message.as_ref()).unwrap_or_default();
         let reason = format!(
             "message {} could not be applied: {last_error}",
             message.provider_message_id
         );
         self.dead_letter(item, "message", reason, payload.into(), false)
-            .await;
+            .await
     }
 
+    /// Keeps an item that cannot be applied as a dead letter, retrying the write as an
+    /// apply is retried; `false` when it could not be stored either.
     async fn dead_letter(
         &self,
         item: &InboxItem,
@@ -276,7 +419,7 @@ impl Dispatcher {
         reason: String,
         payload: Bytes,
         kill_inbox_row: bool,
-    ) {
+    ) -> bool {
         metrics().dead_letters.with_label_values(&[source]).inc();
         let at = self.inner.clock.now();
         let op = RecordDeadLetter {
@@ -287,10 +430,14 @@ impl Dispatcher {
             inbox_id: Some(item.inbox_id),
             at,
         };
-        if let Err(error) = self.inner.store.write(op).await {
+        let stored = with_retries(self.inner.max_attempts, "Dead letter", || {
+            self.inner.store.write(op.clone())
+        })
+        .await;
+        if let Err(error) = stored {
             // The inbox row stays pending and is replayed at the next start.
             tracing::error!(error = %error, "Dead letter could not be stored.");
-            return;
+            return false;
         }
         if kill_inbox_row {
             // After the dead letter: a crash in between replays the row, which only
@@ -304,6 +451,7 @@ impl Dispatcher {
                 tracing::error!(error = %error, "Inbox row could not be marked dead; it is replayed at the next start.");
             }
         }
+        true
     }
 }
 
@@ -318,7 +466,8 @@ where
     let mut last_error = String::new();
     for n in 0..max {
         if n > 0 {
-            tokio::time::sleep(APPLY_RETRY_BASE * 2u32.pow(n - 1)).await;
+            let pause = APPLY_RETRY_BASE.saturating_mul(2u32.saturating_pow(n - 1));
+            tokio::time::sleep(pause.min(APPLY_RETRY_LONGEST)).await;
         }
         match attempt().await {
             Ok(value) => return Ok(value),

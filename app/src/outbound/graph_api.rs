@@ -152,6 +152,11 @@ impl GraphApi {
                 },
             )
             .unwrap_or_else(|| format!("HTTP {status}"));
+        // A 500 or 504 may come after the message was accepted (the provider failed, or
+        // timed out, answering): trying again could send it twice.
+        if matches!(status.as_u16(), 500 | 504) {
+            return CallOutcome::Unknown(format!("HTTP {status}, code {code}: {title}"));
+        }
         if status.is_server_error() || status.as_u16() == 429 || RETRYABLE_CODES.contains(&code) {
             return CallOutcome::Retryable {
                 error: format!("HTTP {status}, code {code}: {title}"),

@@ -2,10 +2,13 @@
 //!
 //! Sends are read from the durable outbox, claimed (`sending`) in a commit before the
 //! provider is called, and their outcome recorded afterwards. Throttling (429, 130429)
-//! and server errors are retried with exponential backoff; permanent errors fail the
-//! message with the provider's code, 131047 (outside the 24-hour window) included. A call
-//! whose outcome is unknown (timeout, crash) is never repeated: a message is never sent
-//! twice. Messages to one customer leave one at a time, in order.
+//! and server errors other than 500 and 504 are retried with exponential backoff (a
+//! provider's `Retry-After` is followed, up to `max_backoff_ms`); permanent errors fail
+//! the message with the provider's code, 131047 (outside the 24-hour window) included,
+//! which also closes the window on the case. A call whose outcome is unknown (timeout,
+//! crash, a 500 or 504 that may come after the provider accepted the message) is never
+//! repeated: a message is never sent twice. Messages to one customer leave one at a
+//! time, in order.
 //!
 //! A transport channel's messages leave through its plugin's `send` ([`transport`]),
 //! whose typed errors map onto the same rules.
@@ -14,8 +17,9 @@ pub mod graph_api;
 pub mod pacing;
 pub mod transport;
 
+use crate::actors::Conversations;
 use crate::clock::SharedClock;
-use crate::config::{ChannelSettings, OutboundSettings};
+use crate::config::{ChannelSettings, OutboundSettings, Settings};
 use crate::events::EventBus;
 use crate::plugins::PluginRegistry;
 use crate::store::Store;
@@ -46,6 +50,7 @@ pub struct OutboxWorker {
     settings: OutboundSettings,
     pair: pacing::PairPacer,
     throughput: pacing::ThroughputPacer,
+    conversations: Conversations,
 }
 
 impl OutboxWorker {
@@ -54,10 +59,11 @@ impl OutboxWorker {
         clock: SharedClock,
         events: EventBus,
         wakeup: Arc<Notify>,
-        channels: &[ChannelSettings],
-        settings: OutboundSettings,
+        config: &Settings,
         plugins: Arc<PluginRegistry>,
+        conversations: Conversations,
     ) -> Result<Self, reqwest::Error> {
+        let (channels, settings) = (&config.channels, config.outbound.clone());
         let api = GraphApi::new(Duration::from_millis(settings.request_timeout_ms))?;
         Ok(Self {
             store,
@@ -76,6 +82,7 @@ impl OutboxWorker {
             ),
             throughput: pacing::ThroughputPacer::new(settings.messages_per_second),
             settings,
+            conversations,
         })
     }
 
@@ -202,7 +209,12 @@ impl OutboxWorker {
                 CallOutcome::Retryable { error, retry_after }
                     if attempt < self.settings.max_attempts =>
                 {
-                    let delay = retry_after.unwrap_or_else(|| self.backoff(attempt));
+                    // A provider's `Retry-After` is followed up to the configured longest
+                    // pause, never beyond it.
+                    let longest = Duration::from_millis(self.settings.max_backoff_ms);
+                    let delay = retry_after
+                        .map(|asked| asked.min(longest))
+                        .unwrap_or_else(|| self.backoff(attempt));
                     SendOutcome::Retry {
                         next_attempt_at: self.clock.now() + delay.as_micros() as i64,
                         error,
@@ -234,11 +246,19 @@ impl OutboxWorker {
             outcome,
             now: self.clock.now(),
         };
-        match self.store.write(record).await {
-            Ok(events) => self.events.publish(events),
+        let events = match self.store.write(record).await {
+            Ok(events) => events,
             // The row stays `sending`: at the next start it is marked unknown, never resent.
-            Err(error) => tracing::error!(error = %error, "Could not record a send's outcome."),
-        }
+            Err(error) => {
+                tracing::error!(error = %error, "Could not record a send's outcome.");
+                return;
+            }
+        };
+        let now = self.clock.now();
+        self.conversations
+            .record_window_refusals(&self.store, &events, now)
+            .await;
+        self.events.publish(events);
     }
 
     async fn call(&self, channel: &ChannelSettings, job: &outbox::Model) -> CallOutcome {

@@ -42,8 +42,9 @@ pub struct Context<'a> {
     pub vip: bool,
     /// The contact's consent to the message's purpose, read just before.
     pub consent: bool,
-    /// When the customer's latest message was received; `None`: never wrote.
-    pub last_customer_message_at: Option<Micros>,
+    /// When the case's customer service window closes (or closed); `None`: the customer
+    /// never wrote.
+    pub window_closes_at: Option<Micros>,
     pub now: Micros,
 }
 
@@ -145,7 +146,7 @@ impl ApprovalPolicy {
             });
         }
         if message.template_category.is_none() {
-            let closes_at = crate::domain::service_window_closes_at(case.last_customer_message_at);
+            let closes_at = case.window_closes_at;
             if closes_at.is_none_or(|closes| case.now >= closes) {
                 return Verdict::Block(Block::WindowClosed {
                     closed_at: closes_at,
@@ -473,7 +474,7 @@ mod tests {
             triage: Some(triage),
             vip: false,
             consent: true,
-            last_customer_message_at: Some(0),
+            window_closes_at: Some(24 * HOUR_MICROS),
             now: HOUR_MICROS,
         }
     }

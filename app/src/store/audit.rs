@@ -72,7 +72,9 @@ pub async fn append(
         .one(txn)
         .await?
         .map_or_else(|| GENESIS.to_owned(), |last| last.hash);
-    let data = record.data.to_string();
+    let mut data = record.data.clone();
+    without_personal_data(&mut data);
+    let data = data.to_string();
     let hash = entry_hash(
         &prev_hash,
         record.at,
@@ -109,10 +111,40 @@ pub const AUDITED_EVENTS: &[&str] = &[
     "escalated",
 ];
 
-/// Keys of event details that carry what a customer or an agent wrote: kept out of the
-/// audit log, which an erasure cannot touch without breaking the chain (the event log
-/// keeps them, and erasure scrubs it).
-const PERSONAL_KEYS: &[&str] = &["text", "original_text"];
+/// Keys of details that carry personal data (what a customer or an agent wrote, an
+/// escalation's packet with the customer's number, name, e-mail, phone and messages,
+/// free-text reasons, notes and consent details): kept out of every audit entry at any
+/// depth, because an erasure cannot touch the log without breaking its chain. The audit
+/// log holds ids and counts; the event log and the tables keep the details, and erasure
+/// scrubs them there.
+const PERSONAL_KEYS: &[&str] = &[
+    "text",
+    "original_text",
+    "edited_text",
+    "packet",
+    "reason",
+    "note",
+    "detail",
+    "body",
+    "comment",
+    "email",
+    "phone",
+    "wa_id",
+    "recipient",
+    "excerpt",
+];
+
+/// Removes [`PERSONAL_KEYS`] from `value` at every depth.
+fn without_personal_data(value: &mut serde_json::Value) {
+    match value {
+        serde_json::Value::Object(map) => {
+            map.retain(|k, _| !PERSONAL_KEYS.contains(&k.as_str()));
+            map.values_mut().for_each(without_personal_data);
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(without_personal_data),
+        _ => {}
+    }
+}
 
 /// The progress row of the conversation-event auditor.
 const EVENTS_PROGRESS: &str = "conversation_events";
@@ -182,8 +214,8 @@ impl WriteOp for AuditConversationEvents {
                 .map(|event| {
                     let mut data: serde_json::Value =
                         serde_json::from_str(&event.data).unwrap_or_default();
+                    without_personal_data(&mut data);
                     if let serde_json::Value::Object(map) = &mut data {
-                        map.retain(|k, _| !PERSONAL_KEYS.contains(&k.as_str()));
                         map.insert("event_id".into(), event.id.into());
                     }
                     let data = data.to_string();

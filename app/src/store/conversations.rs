@@ -897,5 +897,6 @@ pub(crate) fn new_conversation(
         sla: None,
         sla_due_at: None,
         csat: None,
+        window_refused_at: None,
     }
 }

@@ -1,13 +1,16 @@
 //! Erasing a contact's personal data: what they wrote and were sent, what agents noted
-//! about them, their CRM profile, the raw webhook payloads that carried their number, and
+//! about them, their CRM profile, the raw webhook payloads that carried their number,
+//! escalation packets and reasons, survey comments, consent notes, the provider payloads
+//! of sends kept as in flight or in doubt, the sample of a scam wave they started, and
 //! their number itself. The case skeleton stays (statuses, timings, tags, assignments) so
-//! that metrics still add up; the audit log records that an erasure happened, by whom and
-//! why, without any of the erased data, and its chain stays verifiable.
+//! that metrics still add up. The audit log never held any of it (entries keep ids and
+//! counts only, see `audit`), so it is not rewritten and its chain stays verifiable; it
+//! records that an erasure happened and by whom.
 
 use super::audit::{AuditRecord, append};
 use super::entities::{
-    contact, conversation, conversation_event, dead_letter, held_message, inbox, message, note,
-    outbox, suppression,
+    consent_event, contact, conversation, conversation_event, csat_response, dead_letter,
+    held_message, inbox, message, noise_cluster, note, outbox, suppression,
 };
 use super::{Store, StoreError, WriteOp};
 use crate::domain::Micros;
@@ -129,8 +132,18 @@ async fn erase(
         .filter(message::Column::Id.is_in(pending.clone()))
         .exec(txn)
         .await?;
-    // A send in flight finishes (or is resolved) on its own; the rest of the queue is
-    // forgotten with the recipient's number.
+    // A send in flight finishes (or is resolved) on its own, and one whose outcome is in
+    // doubt stays as the record that it is never resent: both keep their row, without
+    // what was said or to whom. The rest of the queue is forgotten with the number.
+    outbox::Entity::update_many()
+        .col_expr(outbox::Column::Payload, Expr::value("{}"))
+        .col_expr(
+            outbox::Column::Recipient,
+            Expr::value(format!("erased:{}", found.id)),
+        )
+        .filter(outbox::Column::MessageId.is_in(message_ids.clone()))
+        .exec(txn)
+        .await?;
     outbox::Entity::delete_many()
         .filter(outbox::Column::MessageId.is_in(message_ids.clone()))
         .filter(outbox::Column::State.is_in([
@@ -141,6 +154,29 @@ async fn erase(
         .exec(txn)
         .await?;
 
+    // A scam cluster's sample is the first text of its kind: when the contact wrote it,
+    // it goes with their messages (the cluster's counts stay).
+    let texts: Vec<Option<String>> = message::Entity::find()
+        .filter(message::Column::Id.is_in(message_ids.clone()))
+        .filter(message::Column::Direction.eq("inbound"))
+        .select_only()
+        .column(message::Column::Text)
+        .into_tuple()
+        .all(txn)
+        .await?;
+    // Samples keep a text's first 280 characters.
+    let texts: Vec<String> = texts
+        .into_iter()
+        .flatten()
+        .map(|t| t.chars().take(280).collect())
+        .collect();
+    for chunk in texts.chunks(PAYLOAD_PAGE as usize) {
+        noise_cluster::Entity::update_many()
+            .col_expr(noise_cluster::Column::Sample, Expr::value(ERASED))
+            .filter(noise_cluster::Column::Sample.is_in(chunk.iter().cloned()))
+            .exec(txn)
+            .await?;
+    }
     let messages = message::Entity::update_many()
         .col_expr(message::Column::Text, Expr::value(Option::<String>::None))
         .col_expr(
@@ -183,6 +219,48 @@ async fn erase(
             "message_rejected",
             "csat_comment",
         ]))
+        .exec(txn)
+        .await?;
+    // An escalation's packet quotes the customer (number, name, CRM e-mail and phone,
+    // the last messages) and its reason may too; the rest of the event (teams, levels,
+    // trigger) drives the SLA replay and stays.
+    let escalations = conversation_event::Entity::find()
+        .filter(conversation_event::Column::ConversationId.is_in(cases.clone()))
+        .filter(conversation_event::Column::Kind.eq("escalated"))
+        .all(txn)
+        .await?;
+    for event in escalations {
+        let mut data: serde_json::Value = serde_json::from_str(&event.data).unwrap_or_default();
+        if let Some(map) = data.as_object_mut() {
+            map.insert("packet".into(), serde_json::json!({ "erased": true }));
+            if map.get("reason").is_some_and(|r| !r.is_null()) {
+                map.insert("reason".into(), ERASED.into());
+            }
+        }
+        conversation_event::Entity::update_many()
+            .col_expr(
+                conversation_event::Column::Data,
+                Expr::value(data.to_string()),
+            )
+            .filter(conversation_event::Column::Id.eq(event.id))
+            .exec(txn)
+            .await?;
+    }
+    csat_response::Entity::update_many()
+        .col_expr(
+            csat_response::Column::Comment,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(csat_response::Column::ConversationId.is_in(cases.clone()))
+        .exec(txn)
+        .await?;
+    // Opt-outs and opt-ins stay (they still bind), without the words or notes given.
+    consent_event::Entity::update_many()
+        .col_expr(
+            consent_event::Column::Detail,
+            Expr::value(Option::<String>::None),
+        )
+        .filter(consent_event::Column::ContactId.eq(found.id))
         .exec(txn)
         .await?;
     // Held messages: what they said and where they were going is forgotten; those still

@@ -166,6 +166,7 @@ impl WriteOp for MarkInboxDone {
 }
 
 /// Moves a payload (or an item of it) that cannot be applied to the dead-letter table.
+#[derive(Clone)]
 pub struct RecordDeadLetter {
     pub channel_id: String,
     pub source: &'static str,
@@ -290,6 +291,44 @@ impl Store {
             .limit(limit)
             .all(self.inbox_db())
             .await?)
+    }
+}
+
+/// Removes a dead letter that was applied again, with an audit entry naming who asked.
+pub struct ForgetDeadLetter {
+    pub id: i64,
+    pub actor: String,
+    pub at: Micros,
+}
+
+impl WriteOp for ForgetDeadLetter {
+    type Output = ();
+    fn apply<'a>(&'a self, txn: &'a DatabaseTransaction) -> BoxFuture<'a, Result<(), DbErr>> {
+        Box::pin(async move {
+            let Some(letter) = dead_letter::Entity::find_by_id(self.id).one(txn).await? else {
+                return Ok(());
+            };
+            dead_letter::Entity::delete_by_id(self.id).exec(txn).await?;
+            super::audit::append(
+                txn,
+                &super::audit::AuditRecord {
+                    actor: self.actor.clone(),
+                    action: "dead_letter.redriven".into(),
+                    subject: Some(format!("dead_letter:{}", self.id)),
+                    data: serde_json::json!({ "source": letter.source, "inbox_id": letter.inbox_id }),
+                    at: self.at,
+                },
+            )
+            .await?;
+            Ok(())
+        })
+    }
+}
+
+impl Store {
+    /// One dead letter.
+    pub async fn dead_letter(&self, id: i64) -> Result<Option<dead_letter::Model>, StoreError> {
+        Ok(dead_letter::Entity::find_by_id(id).one(self.db()).await?)
     }
 }
 

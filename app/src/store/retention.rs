@@ -1,11 +1,11 @@
 //! Retention: each kind of personal data is kept for its configured time, then removed
 //! by a periodic sweep. Raw webhook payloads (they carry numbers and words) once
-//! processed, dead letters, the text of messages on cases closed long ago, and the text
-//! of decided held messages. Case skeletons, events, metrics and the audit chain stay;
+//! processed, dead letters, the text of messages on cases closed long ago (with the
+//! provider payloads of their finished sends), and the text of decided held messages. Case skeletons, events, metrics and the audit chain stay;
 //! every sweep that removed something is in the audit log with its counts.
 
 use super::audit::{AuditRecord, append};
-use super::entities::{conversation, dead_letter, held_message, inbox, message};
+use super::entities::{conversation, dead_letter, held_message, inbox, message, outbox};
 use super::{Store, StoreError, WriteOp};
 use crate::clock::SharedClock;
 use crate::config::RetentionSettings;
@@ -49,6 +49,8 @@ pub struct Swept {
     pub webhook_payloads: u64,
     pub dead_letters: u64,
     pub message_texts: u64,
+    /// Provider payloads of finished sends on those cases (they repeat the text).
+    pub outbox_payloads: u64,
     pub held_message_texts: u64,
 }
 
@@ -90,6 +92,29 @@ impl WriteOp for RetentionSweep {
                             .is_not_null()
                             .or(message::Column::Content.is_not_null()),
                     )
+                    .exec(txn)
+                    .await?
+                    .rows_affected;
+                // The provider payload of a send repeats its text: finished sends of
+                // those cases keep their row (the record of what happened), not the text.
+                let closed_cases = Query::select()
+                    .column(conversation::Column::Id)
+                    .from(conversation::Entity)
+                    .and_where(Expr::col(conversation::Column::ClosedAt).lt(before))
+                    .to_owned();
+                let their_messages = Query::select()
+                    .column(message::Column::Id)
+                    .from(message::Entity)
+                    .and_where(message::Column::ConversationId.in_subquery(closed_cases))
+                    .to_owned();
+                swept.outbox_payloads = outbox::Entity::update_many()
+                    .col_expr(outbox::Column::Payload, Expr::value("{}"))
+                    .filter(outbox::Column::MessageId.in_subquery(their_messages))
+                    .filter(
+                        outbox::Column::State
+                            .is_not_in([super::outbox::QUEUED, super::outbox::SENDING]),
+                    )
+                    .filter(outbox::Column::Payload.ne("{}"))
                     .exec(txn)
                     .await?
                     .rows_affected;

@@ -36,9 +36,23 @@ pub struct Model {
     pub sla_due_at: Option<i64>,
     /// The satisfaction survey's state (JSON): surveyed, skipped, answered, commented.
     pub csat: Option<String>,
+    /// When the provider last refused a free-form message as outside the customer service
+    /// window (131047): the window is closed from then until a later customer message.
+    pub window_refused_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
 pub enum Relation {}
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl Model {
+    /// When the case's customer service window closes (or closed); `None` when the
+    /// customer never wrote.
+    pub fn service_window_closes_at(&self) -> Option<i64> {
+        crate::domain::service_window_closes_at(
+            self.last_customer_message_at,
+            self.window_refused_at,
+        )
+    }
+}
