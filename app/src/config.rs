@@ -243,6 +243,12 @@ pub struct GraphqlSettings {
     pub depth_limit: usize,
     pub complexity_limit: usize,
     pub max_page_size: usize,
+    /// Largest GraphQL request body (and WebSocket message) accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Seconds a WebSocket may stay open without sending `connection_init`.
+    pub connection_init_timeout_secs: u64,
+    /// Seconds between checks that an open WebSocket's token is still in force.
+    pub token_recheck_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
