@@ -19,6 +19,7 @@ mod layers;
 mod lifecycle;
 mod outbound;
 mod plugins;
+mod roles;
 mod routing;
 mod schema;
 mod sla;

@@ -3,7 +3,7 @@
 
 use crate::conversation::lifecycle::ReplyAuthority;
 use crate::domain::outbound::Origin;
-use crate::domain::{Actor, Micros, Permission, Role};
+use crate::domain::{Actor, Authority, Micros, Permission, Role};
 use crate::error::{ApiError, ErrorCode};
 use crate::store::Store;
 use rand::RngCore;
@@ -45,6 +45,14 @@ impl Principal {
             Origin::Integration
         } else {
             Origin::Agent
+        }
+    }
+
+    /// Whose ownership rules a conversation's actor applies to this caller's requests.
+    pub fn authority(&self) -> Authority {
+        Authority::Caller {
+            role: self.role,
+            agent_id: self.agent_id,
         }
     }
 

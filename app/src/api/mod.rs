@@ -23,7 +23,7 @@ use crate::conversation::{
     AddNote, AssignConversation, ChangeStatus, ConversationError, ConversationRegistry, SendReply,
 };
 use crate::domain::outbound::Origin;
-use crate::domain::{MAX_TEXT_CHARS, Permission, Role as DomainRole};
+use crate::domain::{MAX_TEXT_CHARS, Permission};
 use crate::error::{ApiError, ErrorCode};
 use crate::events::EventBus;
 use crate::store::Store;
@@ -129,7 +129,7 @@ fn conversation_error(error: ConversationError) -> ApiError {
         error @ ConversationError::AlreadyDecided { .. } => {
             ApiError::new(ErrorCode::AlreadyDecided, error.to_string())
         }
-        error @ ConversationError::NotApprover { .. } => {
+        error @ (ConversationError::NotApprover { .. } | ConversationError::NotYours(_)) => {
             ApiError::new(ErrorCode::Forbidden, error.to_string())
         }
         other => ApiError::internal(other),
@@ -467,17 +467,6 @@ impl CoreMutation {
         let agent_id = agent_id.as_ref().map(|id| id_of(id, "agent")).transpose()?;
         let team_id = team_id.as_ref().map(|id| id_of(id, "team")).transpose()?;
         let (key, conversation) = conversation_key(ctx, &conversation_id).await?;
-        if who.role == DomainRole::Agent {
-            // Agents take cases or let go of their own; moving others' cases is supervision.
-            let own = |id: Option<i64>| id.is_none() || id == who.agent_id;
-            if !own(agent_id) || (agent_id.is_none() && !own(conversation.assignee_id)) {
-                return Err(ApiError::new(
-                    ErrorCode::Forbidden,
-                    "agents may only assign conversations to themselves or unassign their own",
-                )
-                .into());
-            }
-        }
         let store = &api(ctx).store;
         if let Some(id) = agent_id
             && store.agent(id).await.map_err(ApiError::internal)?.is_none()
@@ -502,6 +491,7 @@ impl CoreMutation {
             agent_id,
             team_id,
             by: who.actor(),
+            authority: who.authority(),
             explanation: None,
         };
         let applied = api(ctx)
@@ -525,6 +515,7 @@ impl CoreMutation {
             conversation_id: id,
             to: status.into(),
             by: who.actor(),
+            authority: who.authority(),
         })
         .await?;
         Ok(Conversation(applied.conversation))
