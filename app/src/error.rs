@@ -26,6 +26,8 @@ pub enum ErrorCode {
     AgentNotFound,
     TeamNotFound,
     TokenNotFound,
+    HeldMessageNotFound,
+    TemplateNotFound,
     NameTaken,
     InvalidStatusTransition,
     ConversationClosed,
@@ -67,6 +69,8 @@ impl ErrorCode {
             Self::AgentNotFound => "agent_not_found",
             Self::TeamNotFound => "team_not_found",
             Self::TokenNotFound => "token_not_found",
+            Self::HeldMessageNotFound => "held_message_not_found",
+            Self::TemplateNotFound => "template_not_found",
             Self::NameTaken => "name_taken",
             Self::InvalidStatusTransition => "invalid_status_transition",
             Self::ConversationClosed => "conversation_closed",
@@ -93,7 +97,9 @@ impl ErrorCode {
             | Self::ConversationNotFound
             | Self::AgentNotFound
             | Self::TeamNotFound
-            | Self::TokenNotFound => StatusCode::NOT_FOUND,
+            | Self::TokenNotFound
+            | Self::HeldMessageNotFound
+            | Self::TemplateNotFound => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::InvalidQuery => StatusCode::BAD_REQUEST,

@@ -346,3 +346,76 @@ async fn an_open_websocket_of_a_revoked_token_is_closed(backend: Backend) {
     let (code, after) = closed_within(&mut socket, Duration::from_secs(10)).await;
     assert_eq!(code, Some(4403), "closed after {after:?}");
 }
+
+on_both_databases!(
+    load_plugin_reads_only_the_plugin_directory_and_never_echoes_a_file,
+    unknown_held_messages_and_templates_are_not_found,
+);
+
+async fn load_plugin_reads_only_the_plugin_directory_and_never_echoes_a_file(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!("[plugins]\nload_dir = {:?}\n", dir.path());
+    let Some(app) = spawn_app_with(backend, &config).await else {
+        return;
+    };
+    let load = |path: String| {
+        let app = &app;
+        async move {
+            app.graphql(
+                "mutation($p: String!) { loadPlugin(manifestPath: $p) { healthy } }",
+                json!({ "p": path }),
+            )
+            .await
+        }
+    };
+    for outside in [
+        "/proc/self/environ".to_owned(),
+        "../../../../etc/passwd".to_owned(),
+        format!("{}/../elsewhere.toml", dir.path().display()),
+    ] {
+        let answer = load(outside.clone()).await;
+        assert_eq!(error_code(&answer), "forbidden", "{outside}: {answer}");
+        assert!(!answer.to_string().contains("PATH="), "{answer}");
+    }
+
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "id = \"x\"\napi_token = \"hunter2-secret\"\n[[[\n",
+    )
+    .unwrap();
+    let answer = load("bad.toml".to_owned()).await;
+    assert_eq!(error_code(&answer), "plugin_manifest_invalid", "{answer}");
+    assert!(!answer.to_string().contains("hunter2"), "{answer}");
+
+    std::fs::write(dir.path().join("huge.toml"), "#".repeat(100 * 1024)).unwrap();
+    let answer = load("huge.toml".to_owned()).await;
+    assert_eq!(error_code(&answer), "plugin_manifest_invalid", "{answer}");
+    assert!(answer.to_string().contains("larger than"), "{answer}");
+}
+
+async fn unknown_held_messages_and_templates_are_not_found(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let answer = app
+        .graphql(
+            "mutation { approveMessage(id: \"987654\") { status } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&answer), "held_message_not_found", "{answer}");
+    let answer = app
+        .graphql(
+            "mutation { rejectMessage(id: \"987654\", reason: \"no\") { status } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&answer), "held_message_not_found", "{answer}");
+    let answer = app
+        .graphql(
+            "mutation { submitTemplate(id: \"987654\") { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&answer), "template_not_found", "{answer}");
+}

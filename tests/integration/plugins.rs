@@ -77,11 +77,12 @@ impl Plugins {
     /// into `[plugins]`, `tables` after the channel.
     fn config(&self, keys: &str, tables: &str) -> String {
         format!(
-            "[plugins]\nmanifests = [{:?}]\n{keys}\n[plugins.secrets.twilio]\n\
+            "[plugins]\nmanifests = [{:?}]\nload_dir = {:?}\n{keys}\n[plugins.secrets.twilio]\n\
              auth_token = \"{TWILIO_TOKEN}\"\n\
              [[channels]]\nid = \"{TWILIO_CHANNEL}\"\nkind = \"transport\"\n\
              plugin = \"twilio\"\npublic_base_url = \"{PUBLIC_BASE}\"\n{tables}\n",
-            self.dir.path().join("twilio.toml")
+            self.dir.path().join("twilio.toml"),
+            self.dir.path()
         )
     }
 }

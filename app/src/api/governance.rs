@@ -290,7 +290,7 @@ async fn decide(
     let db = api(ctx).store.db();
     let not_found = || {
         ApiError::new(
-            ErrorCode::InvalidInput,
+            ErrorCode::HeldMessageNotFound,
             format!("there is no held message {held_id}"),
         )
     };
