@@ -243,6 +243,12 @@ pub struct GraphqlSettings {
     pub depth_limit: usize,
     pub complexity_limit: usize,
     pub max_page_size: usize,
+    /// Largest GraphQL request body (and WebSocket message) accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Seconds a WebSocket may stay open without sending `connection_init`.
+    pub connection_init_timeout_secs: u64,
+    /// Seconds between checks that an open WebSocket's token is still in force.
+    pub token_recheck_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -306,6 +312,37 @@ pub struct TransportChannelSettings {
     pub public_base_url: String,
 }
 
+impl CloudChannelSettings {
+    /// An empty app secret would let anyone sign webhooks; a plain-http Graph API base
+    /// would send the access token in clear (allowed only on loopback, for local fakes).
+    fn validate(&self) -> Result<(), ConfigError> {
+        use secrecy::ExposeSecret;
+        let id = &self.id;
+        if self.app_secret.expose_secret().trim().is_empty() {
+            return Err(ConfigError::Inconsistent(format!(
+                "channel {id:?}: app_secret is empty; webhooks could not be verified"
+            )));
+        }
+        let url = reqwest::Url::parse(&self.api_base).map_err(|_| {
+            ConfigError::Inconsistent(format!("channel {id:?}: api_base is not a URL"))
+        })?;
+        let loopback = url.host_str().is_some_and(|host| {
+            host == "localhost"
+                || host
+                    .trim_matches(|c| c == '[' || c == ']')
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        });
+        match url.scheme() {
+            "https" if url.host().is_some() => Ok(()),
+            "http" if loopback => Ok(()),
+            _ => Err(ConfigError::Inconsistent(format!(
+                "channel {id:?}: api_base must be an https URL (plain http only on loopback)"
+            ))),
+        }
+    }
+}
+
 impl TransportChannelSettings {
     fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |why: &str| {
@@ -353,6 +390,10 @@ pub struct PluginSettings {
     /// removed when it disappears.
     #[serde(default)]
     pub watch_dir: Option<PathBuf>,
+    /// The only directory `loadPlugin` takes manifests from (relative paths are taken
+    /// inside it); unset: the watched directory, and without one `loadPlugin` is off.
+    #[serde(default)]
+    pub load_dir: Option<PathBuf>,
     /// How often the watched directory is looked at.
     pub watch_interval_ms: u64,
     /// Id of the plugin that serves as the CRM connector.
@@ -500,7 +541,7 @@ impl Settings {
                         "channel {id:?} lists no phone_number_ids"
                     )));
                 }
-                ChannelSettings::WhatsappCloud(_) => {}
+                ChannelSettings::WhatsappCloud(cloud) => cloud.validate()?,
                 ChannelSettings::Transport(transport) => transport.validate()?,
             }
         }
@@ -590,10 +631,37 @@ mod tests {
     #[test]
     fn a_channel_without_numbers_is_refused() {
         let error = Settings::from_toml(
-            "[[channels]]\nid = \"a\"\nkind = \"whatsapp_cloud\"\napp_secret = \"s\"\nverify_token = \"v\"\naccess_token = \"t\"\napi_base = \"http://x\"\nphone_number_ids = []\n",
+            "[[channels]]\nid = \"a\"\nkind = \"whatsapp_cloud\"\napp_secret = \"s\"\nverify_token = \"v\"\naccess_token = \"t\"\napi_base = \"https://x\"\nphone_number_ids = []\n",
         )
         .unwrap_err();
         assert!(error.to_string().contains("phone_number_ids"));
+    }
+
+    #[test]
+    fn graphiql_is_off_unless_turned_on() {
+        assert!(!Settings::from_toml("").unwrap().http.graphiql);
+    }
+
+    #[test]
+    fn an_empty_app_secret_and_a_plain_http_graph_api_are_refused() {
+        let channel = |secret: &str, base: &str| {
+            format!(
+                "[[channels]]\nid = \"a\"\nkind = \"whatsapp_cloud\"\napp_secret = \"{secret}\"\nverify_token = \"v\"\naccess_token = \"t\"\napi_base = \"{base}\"\nphone_number_ids = [\"1\"]\n"
+            )
+        };
+        let error =
+            Settings::from_toml(&channel(" ", "https://graph.facebook.com/v21.0")).unwrap_err();
+        assert!(error.to_string().contains("app_secret"), "{error}");
+        let error =
+            Settings::from_toml(&channel("s", "http://graph.facebook.com/v21.0")).unwrap_err();
+        assert!(error.to_string().contains("api_base"), "{error}");
+        for base in [
+            "http://127.0.0.1:9/v21.0",
+            "http://localhost:8080",
+            "https://graph.facebook.com/v21.0",
+        ] {
+            assert!(Settings::from_toml(&channel("s", base)).is_ok(), "{base}");
+        }
     }
 
     const TRANSPORT: &str =

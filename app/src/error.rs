@@ -17,11 +17,18 @@ pub enum ErrorCode {
     VerifyTokenInvalid,
     ChannelNotFound,
     PayloadTooLarge,
+    /// A request body of a type the endpoint does not take (multipart on GraphQL).
+    UnsupportedMediaType,
+    /// A GraphQL request that is not well formed or fails validation or the limits.
+    InvalidQuery,
     InvalidInput,
     ConversationNotFound,
     AgentNotFound,
     TeamNotFound,
     DeadLetterNotFound,
+    TokenNotFound,
+    HeldMessageNotFound,
+    TemplateNotFound,
     NameTaken,
     InvalidStatusTransition,
     ConversationClosed,
@@ -56,11 +63,16 @@ impl ErrorCode {
             Self::VerifyTokenInvalid => "verify_token_invalid",
             Self::ChannelNotFound => "channel_not_found",
             Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::InvalidQuery => "invalid_query",
             Self::InvalidInput => "invalid_input",
             Self::ConversationNotFound => "conversation_not_found",
             Self::AgentNotFound => "agent_not_found",
             Self::TeamNotFound => "team_not_found",
             Self::DeadLetterNotFound => "dead_letter_not_found",
+            Self::TokenNotFound => "token_not_found",
+            Self::HeldMessageNotFound => "held_message_not_found",
+            Self::TemplateNotFound => "template_not_found",
             Self::NameTaken => "name_taken",
             Self::InvalidStatusTransition => "invalid_status_transition",
             Self::ConversationClosed => "conversation_closed",
@@ -87,8 +99,13 @@ impl ErrorCode {
             | Self::ConversationNotFound
             | Self::AgentNotFound
             | Self::TeamNotFound
-            | Self::DeadLetterNotFound => StatusCode::NOT_FOUND,
+            | Self::DeadLetterNotFound
+            | Self::TokenNotFound
+            | Self::HeldMessageNotFound
+            | Self::TemplateNotFound => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::InvalidQuery => StatusCode::BAD_REQUEST,
             Self::InvalidInput
             | Self::InvalidStatusTransition
             | Self::ConversationClosed

@@ -7,7 +7,7 @@ use parley::config::Settings;
 use parley::domain::Role;
 use parley::startup::Application;
 use parley::store::Store;
-use parley::store::directory::CreateToken;
+use parley::store::tokens::{CreateToken, RevokeToken};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -124,6 +124,16 @@ enum TokenCommand {
         /// The agent this token acts as (for people using an inbox).
         #[arg(long)]
         agent_id: Option<i64>,
+        /// Days until the token stops working (it never expires when omitted).
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+    /// Lists every token (never the tokens themselves): id, name, role, agent, state.
+    List,
+    /// Revokes a token: it stops working at once, open WebSockets included.
+    Revoke {
+        /// The token's id (see `token list`).
+        id: i64,
     },
 }
 
@@ -163,14 +173,7 @@ async fn main() -> ExitCode {
             command: AuditCommand::Verify,
         } => return verify_audit(&settings).await,
         Command::Migrate => migrate(settings).await,
-        Command::Token {
-            command:
-                TokenCommand::Create {
-                    name,
-                    role,
-                    agent_id,
-                },
-        } => create_token(settings, name, role, agent_id).await,
+        Command::Token { command } => tokens(settings, command).await,
         Command::DeadLetter {
             command: DeadLetterCommand::Redrive { id, url },
         } => redrive_dead_letter(&settings, id, url).await,
@@ -340,11 +343,67 @@ async fn migrate(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+async fn tokens(settings: Settings, command: TokenCommand) -> anyhow::Result<()> {
+    let store = Store::connect(&settings.database).await?;
+    if store.is_sqlite() || settings.database.migrate_on_start {
+        store.migrate().await?;
+    }
+    match command {
+        TokenCommand::Create {
+            name,
+            role,
+            agent_id,
+            expires_in_days,
+        } => create_token(&store, name, role, agent_id, expires_in_days).await,
+        TokenCommand::List => {
+            let now = SystemClock.now();
+            println!("id\tname\trole\tagent\tstate");
+            for token in store.tokens().await? {
+                let state = if token.revoked_at.is_some() {
+                    "revoked".to_owned()
+                } else if !token.in_force(now) {
+                    "expired".to_owned()
+                } else if let Some(at) = token.expires_at {
+                    format!(
+                        "expires {}",
+                        parley::clock::micros_to_datetime(at).to_rfc3339()
+                    )
+                } else {
+                    "active".to_owned()
+                };
+                let agent = token.agent_id.map_or("-".to_owned(), |id| id.to_string());
+                println!(
+                    "{}\t{}\t{}\t{agent}\t{state}",
+                    token.id, token.name, token.role
+                );
+            }
+            Ok(())
+        }
+        TokenCommand::Revoke { id } => {
+            let revoked = store
+                .write(RevokeToken {
+                    by: "cli".into(),
+                    id,
+                    now: SystemClock.now(),
+                })
+                .await?;
+            match revoked {
+                Some(_) => {
+                    println!("Token {id} is revoked.");
+                    Ok(())
+                }
+                None => anyhow::bail!("no token has id {id}"),
+            }
+        }
+    }
+}
+
 async fn create_token(
-    settings: Settings,
+    store: &Store,
     name: String,
     role: String,
     agent_id: Option<i64>,
+    expires_in_days: Option<u32>,
 ) -> anyhow::Result<()> {
     let role = Role::parse(&role).ok_or_else(|| {
         anyhow::anyhow!(
@@ -354,10 +413,8 @@ async fn create_token(
     if name.trim().is_empty() {
         anyhow::bail!("the token name is empty");
     }
-    let store = Store::connect(&settings.database).await?;
-    if store.is_sqlite() || settings.database.migrate_on_start {
-        store.migrate().await?;
-    }
+    let now = SystemClock.now();
+    let expires_at = expires_in_days.map(|days| now + i64::from(days) * 86_400 * 1_000_000);
     let (token, token_hash) = generate_token();
     let created = store
         .write(CreateToken {
@@ -366,7 +423,8 @@ async fn create_token(
             role,
             agent_id,
             token_hash,
-            now: SystemClock.now(),
+            expires_at,
+            now,
         })
         .await??;
     println!(

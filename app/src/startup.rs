@@ -315,7 +315,7 @@ impl Application {
         let intake = web::Data::new(Intake::new(
             settings.clone(),
             &store,
-            clock,
+            clock.clone(),
             dispatcher,
             plugins.clone(),
         ));
@@ -327,12 +327,18 @@ impl Application {
             n => n,
         };
         let schema = web::Data::new(schema);
+        let gate = web::Data::new(api::endpoint::Gate {
+            store: store.clone(),
+            clock: clock.clone(),
+            settings: settings.clone(),
+        });
         let store_data = web::Data::new(store.clone());
         let settings_data = web::Data::new(settings.clone());
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(intake.clone())
                 .app_data(schema.clone())
+                .app_data(gate.clone())
                 .app_data(store_data.clone())
                 .app_data(settings_data.clone())
                 .configure(ingest::routes)

@@ -188,11 +188,11 @@ async fn ai_drafts_on_a_dispute_wait_for_a_supervisor_and_a_persons_reply_does_n
     assert!(held(&app, &id, "PENDING").await.is_empty());
     assert_eq!(held(&app, &id, "REJECTED").await.len(), 1);
 
-    // An unknown or malformed id is a clear error.
+    // An unknown id is not found; a malformed one is invalid input.
     let unknown = app
         .graphql_as(&supervisor, APPROVE, json!({ "id": "999999", "t": null }))
         .await;
-    assert_eq!(error_code(&unknown), "invalid_input", "{unknown}");
+    assert_eq!(error_code(&unknown), "held_message_not_found", "{unknown}");
 
     // The auditor reads every step, filtered (entries are chained moments after the
     // events); agents may not read the trail.

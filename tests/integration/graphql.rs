@@ -78,10 +78,10 @@ async fn assign_as(app: &TestApp, token: &str, conversation: &str, agent: Option
     .await
 }
 
-type Socket =
+pub(crate) type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn open_socket(app: &TestApp) -> Socket {
+pub(crate) async fn open_socket(app: &TestApp) -> Socket {
     let url = format!("{}/graphql/ws", app.address.replacen("http://", "ws://", 1));
     let mut request = url
         .into_client_request()
@@ -103,7 +103,7 @@ async fn open_socket(app: &TestApp) -> Socket {
     socket
 }
 
-async fn send_frame(socket: &mut Socket, message: Value) {
+pub(crate) async fn send_frame(socket: &mut Socket, message: Value) {
     socket
         .send(Frame::Text(message.to_string().into()))
         .await
@@ -112,7 +112,7 @@ async fn send_frame(socket: &mut Socket, message: Value) {
 
 /// The next protocol message, answering pings; `None` when the server closed the socket
 /// or nothing came within `wait`.
-async fn next_message(socket: &mut Socket, wait: Duration) -> Option<Value> {
+pub(crate) async fn next_message(socket: &mut Socket, wait: Duration) -> Option<Value> {
     loop {
         let frame = tokio::time::timeout(wait, socket.next())
             .await

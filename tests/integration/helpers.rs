@@ -8,7 +8,7 @@ use parley::domain::Role;
 use parley::ingest::signature::sign_meta;
 use parley::startup::Application;
 use parley::store::Store;
-use parley::store::directory::CreateToken;
+use parley::store::tokens::CreateToken;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -135,6 +135,7 @@ pub async fn spawn_app_with(backend: Backend, extra_toml: &str) -> Option<TestAp
             role: Role::Admin,
             agent_id: None,
             token_hash,
+            expires_at: None,
             now: clock.now(),
         })
         .await
@@ -296,6 +297,7 @@ impl TestApp {
                 role,
                 agent_id,
                 token_hash,
+                expires_at: None,
                 now: self.clock.now(),
             })
             .await

@@ -6,6 +6,7 @@
 
 mod helpers;
 
+mod access;
 mod audit;
 mod consent;
 mod crash;
@@ -19,6 +20,7 @@ mod layers;
 mod lifecycle;
 mod outbound;
 mod plugins;
+mod roles;
 mod routing;
 mod schema;
 mod sla;

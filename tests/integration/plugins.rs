@@ -77,11 +77,12 @@ impl Plugins {
     /// into `[plugins]`, `tables` after the channel.
     fn config(&self, keys: &str, tables: &str) -> String {
         format!(
-            "[plugins]\nmanifests = [{:?}]\n{keys}\n[plugins.secrets.twilio]\n\
+            "[plugins]\nmanifests = [{:?}]\nload_dir = {:?}\n{keys}\n[plugins.secrets.twilio]\n\
              auth_token = \"{TWILIO_TOKEN}\"\n\
              [[channels]]\nid = \"{TWILIO_CHANNEL}\"\nkind = \"transport\"\n\
              plugin = \"twilio\"\npublic_base_url = \"{PUBLIC_BASE}\"\n{tables}\n",
-            self.dir.path().join("twilio.toml")
+            self.dir.path().join("twilio.toml"),
+            self.dir.path()
         )
     }
 }
@@ -599,8 +600,9 @@ async fn a_hanging_plugin_loaded_at_run_time_costs_its_own_channel_and_nothing_e
     assert_eq!(plugin(&listed, "twilio")["health"], "HEALTHY");
 }
 
-/// A fake order system: `A-10023` is in transit, `X-40404` unknown, and the customer
-/// `LATEST_ORDER_CUSTOMER` has one recent order; anyone else has none.
+/// A fake order system: `A-10023` (an order of `CUSTOMER`) is in transit, `X-40404`
+/// unknown, and the customer `LATEST_ORDER_CUSTOMER` has one recent order; anyone else
+/// has none.
 async fn fake_orders(plugins: &Plugins) -> (MockServer, PathBuf) {
     let shop = MockServer::start().await;
     Mock::given(method("GET"))
@@ -621,6 +623,14 @@ async fn fake_orders(plugins: &Plugins) -> (MockServer, PathBuf) {
         .and(query_param("customer_whatsapp", LATEST_ORDER_CUSTOMER))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"orders": [
             {"number": "B-77881", "fulfillment_status": "awaiting_pickup"}
+        ]})))
+        .mount(&shop)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/orders"))
+        .and(query_param("customer_whatsapp", CUSTOMER))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"orders": [
+            {"number": "A-10023", "fulfillment_status": "in_transit"}
         ]})))
         .mount(&shop)
         .await;
@@ -795,7 +805,7 @@ async fn an_order_question_is_answered_from_the_order_system_or_handed_to_a_huma
     backend: Backend,
 ) {
     let plugins = Plugins::new().await;
-    let (_shop, orders_manifest) = fake_orders(&plugins).await;
+    let (shop, orders_manifest) = fake_orders(&plugins).await;
     let config =
         format!("[plugins]\nmanifests = [{orders_manifest:?}]\norders = \"orders-http\"\n");
     let Some(app) = spawn_app_with(backend, &config).await else {
@@ -859,10 +869,10 @@ async fn an_order_question_is_answered_from_the_order_system_or_handed_to_a_huma
         "{answered}"
     );
 
-    // An order the system does not know: nothing is sent, a human takes over with what
-    // was tried.
+    // Someone else's order: the order system is never asked about it, nothing is sent,
+    // a human takes over with what was tried.
     let stranger = "447700900123";
-    let id = customer_writes(&app, stranger, "wamid.ord3", "where is my order X-40404").await;
+    let id = customer_writes(&app, stranger, "wamid.ord3", "where is my order A-10023").await;
     let failed = eventually_some("the automation gives the case to a human", || {
         let (app, id) = (&app, &id);
         async move {
@@ -875,16 +885,24 @@ async fn an_order_question_is_answered_from_the_order_system_or_handed_to_a_huma
     .await;
     assert_eq!(
         failed["data"]["tried"],
-        json!([
-            "order ****0404: not found",
-            "no recent orders for the customer"
-        ]),
+        json!(["order ****0023: not among the customer's orders"]),
         "{failed}"
     );
     let handed = case(&app, &id).await;
     assert_eq!(handed["review"], "HUMAN", "{handed}");
     assert!(outbound_texts(&handed).is_empty(), "{handed}");
     assert_eq!(sends.load(std::sync::atomic::Ordering::SeqCst), 2);
+    let asked_by_id = shop
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.url.path() == "/orders/A-10023")
+        .count();
+    assert_eq!(
+        asked_by_id, 1,
+        "only the owner's question looked the order up"
+    );
 }
 
 on_both_databases!(

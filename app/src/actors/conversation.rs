@@ -8,7 +8,7 @@
 
 use crate::domain::inbound::InboundMessage;
 use crate::domain::outbound::Origin;
-use crate::domain::{Actor as Who, ConversationKey, Micros, TicketStatus};
+use crate::domain::{Actor as Who, Authority, ConversationKey, Micros, TicketStatus};
 use crate::store::StoreError;
 use crate::store::conversations::ChangeApplied;
 use crate::store::entities::held_message;
@@ -73,6 +73,10 @@ pub enum ConversationError {
     },
     #[error("{0}")]
     InvalidEdit(String),
+    /// The caller's role may do this in general, but not to this case (it is someone
+    /// else's, or it is their own draft to approve).
+    #[error("{0}")]
+    NotYours(String),
 }
 
 impl From<StoreError> for ConversationError {
@@ -107,6 +111,8 @@ pub struct Escalate {
     /// What the receiver reads.
     pub packet: serde_json::Value,
     pub by: Who,
+    /// Whose ownership rules apply.
+    pub authority: Authority,
     /// Refused when the case already escalated for this trigger.
     pub once: bool,
 }
@@ -158,6 +164,9 @@ pub struct DecideHeld {
     pub decision: Decision,
     pub by: Who,
     pub role: crate::domain::Role,
+    /// The agent who wrote the held message, when a person did: they may not approve
+    /// their own AI draft.
+    pub drafted_by: Option<i64>,
 }
 
 /// Give the case to an agent and/or team (`agent_id: None` unassigns).
@@ -168,6 +177,8 @@ pub struct AssignConversation {
     pub agent_id: Option<i64>,
     pub team_id: Option<i64>,
     pub by: Who,
+    /// Whose ownership rules apply.
+    pub authority: Authority,
     /// Set by the router: why this agent (kept in the event); such an assignment is
     /// refused if the case was assigned meanwhile.
     pub explanation: Option<serde_json::Value>,
@@ -179,6 +190,8 @@ pub struct ChangeStatus {
     pub conversation_id: i64,
     pub to: TicketStatus,
     pub by: Who,
+    /// Whose ownership rules apply.
+    pub authority: Authority,
 }
 
 #[derive(Message, Clone)]

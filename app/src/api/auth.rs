@@ -3,7 +3,7 @@
 
 use crate::conversation::lifecycle::ReplyAuthority;
 use crate::domain::outbound::Origin;
-use crate::domain::{Actor, Permission, Role};
+use crate::domain::{Actor, Authority, Micros, Permission, Role};
 use crate::error::{ApiError, ErrorCode};
 use crate::store::Store;
 use rand::RngCore;
@@ -48,6 +48,14 @@ impl Principal {
         }
     }
 
+    /// Whose ownership rules a conversation's actor applies to this caller's requests.
+    pub fn authority(&self) -> Authority {
+        Authority::Caller {
+            role: self.role,
+            agent_id: self.agent_id,
+        }
+    }
+
     /// Who this caller is in the event log.
     pub fn actor(&self) -> Actor {
         match self.agent_id {
@@ -77,7 +85,13 @@ pub fn bearer(header: Option<&str>) -> Option<&str> {
     (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
 }
 
-pub async fn authenticate(store: &Store, header: Option<&str>) -> Result<Principal, ApiError> {
+/// The caller of a request with this Authorization header at `now`; a token that is
+/// unknown, revoked or expired authenticates no one.
+pub async fn authenticate(
+    store: &Store,
+    header: Option<&str>,
+    now: Micros,
+) -> Result<Principal, ApiError> {
     let token = bearer(header).ok_or_else(|| {
         ApiError::new(
             ErrorCode::Unauthenticated,
@@ -94,6 +108,12 @@ pub async fn authenticate(store: &Store, header: Option<&str>) -> Result<Princip
             "the token is unknown or revoked",
         )
     })?;
+    if !token.in_force(now) {
+        return Err(ApiError::new(
+            ErrorCode::Unauthenticated,
+            "the token has expired",
+        ));
+    }
     let role = Role::parse(&token.role).ok_or_else(|| {
         ApiError::internal(format!("token {} has role {:?}", token.id, token.role))
     })?;

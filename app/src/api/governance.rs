@@ -320,7 +320,7 @@ async fn decide(
     let db = api(ctx).store.db();
     let not_found = || {
         ApiError::new(
-            ErrorCode::InvalidInput,
+            ErrorCode::HeldMessageNotFound,
             format!("there is no held message {held_id}"),
         )
     };
@@ -330,6 +330,11 @@ async fn decide(
         .map_err(ApiError::internal)?
         .ok_or_else(not_found)?;
     let (key, _) = super::conversation_key(ctx, &ID(held.conversation_id.to_string())).await?;
+    let drafted_by = crate::store::entities::message::Entity::find_by_id(held.message_id)
+        .one(db)
+        .await
+        .map_err(ApiError::internal)?
+        .and_then(|message| message.author_agent_id);
     let decision_label = match &decision {
         Decision::Approve { text: Some(_) } => "approved_edited",
         Decision::Approve { text: None } => "approved",
@@ -344,6 +349,7 @@ async fn decide(
                 decision,
                 by: who.actor(),
                 role: who.role,
+                drafted_by,
             },
         )
         .await

@@ -8,11 +8,13 @@
 pub mod auth;
 pub mod contacts;
 pub mod cursor;
+pub mod endpoint;
 pub mod governance;
 pub mod plugins;
 pub mod routing;
 pub mod sla;
 pub mod templates;
+pub mod tokens;
 pub mod types;
 
 use crate::clock::SharedClock;
@@ -21,17 +23,15 @@ use crate::conversation::{
     AddNote, AssignConversation, ChangeStatus, ConversationError, ConversationRegistry, SendReply,
 };
 use crate::domain::outbound::Origin;
-use crate::domain::{MAX_TEXT_CHARS, Permission, Role as DomainRole};
+use crate::domain::{MAX_TEXT_CHARS, Permission};
 use crate::error::{ApiError, ErrorCode};
 use crate::events::EventBus;
 use crate::store::Store;
 use crate::store::conversations::ChangeApplied;
-use crate::store::directory::{AgentProfile, CreateAgent, CreateTeam, CreateToken, DirectoryError};
+use crate::store::directory::{AgentProfile, CreateAgent, CreateTeam, DirectoryError};
 use crate::store::queries::{ConversationCursor, ConversationFilter as StoreFilter};
-use actix_web::{HttpRequest, HttpResponse, web};
-use async_graphql::http::GraphiQLSource;
-use async_graphql::{Context, Data, ID, InputObject, Object, Schema, SimpleObject, Subscription};
-use async_graphql_actix_web::{GraphQLRequest, GraphQLResponse, GraphQLSubscription};
+use actix_web::{HttpResponse, web};
+use async_graphql::{Context, ID, InputObject, Object, Schema, SimpleObject, Subscription};
 use auth::Principal;
 use futures::Stream;
 use std::sync::Arc;
@@ -131,7 +131,7 @@ fn conversation_error(error: ConversationError) -> ApiError {
         error @ ConversationError::AlreadyDecided { .. } => {
             ApiError::new(ErrorCode::AlreadyDecided, error.to_string())
         }
-        error @ ConversationError::NotApprover { .. } => {
+        error @ (ConversationError::NotApprover { .. } | ConversationError::NotYours(_)) => {
             ApiError::new(ErrorCode::Forbidden, error.to_string())
         }
         other => ApiError::internal(other),
@@ -206,15 +206,6 @@ pub struct CreateAgentInput {
     pub status: Option<AgentStatus>,
 }
 
-/// A new API token. The token itself is shown once, here, and never again.
-#[derive(SimpleObject)]
-pub struct CreatedToken {
-    pub id: ID,
-    pub name: String,
-    pub role: Role,
-    pub token: String,
-}
-
 /// The caller, as the API sees them.
 #[derive(SimpleObject)]
 pub struct Viewer {
@@ -232,6 +223,7 @@ pub struct QueryRoot(
     sla::SlaQuery,
     governance::GovernanceQuery,
     templates::TemplateQuery,
+    tokens::TokenQuery,
 );
 
 #[derive(async_graphql::MergedObject, Default)]
@@ -242,6 +234,7 @@ pub struct MutationRoot(
     sla::SlaMutation,
     governance::GovernanceMutation,
     templates::TemplateMutation,
+    tokens::TokenMutation,
 );
 
 #[derive(async_graphql::MergedSubscription, Default)]
@@ -476,17 +469,6 @@ impl CoreMutation {
         let agent_id = agent_id.as_ref().map(|id| id_of(id, "agent")).transpose()?;
         let team_id = team_id.as_ref().map(|id| id_of(id, "team")).transpose()?;
         let (key, conversation) = conversation_key(ctx, &conversation_id).await?;
-        if who.role == DomainRole::Agent {
-            // Agents take cases or let go of their own; moving others' cases is supervision.
-            let own = |id: Option<i64>| id.is_none() || id == who.agent_id;
-            if !own(agent_id) || (agent_id.is_none() && !own(conversation.assignee_id)) {
-                return Err(ApiError::new(
-                    ErrorCode::Forbidden,
-                    "agents may only assign conversations to themselves or unassign their own",
-                )
-                .into());
-            }
-        }
         let store = &api(ctx).store;
         if let Some(id) = agent_id
             && store.agent(id).await.map_err(ApiError::internal)?.is_none()
@@ -511,6 +493,7 @@ impl CoreMutation {
             agent_id,
             team_id,
             by: who.actor(),
+            authority: who.authority(),
             explanation: None,
         };
         let applied = api(ctx)
@@ -534,6 +517,7 @@ impl CoreMutation {
             conversation_id: id,
             to: status.into(),
             by: who.actor(),
+            authority: who.authority(),
         })
         .await?;
         Ok(Conversation(applied.conversation))
@@ -626,44 +610,6 @@ impl CoreMutation {
         routing::write_agent(ctx, op).await
     }
 
-    /// Creates an API token (admins only). The token is in the answer, once.
-    async fn create_api_token(
-        &self,
-        ctx: &Context<'_>,
-        name: String,
-        role: Role,
-        agent_id: Option<ID>,
-    ) -> async_graphql::Result<CreatedToken> {
-        let caller = principal(ctx)?;
-        caller.require(Permission::ManageAgents)?;
-        let by = caller.actor().label();
-        if name.trim().is_empty() {
-            return Err(ApiError::new(ErrorCode::InvalidInput, "the token name is empty").into());
-        }
-        let agent_id = agent_id.as_ref().map(|id| id_of(id, "agent")).transpose()?;
-        let (token, token_hash) = auth::generate_token();
-        let op = CreateToken {
-            by,
-            name: name.trim().into(),
-            role: role.into(),
-            agent_id,
-            token_hash,
-            now: api(ctx).clock.now(),
-        };
-        let created = api(ctx)
-            .store
-            .write(op)
-            .await
-            .map_err(ApiError::internal)?
-            .map_err(directory_error)?;
-        Ok(CreatedToken {
-            id: ID(created.id.to_string()),
-            name: created.name,
-            role,
-            token,
-        })
-    }
-
     /// Loads the plugin of a manifest (a path on the server), or replaces the loaded
     /// plugin with the same id; calls in flight finish on the old version (admins only).
     async fn load_plugin(
@@ -738,88 +684,6 @@ fn unauthenticated(error: ApiError) -> HttpResponse {
     }))
 }
 
-async fn graphql(
-    schema: web::Data<ParleySchema>,
-    store: web::Data<Store>,
-    req: HttpRequest,
-    request: GraphQLRequest,
-) -> HttpResponse {
-    let header = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok());
-    let who = match auth::authenticate(&store, header).await {
-        Ok(who) => who,
-        Err(error) if error.code == ErrorCode::Unauthenticated => return unauthenticated(error),
-        Err(error) => {
-            return actix_web::ResponseError::error_response(&crate::error::HttpError(error));
-        }
-    };
-    let mut response = schema.execute(request.into_inner().data(who)).await;
-    // Errors raised before any resolver ran (syntax, validation, depth and complexity
-    // limits, argument types) get a code too, like every other error.
-    for error in &mut response.errors {
-        let extensions = error.extensions.get_or_insert_with(Default::default);
-        if extensions.get("code").is_none() {
-            extensions.set("code", "invalid_query");
-        }
-    }
-    let response: GraphQLResponse = response.into();
-    actix_web::Responder::respond_to(response, &req).map_into_boxed_body()
-}
-
-async fn graphiql(settings: web::Data<Arc<Settings>>) -> HttpResponse {
-    if !settings.http.graphiql {
-        return HttpResponse::NotFound().finish();
-    }
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(
-            GraphiQLSource::build()
-                .endpoint("/graphql")
-                .subscription_endpoint("/graphql/ws")
-                .finish(),
-        )
-}
-
-/// GraphQL over WebSocket (`graphql-transport-ws`, and the older `graphql-ws`). The token
-/// comes from the upgrade request's Authorization header or from `connection_init`'s
-/// payload (`{"Authorization": "Bearer ..."}`), since browsers cannot set headers.
-async fn graphql_ws(
-    schema: web::Data<ParleySchema>,
-    store: web::Data<Store>,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> actix_web::Result<HttpResponse> {
-    let header = req
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let store = store.get_ref().clone();
-    GraphQLSubscription::new(Schema::clone(&*schema))
-        .on_connection_init(move |init: serde_json::Value| async move {
-            let from_init = ["Authorization", "authorization", "token"]
-                .iter()
-                .find_map(|k| init.get(*k).and_then(|v| v.as_str()).map(str::to_owned))
-                .map(|v| {
-                    if v.contains(' ') {
-                        v
-                    } else {
-                        format!("Bearer {v}")
-                    }
-                });
-            let header = from_init.or(header);
-            let who = auth::authenticate(&store, header.as_deref())
-                .await
-                .map_err(async_graphql::Error::from)?;
-            let mut data = Data::default();
-            data.insert(who);
-            Ok(data)
-        })
-        .start(&req, payload)
-}
-
 async fn metrics_text() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
@@ -844,10 +708,10 @@ async fn readyz(store: web::Data<Store>) -> HttpResponse {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/graphql")
-            .route(web::post().to(graphql))
-            .route(web::get().to(graphiql)),
+            .route(web::post().to(endpoint::graphql))
+            .route(web::get().to(endpoint::graphiql)),
     )
-    .service(web::resource("/graphql/ws").route(web::get().to(graphql_ws)))
+    .service(web::resource("/graphql/ws").route(web::get().to(endpoint::graphql_ws)))
     .route("/metrics", web::get().to(metrics_text))
     .route("/healthz", web::get().to(healthz))
     .route("/readyz", web::get().to(readyz));

@@ -9,7 +9,7 @@ use crate::plugins::{self, LoadFailure, PluginError, PluginStatus, WorldKind};
 use crate::store::audit::AuditRecord;
 use async_graphql::{Context, Enum, SimpleObject};
 use chrono::{DateTime, Utc};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Which contract world a plugin implements.
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
@@ -206,6 +206,42 @@ async fn audit(
         .map_err(ApiError::internal)
 }
 
+/// The manifest `requested` names, refused unless it resolves (links followed) to a file
+/// inside `[plugins] load_dir` (or the watched directory): an admin's token must not read
+/// any file the server can.
+fn inside_load_dir(
+    settings: &crate::config::PluginSettings,
+    requested: &str,
+) -> Result<PathBuf, ApiError> {
+    let Some(dir) = settings.load_dir.as_ref().or(settings.watch_dir.as_ref()) else {
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "loadPlugin is off: set [plugins] load_dir (or watch_dir) to the plugin directory",
+        ));
+    };
+    let outside = || {
+        ApiError::new(
+            ErrorCode::Forbidden,
+            format!(
+                "loadPlugin reads manifests only inside the plugin directory {}",
+                dir.display()
+            ),
+        )
+    };
+    let dir = dir.canonicalize().map_err(|_| outside())?;
+    let path = dir.join(requested);
+    match path.canonicalize() {
+        Ok(resolved) if resolved.starts_with(&dir) => Ok(resolved),
+        Ok(_) => Err(outside()),
+        // A file that does not exist: refused as outside unless its parent is inside, so
+        // nothing tells which paths exist elsewhere.
+        Err(_) => match path.parent().map(Path::canonicalize) {
+            Some(Ok(parent)) if parent.starts_with(&dir) => Ok(path),
+            _ => Err(outside()),
+        },
+    }
+}
+
 pub async fn load(ctx: &Context<'_>, manifest_path: String) -> Result<LoadedPlugin, ApiError> {
     principal(ctx)?.require(Permission::ManagePlugins)?;
     if manifest_path.trim().is_empty() {
@@ -214,7 +250,7 @@ pub async fn load(ctx: &Context<'_>, manifest_path: String) -> Result<LoadedPlug
             "the manifest path is empty",
         ));
     }
-    let path = PathBuf::from(manifest_path);
+    let path = inside_load_dir(&api(ctx).settings.plugins, &manifest_path)?;
     let (status, checked) = api(ctx)
         .plugins
         .load_and_check(&path)

@@ -694,6 +694,7 @@ impl RoutingMutation {
         status: AgentStatus,
     ) -> async_graphql::Result<Agent> {
         let who = principal(ctx)?;
+        who.require(Permission::TakeCases)?;
         let id = match agent_id {
             Some(id) => id_of(&id, "agent")?,
             None => who.agent_id.ok_or_else(|| {

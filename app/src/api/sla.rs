@@ -409,6 +409,7 @@ impl SlaMutation {
                     to: to_team,
                 },
                 by: who.actor(),
+                authority: who.authority(),
             })
             .await
             .map_err(|_| {

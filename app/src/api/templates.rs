@@ -167,7 +167,7 @@ fn template_error(error: TemplateError) -> ApiError {
 
 fn registry_error(error: RegistryError) -> ApiError {
     let code = match error {
-        RegistryError::NotFound(_) => ErrorCode::InvalidInput,
+        RegistryError::NotFound(_) => ErrorCode::TemplateNotFound,
         RegistryError::InvalidTransition { .. } => ErrorCode::InvalidTemplateTransition,
     };
     ApiError::new(code, error.to_string())

@@ -177,8 +177,17 @@ pub struct AnsweredOrder {
     pub reply: String,
 }
 
+/// How many of the sender's own recent orders an order id they quote is looked for in.
+pub const OWN_ORDERS_CHECKED: u32 = 50;
+
 /// Asks the order system about the customer's order: by the ids quoted in the message,
 /// else the customer's latest order.
+///
+/// Only the sender's own orders are answered about. An order connector of the 0.1.0
+/// world answers `lookup-order` for any id and its order record does not say whose it
+/// is, so a quoted id is answered only when it is among the sender's own recent orders
+/// (`recent-orders` for the sender's number, the last [`OWN_ORDERS_CHECKED`]); any other
+/// id is never looked up, and the case goes to a human when no quoted id is theirs.
 pub async fn answer_order_question(
     connectors: &Connectors,
     question: OrderQuestion,
@@ -186,39 +195,55 @@ pub async fn answer_order_question(
     let mut tried = Vec::new();
     let mut failure = None;
     let mut found = None;
-    for id in order_ids(&question.text) {
-        match connectors.lookup_order(&id).await {
+    let quoted = order_ids(&question.text);
+    let own = match connectors
+        .recent_orders(&question.wa_id, OWN_ORDERS_CHECKED)
+        .await
+    {
+        Ok(orders) => orders,
+        Err(error) if error.is_not_found() => {
+            tried.push("customer unknown to the order system".to_owned());
+            Vec::new()
+        }
+        Err(error) => {
+            tried.push(format!("recent orders: {}", error.code()));
+            failure = Some(error.fallback_reason());
+            Vec::new()
+        }
+    };
+    for id in quoted.iter().take_while(|_| failure.is_none()) {
+        if !own.iter().any(|order| same_order(&order.id, id)) {
+            tried.push(format!(
+                "order {}: not among the customer's orders",
+                mask(id)
+            ));
+            continue;
+        }
+        match connectors.lookup_order(id).await {
             Ok(order) => {
-                tried.push(format!("order {} found", mask(&id)));
+                tried.push(format!("order {} found", mask(id)));
                 found = Some(order);
                 break;
             }
             Err(error) if error.is_not_found() => {
-                tried.push(format!("order {}: not found", mask(&id)));
+                tried.push(format!("order {}: not found", mask(id)));
             }
             Err(error) => {
-                tried.push(format!("order {}: {}", mask(&id), error.code()));
+                tried.push(format!("order {}: {}", mask(id), error.code()));
                 failure = Some(error.fallback_reason());
                 break;
             }
         }
     }
-    if found.is_none() && failure.is_none() {
-        match connectors.recent_orders(&question.wa_id, 1).await {
-            Ok(orders) => match orders.into_iter().next() {
-                Some(order) => {
-                    tried.push("latest order of the customer found".to_owned());
-                    found = Some(order);
-                }
-                None => tried.push("no recent orders for the customer".to_owned()),
-            },
-            Err(error) if error.is_not_found() => {
-                tried.push("customer unknown to the order system".to_owned());
+    // Without a quoted id, the customer's latest order is the one they mean; with one, a
+    // different order of theirs is not an answer.
+    if quoted.is_empty() && failure.is_none() {
+        match own.into_iter().next() {
+            Some(order) => {
+                tried.push("latest order of the customer found".to_owned());
+                found = Some(order);
             }
-            Err(error) => {
-                tried.push(format!("recent orders: {}", error.code()));
-                failure = Some(error.fallback_reason());
-            }
+            None => tried.push("no recent orders for the customer".to_owned()),
         }
     }
     let result = match (found, failure) {
@@ -235,6 +260,12 @@ pub async fn answer_order_question(
         tried,
         result,
     }
+}
+
+/// Whether two order ids name the same order (ids are compared without case and `#`).
+fn same_order(a: &str, b: &str) -> bool {
+    let clean = |id: &str| id.trim().trim_start_matches('#').to_ascii_uppercase();
+    clean(a) == clean(b)
 }
 
 /// Plans what an automation outcome changes on the case: the automated reply (the case

@@ -199,6 +199,7 @@ impl Handler<DecideHeld> for ConversationActor {
             ..Connect::default()
         };
         self.step(span, connect, move |state, now| {
+            super::ownership::check_decision(&msg.held, &msg.by, msg.drafted_by)?;
             approval::plan_decision(state, &msg.held, &msg.decision, &msg.by, msg.role, now)
         })
     }
@@ -211,6 +212,8 @@ impl Handler<AssignConversation> for ConversationActor {
         let span =
             tracing::info_span!("conversation.assign", conversation_id = msg.conversation_id);
         self.step(span, Connect::default(), move |state, now| {
+            let live = lifecycle::live_case(state, msg.conversation_id)?;
+            super::ownership::check_assignment(msg.authority, live, msg.agent_id, msg.team_id)?;
             let plan = lifecycle::AssignmentPlan {
                 agent_id: msg.agent_id,
                 team_id: msg.team_id,
@@ -229,6 +232,8 @@ impl Handler<ChangeStatus> for ConversationActor {
         let span =
             tracing::info_span!("conversation.status", conversation_id = msg.conversation_id);
         self.step(span, Connect::default(), move |state, now| {
+            let live = lifecycle::live_case(state, msg.conversation_id)?;
+            super::ownership::check_work(msg.authority, live, "change the status of")?;
             lifecycle::plan_status_change(state, msg.conversation_id, msg.to, &msg.by, now)
         })
     }
@@ -294,6 +299,7 @@ impl Handler<Escalate> for ConversationActor {
         let routing = self.deps.routing.clone();
         self.step(span, Connect::default(), move |state, now| {
             let live = lifecycle::live_case(state, msg.conversation_id)?;
+            super::ownership::check_work(msg.authority, live, "escalate")?;
             let ledger = crate::sla::ledger::SlaLedger::from_json(live.sla.as_deref());
             if msg.once && ledger.escalated_for(&msg.trigger) {
                 return Err(ConversationError::AlreadyEscalated {

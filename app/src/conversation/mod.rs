@@ -13,6 +13,7 @@ pub mod automation;
 pub mod csat;
 mod handlers;
 pub mod lifecycle;
+pub mod ownership;
 mod registry;
 mod step;
 pub mod timers;

@@ -320,6 +320,7 @@ fn follow_sla(
             conversation_id: case.id,
             trigger,
             by: Who::System,
+            authority: crate::domain::Authority::System,
         });
     }
 }

@@ -159,7 +159,8 @@ pub enum Role {
     Supervisor,
     Agent,
     Integration,
-    /// Reads the audit trail (and the conversations it names); changes nothing.
+    /// Reads the audit trail (ids, never personal data); reads no conversation and
+    /// changes nothing.
     Auditor,
 }
 
@@ -209,12 +210,15 @@ impl Role {
                     | AssignConversations
                     | ChangeStatus
                     | ApproveMessages
+                    | TakeCases
             ),
             Self::Integration => matches!(
                 permission,
                 ReadConversations | ReplyToCustomers | WriteNotes | ChangeStatus
             ),
-            Self::Auditor => matches!(permission, ReadAudit | ReadConversations),
+            // The audit trail holds ids, never what people wrote; auditors read it and
+            // nothing else (no conversations, no message texts).
+            Self::Auditor => matches!(permission, ReadAudit),
         }
     }
 }
@@ -248,6 +252,9 @@ pub enum Permission {
     ManagePlugins,
     /// Erase a contact's personal data (admins only: it cannot be undone).
     EraseData,
+    /// Go online, away or offline to take cases (people who work cases; not auditors,
+    /// not integrations).
+    TakeCases,
     /// Approve, edit or reject held outbound messages (each held message also names the
     /// least role that may decide it).
     ApproveMessages,
@@ -257,6 +264,43 @@ pub enum Permission {
     ManageTemplates,
     /// Approve, reject or pause templates (admins only).
     ReviewTemplates,
+}
+
+/// On whose authority a change to a case is asked for: the ownership rules apply to API
+/// callers; Parley's own actors (the router, the SLA clock, automation) act for the system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Authority {
+    System,
+    Caller { role: Role, agent_id: Option<i64> },
+}
+
+impl Authority {
+    /// Whether this authority may work (change the status of, escalate) a case assigned to
+    /// `assignee`: supervisors and admins any case, an agent only a case assigned to them,
+    /// an integration only a case no agent holds, anyone else none.
+    pub fn works(self, assignee: Option<i64>) -> bool {
+        match self {
+            Self::System => true,
+            Self::Caller { role, .. } if role.allows(Permission::OverrideOwnership) => true,
+            Self::Caller {
+                role: Role::Agent,
+                agent_id,
+            } => assignee.is_some() && assignee == agent_id,
+            Self::Caller {
+                role: Role::Integration,
+                ..
+            } => assignee.is_none(),
+            Self::Caller { .. } => false,
+        }
+    }
+
+    /// Whether this authority moves cases between people and teams freely.
+    pub fn supervises(self) -> bool {
+        match self {
+            Self::System => true,
+            Self::Caller { role, .. } => role.allows(Permission::OverrideOwnership),
+        }
+    }
 }
 
 /// Who did something, as written to the event log.

@@ -126,15 +126,18 @@ async fn verify_subscription(
         .body(challenge))
 }
 
-async fn read_body(
+/// The body of a request, refused (`payload_too_large`) as soon as it is declared or
+/// found to be longer than `limit` bytes; `what` names the requests in the error.
+pub(crate) async fn read_body(
     req: &HttpRequest,
     mut payload: web::Payload,
     limit: usize,
+    what: &str,
 ) -> Result<Bytes, ApiError> {
     let too_large = || {
         ApiError::new(
             ErrorCode::PayloadTooLarge,
-            format!("webhook bodies are limited to {limit} bytes"),
+            format!("{what} are limited to {limit} bytes"),
         )
     };
     let declared = req
@@ -294,7 +297,13 @@ async fn receive(
     let channel_id = path.into_inner();
     let result = async {
         let channel = channel(&intake, &channel_id)?;
-        let body = match read_body(&req, payload, intake.settings.http.max_body_bytes).await {
+        let body = match read_body(
+            &req,
+            payload,
+            intake.settings.http.max_body_bytes,
+            "webhook bodies",
+        )
+        .await {
             Ok(body) => body,
             Err(error) => {
                 metrics().webhooks.with_label_values(&[channel_id.as_str(), "too_large"]).inc();

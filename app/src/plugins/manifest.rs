@@ -29,6 +29,8 @@ use crate::plugins::error::PluginError;
 pub const MAX_TIMEOUT_MS: u64 = 60_000;
 /// `timeout_ms` when the manifest does not say.
 pub const DEFAULT_TIMEOUT_MS: u64 = 3_000;
+/// Largest manifest file read.
+pub const MAX_MANIFEST_BYTES: u64 = 64 * 1024;
 /// `memory_limit_mb` when the manifest does not say.
 pub const DEFAULT_MEMORY_LIMIT_MB: u32 = 32;
 
@@ -95,10 +97,23 @@ pub struct LocatedManifest {
 impl LocatedManifest {
     /// Reads and validates a manifest file.
     pub fn read(path: &Path) -> Result<Self, PluginError> {
-        let text = std::fs::read_to_string(path).map_err(|e| PluginError::Manifest {
+        use std::io::Read;
+        let invalid = |reason: String| PluginError::Manifest {
             path: path.to_owned(),
-            reason: format!("cannot read it: {e}"),
-        })?;
+            reason,
+        };
+        let file =
+            std::fs::File::open(path).map_err(|e| invalid(format!("cannot read it: {e}")))?;
+        let mut bytes = Vec::new();
+        file.take(MAX_MANIFEST_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| invalid(format!("cannot read it: {e}")))?;
+        if bytes.len() as u64 > MAX_MANIFEST_BYTES {
+            return Err(invalid(format!(
+                "it is larger than {MAX_MANIFEST_BYTES} bytes"
+            )));
+        }
+        let text = String::from_utf8(bytes).map_err(|_| invalid("it is not UTF-8 text".into()))?;
         Self::parse(&text, path)
     }
 
@@ -108,7 +123,16 @@ impl LocatedManifest {
             path: path.to_owned(),
             reason,
         };
-        let manifest: Manifest = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        // Where the TOML is wrong, never what it says: the error reaches API callers, and
+        // the file may be anything.
+        let manifest: Manifest = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map_or(0, |span| text[..span.start.min(text.len())].lines().count().max(1));
+            invalid(format!(
+                "it is not a valid manifest (TOML error at line {line}; `parley plugin check` lists the keys)"
+            ))
+        })?;
         validate_id(&manifest.id).map_err(invalid)?;
         if manifest.version.trim().is_empty() {
             return Err(invalid("`version` is empty".to_owned()));

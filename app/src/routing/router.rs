@@ -367,6 +367,7 @@ impl RouterActor {
                         agent_id: Some(agent_id),
                         team_id: target_team,
                         by: Who::System,
+                        authority: crate::domain::Authority::System,
                         explanation: serde_json::to_value(&outcome).ok(),
                     };
                     let registry = registry.clone();

@@ -123,6 +123,8 @@ pub struct EscalationTriggered {
     pub conversation_id: i64,
     pub trigger: Trigger,
     pub by: Who,
+    /// Whose ownership rules apply (the case's actor checks them).
+    pub authority: crate::domain::Authority,
 }
 
 /// Where a case goes, decided from the policy in force.
@@ -257,6 +259,7 @@ impl Handler<EscalationTriggered> for EscalationActor {
                         watchers: destination.watchers,
                         packet,
                         by: msg.by,
+                        authority: msg.authority,
                         once: msg.trigger.once_per_case(),
                     },
                 )

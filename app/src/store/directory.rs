@@ -1,7 +1,6 @@
-//! Teams, agents and API tokens. Tokens are stored as SHA-256 hashes: they are long
-//! random secrets, so a fast hash is enough and lookups stay cheap on every request.
+//! Teams and agents (API tokens are in [`super::tokens`]).
 
-use super::entities::{agent, api_token, team};
+use super::entities::{agent, team};
 use super::{Store, StoreError, WriteOp};
 use crate::domain::{Micros, Role};
 use futures::future::BoxFuture;
@@ -256,71 +255,7 @@ impl WriteOp for EnsureTeams {
     }
 }
 
-pub struct CreateToken {
-    /// Who creates it, as the audit log names them (`token:1`, `cli`).
-    pub by: String,
-    pub name: String,
-    pub role: Role,
-    pub agent_id: Option<i64>,
-    pub token_hash: String,
-    pub now: Micros,
-}
-
-impl WriteOp for CreateToken {
-    type Output = Result<api_token::Model, DirectoryError>;
-    fn apply<'a>(
-        &'a self,
-        txn: &'a DatabaseTransaction,
-    ) -> BoxFuture<'a, Result<Self::Output, DbErr>> {
-        Box::pin(async move {
-            if let Some(agent_id) = self.agent_id
-                && agent::Entity::find_by_id(agent_id)
-                    .one(txn)
-                    .await?
-                    .is_none()
-            {
-                return Ok(Err(DirectoryError::AgentNotFound(agent_id)));
-            }
-            let token = api_token::ActiveModel {
-                name: Set(self.name.clone()),
-                role: Set(self.role.as_str().into()),
-                token_hash: Set(self.token_hash.clone()),
-                agent_id: Set(self.agent_id),
-                created_at: Set(self.now),
-                revoked_at: Set(None),
-                ..Default::default()
-            }
-            .insert(txn)
-            .await?;
-            super::audit::append(
-                txn,
-                &super::audit::AuditRecord {
-                    actor: self.by.clone(),
-                    action: "token.created".into(),
-                    subject: Some(format!("token:{}", token.id)),
-                    data: serde_json::json!({
-                        "name": token.name,
-                        "role": token.role,
-                        "agent_id": token.agent_id,
-                    }),
-                    at: self.now,
-                },
-            )
-            .await?;
-            Ok(Ok(token))
-        })
-    }
-}
-
 impl Store {
-    pub async fn token_by_hash(&self, hash: &str) -> Result<Option<api_token::Model>, StoreError> {
-        Ok(api_token::Entity::find()
-            .filter(api_token::Column::TokenHash.eq(hash))
-            .filter(api_token::Column::RevokedAt.is_null())
-            .one(self.db())
-            .await?)
-    }
-
     pub async fn agent(&self, id: i64) -> Result<Option<agent::Model>, StoreError> {
         Ok(agent::Entity::find_by_id(id).one(self.db()).await?)
     }

@@ -20,6 +20,7 @@ pub mod queries;
 pub mod retention;
 pub mod sla;
 pub mod templates;
+pub mod tokens;
 pub mod writer;
 
 use crate::config::{DatabaseSettings, SqliteSynchronous};

@@ -11,6 +11,8 @@ pub struct Model {
     pub agent_id: Option<i64>,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// After this instant the token authenticates no one; `None`: it does not expire.
+    pub expires_at: Option<i64>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
