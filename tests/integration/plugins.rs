@@ -284,6 +284,19 @@ async fn replies_on_a_twilio_channel_go_out_through_the_plugin(backend: Backend)
     let late = reply(&app, &id, "Too late").await;
     let late = message_reaches(&app, &id, late["id"].as_str().unwrap(), "FAILED").await;
     assert_eq!(late["error"]["reason"], "OUTSIDE_WINDOW", "{late}");
+    // The provider's word closes the window on the case: the next free-form reply is
+    // refused before any call, until the customer writes again.
+    wait_for_kind(&app, &id, "window_closed", 1).await;
+    let refused = app
+        .graphql(
+            "mutation($c: ID!) { sendReply(conversationId: $c, text: \"Hello?\") { id } }",
+            json!({ "c": id }),
+        )
+        .await;
+    assert_eq!(error_code(&refused), "window_closed", "{refused}");
+    let again = twilio_message("SM0101", CUSTOMER, "Still there?");
+    assert_eq!(post_twilio(&app, &again).await.status(), 200);
+    conversation_holding(&app, CUSTOMER, "SM0101").await;
 
     // Rate limited: queued again for after Twilio's Retry-After, then sent.
     let busy = reply(&app, &id, "Busy day").await;

@@ -415,7 +415,8 @@ const WINDOW_REFUSALS: &[&str] = &["131047", "window_closed"];
 fn refused_outside_window(
     event: &crate::store::entities::conversation_event::Model,
 ) -> Option<i64> {
-    if event.kind != "message_status" {
+    // Most status events are not failures: only those are parsed.
+    if event.kind != "message_status" || !event.data.contains("\"failed\"") {
         return None;
     }
     let data: serde_json::Value = serde_json::from_str(&event.data).ok()?;

@@ -8,7 +8,7 @@ use super::lifecycle::{outbound_message, status_changed, text_outbox, unchanged}
 use crate::domain::consent::Purpose;
 use crate::domain::inbound::{InboundMessage, MessageContent, MessageKind};
 use crate::domain::outbound::Origin;
-use crate::domain::{Actor, ConversationKey, Micros, TicketStatus, window_opened_by};
+use crate::domain::{Actor, ConversationKey, Micros, TicketStatus};
 use crate::store::conversations::{
     ActorState, ConversationChange, CsatRecord, NewEvent, NewOutbox,
 };
@@ -318,11 +318,9 @@ pub fn plan_answer(
     let survey = survey_state(case)?;
     let mut change = unchanged(state, case.clone(), now);
     change.message = Some(super::lifecycle::inbound_message(message, received_at));
-    change.conversation.last_customer_message_at = Some(window_opened_by(
-        case.last_customer_message_at,
-        message.sent_at.timestamp_micros(),
-        received_at,
-    ));
+    change
+        .conversation
+        .customer_wrote(message.sent_at.timestamp_micros(), received_at);
     match survey.stage {
         SurveyStage::Surveyed => {
             let score = score_of(message, case.id)?;

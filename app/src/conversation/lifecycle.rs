@@ -7,7 +7,7 @@ pub use crate::actors::conversation::{ReplyAuthority, TemplateSend};
 use crate::domain::consent::Purpose;
 use crate::domain::inbound::InboundMessage;
 use crate::domain::outbound::Origin;
-use crate::domain::{Actor, ConversationKey, Micros, TicketStatus, window_opened_by};
+use crate::domain::{Actor, ConversationKey, Micros, TicketStatus};
 pub(crate) use crate::store::conversations::new_conversation;
 use crate::store::conversations::{
     ActorState, ContactUpsert, ConversationChange, NewEvent, NewMessage, NewOutbox,
@@ -159,11 +159,7 @@ pub fn plan_customer_message(
     };
     conversation.updated_at = now;
     conversation.last_activity_at = now;
-    conversation.last_customer_message_at = Some(window_opened_by(
-        conversation.last_customer_message_at,
-        message.sent_at.timestamp_micros(),
-        received_at,
-    ));
+    conversation.customer_wrote(message.sent_at.timestamp_micros(), received_at);
     events.push(message_in(message));
     let change = ConversationChange {
         contact,
@@ -240,11 +236,7 @@ pub fn plan_acknowledgement(
     ));
     c.status = TicketStatus::Closed.as_str().into();
     c.closed_at = Some(now);
-    c.last_customer_message_at = Some(window_opened_by(
-        c.last_customer_message_at,
-        message.sent_at.timestamp_micros(),
-        received_at,
-    ));
+    c.customer_wrote(message.sent_at.timestamp_micros(), received_at);
     Some(change)
 }
 

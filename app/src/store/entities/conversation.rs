@@ -47,6 +47,21 @@ pub enum Relation {}
 impl ActiveModelBehavior for ActiveModel {}
 
 impl Model {
+    /// The customer wrote (sent at `sent_at` by the provider's clock, received at
+    /// `received_at`): the window opens at [`crate::domain::window_opened_by`], and a
+    /// provider refusal it follows no longer holds.
+    pub fn customer_wrote(&mut self, sent_at: i64, received_at: i64) {
+        let opened =
+            crate::domain::window_opened_by(self.last_customer_message_at, sent_at, received_at);
+        self.last_customer_message_at = Some(opened);
+        if self
+            .window_refused_at
+            .is_some_and(|refused| opened >= refused)
+        {
+            self.window_refused_at = None;
+        }
+    }
+
     /// When the case's customer service window closes (or closed); `None` when the
     /// customer never wrote.
     pub fn service_window_closes_at(&self) -> Option<i64> {
