@@ -23,3 +23,4 @@ mod schema;
 mod sla;
 mod telemetry;
 mod templates;
+mod typed;

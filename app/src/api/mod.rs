@@ -9,6 +9,7 @@ pub mod auth;
 pub mod contacts;
 pub mod cursor;
 pub mod governance;
+pub mod payloads;
 pub mod plugins;
 pub mod routing;
 pub mod sla;
