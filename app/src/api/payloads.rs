@@ -542,7 +542,7 @@ pub struct NoteAddedEventData {
 /// `triaged`: the tags of a customer message and the rules' decision.
 #[derive(SimpleObject)]
 pub struct TriagedEventData {
-    pub triage: Triage,
+    pub triage: Box<Triage>,
 }
 
 /// `owner_changed`: the rules gave the case to another team.
@@ -735,7 +735,7 @@ impl EventData {
             }),
             "note_added" => Self::NoteAdded(NoteAddedEventData { added: true }),
             "triaged" => Self::Triaged(TriagedEventData {
-                triage: Triage::of_event(d),
+                triage: Box::new(Triage::of_event(d)),
             }),
             "owner_changed" => Self::OwnerChanged(OwnerChangedEventData {
                 from_team_id: an_id(&d["from_team_id"]),
