@@ -9,6 +9,7 @@ pub mod auth;
 pub mod contacts;
 pub mod cursor;
 pub mod governance;
+pub mod inbox;
 pub mod payloads;
 pub mod plugins;
 pub mod routing;
@@ -849,5 +850,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/graphql/ws").route(web::get().to(graphql_ws)))
     .route("/metrics", web::get().to(metrics_text))
     .route("/healthz", web::get().to(healthz))
-    .route("/readyz", web::get().to(readyz));
+    .route("/readyz", web::get().to(readyz))
+    .configure(inbox::routes);
 }
