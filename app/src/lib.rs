@@ -10,6 +10,7 @@ pub mod api;
 pub mod clock;
 pub mod config;
 pub mod conversation;
+pub mod demo;
 pub mod domain;
 pub mod error;
 pub mod events;

@@ -31,6 +31,19 @@ struct Cli {
 enum Command {
     /// Runs the server (migrates an SQLite database by itself).
     Serve,
+    /// Runs Parley with a simulated WhatsApp number and customers writing in, and prints
+    /// the one URL of its inbox (no Meta account needed; `--config` is not read).
+    Demo {
+        /// Where the demo's SQLite databases are kept between runs.
+        #[arg(long, default_value = "data-demo")]
+        data_dir: PathBuf,
+        /// Where the inbox and the API listen.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        bind: String,
+        /// Milliseconds between two customer messages.
+        #[arg(long, default_value_t = 4000)]
+        pace_ms: u64,
+    },
     /// Brings the database schema up to date.
     Migrate,
     /// Manages API tokens.
@@ -145,6 +158,18 @@ async fn main() -> ExitCode {
             print!("{}", parley::api::sdl());
             return ExitCode::SUCCESS;
         }
+        Command::Demo {
+            data_dir,
+            bind,
+            pace_ms,
+        } => {
+            return demo(parley::demo::DemoOptions {
+                data_dir,
+                bind,
+                pace: std::time::Duration::from_millis(pace_ms.max(1)),
+            })
+            .await;
+        }
         Command::Triage { command } => {
             return match triage(command) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -177,7 +202,7 @@ async fn main() -> ExitCode {
         Command::DeadLetter {
             command: DeadLetterCommand::Redrive { id, url },
         } => redrive_dead_letter(&settings, id, url).await,
-        Command::Schema | Command::Triage { .. } => Ok(()),
+        Command::Schema | Command::Triage { .. } | Command::Demo { .. } => Ok(()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -240,6 +265,24 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     eprintln!("parley: listening on port {}", app.port());
     app.run_until_stopped().await?;
     Ok(())
+}
+
+/// `parley demo`: quiet logs (warnings only, unless RUST_LOG says otherwise), so that
+/// the URL to open stays in sight.
+async fn demo(options: parley::demo::DemoOptions) -> ExitCode {
+    let quiet = parley::config::TelemetrySettings {
+        log_filter: "warn".into(),
+        json_logs: false,
+        service_name: "parley-demo".into(),
+    };
+    let _telemetry = parley::telemetry::init(&quiet);
+    match parley::demo::run(options).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("parley: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// `parley audit verify`: the chain report on standard output, as JSON.

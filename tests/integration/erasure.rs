@@ -102,7 +102,7 @@ async fn erasure_removes_personal_data_and_leaves_the_audit_chain_verifiable(bac
     );
     let dump = app
         .graphql(
-            "query($id: ID!) { conversation(id: $id) { triage events(first: 50) { data } } }",
+            "query($id: ID!) { conversation(id: $id) { triage: triageJson events(first: 50) { data: dataJson } } }",
             json!({ "id": id }),
         )
         .await

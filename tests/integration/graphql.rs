@@ -799,7 +799,7 @@ async fn subscription_receives_a_message_that_arrives_after_subscribing(backend:
             "id": "1",
             "type": "subscribe",
             "payload": {
-                "query": "subscription($c: ID) { conversationEvents(conversationId: $c) { kind actor conversationId data } }",
+                "query": "subscription($c: ID) { conversationEvents(conversationId: $c) { kind actor conversationId data: dataJson } }",
                 "variables": { "c": watched }
             }
         }),

@@ -526,7 +526,7 @@ pub async fn messages_of(app: &TestApp, conversation_id: &str) -> Vec<Value> {
 pub async fn events_of(app: &TestApp, conversation_id: &str) -> Vec<Value> {
     let answer = app
         .graphql(
-            "query($id: ID!) { conversation(id: $id) { events(first: 100) { kind actor data } } }",
+            "query($id: ID!) { conversation(id: $id) { events(first: 100) { kind actor data: dataJson } } }",
             json!({ "id": conversation_id }),
         )
         .await;

@@ -119,6 +119,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "telemetry",
         ],
     ),
+    (
+        "demo",
+        &[
+            "startup", "api", "ingest", "store", "domain", "clock", "config",
+        ],
+    ),
 ];
 
 fn source_files(dir: &Path, out: &mut Vec<PathBuf>) {

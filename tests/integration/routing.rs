@@ -19,7 +19,9 @@ on_both_databases!(
 );
 
 const TRIAGE_FIELDS: &str =
-    "id status priority urgency review language watcherTeams team { name } assignee { id } triage";
+    "id status priority urgency review language watcherTeams team { name } assignee { id }
+     triage { intents { label confidence } urgency { label confidence } context rules
+       decision { owner urgencyLevel matchedRules { name matchedOn contributed } } }";
 
 async fn case(app: &TestApp, id: &str) -> Value {
     let answer = app
@@ -109,7 +111,7 @@ async fn a_billing_complaint_goes_to_finance_and_a_repeat_raises_urgency(backend
         .map(|a| a.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
     assert!(context.contains(&"repeat_contact"), "{second}");
-    let levels = ["low", "normal", "priority", "immediate"];
+    let levels = ["LOW", "NORMAL", "PRIORITY", "IMMEDIATE"];
     let rank = |u: &str| levels.iter().position(|l| *l == u).unwrap_or(0);
     assert!(
         rank(second["urgency"].as_str().unwrap_or_default()) > rank(&first_urgency),
@@ -125,6 +127,22 @@ async fn a_billing_complaint_goes_to_finance_and_a_repeat_raises_urgency(backend
         })
         .unwrap_or_default();
     assert!(rules.iter().any(|r| r == "repeat contact"), "{rules:?}");
+    // The typed decision names what each matched rule matched on.
+    let decision = &second["triage"]["decision"];
+    assert_eq!(decision["owner"], "finance", "{decision}");
+    assert_eq!(decision["urgencyLevel"], second["urgency"], "{decision}");
+    let repeat = decision["matchedRules"]
+        .as_array()
+        .and_then(|m| m.iter().find(|r| r["name"] == "repeat contact"))
+        .unwrap_or_else(|| panic!("no repeat contact rule in {decision}"));
+    assert!(
+        repeat["matchedOn"].to_string().contains("repeat_contact"),
+        "{repeat}"
+    );
+    assert!(
+        second["triage"]["intents"][0]["confidence"].as_f64() > Some(0.0),
+        "{second}"
+    );
     // Every message's decision is in the event log.
     let triaged = event_kinds_of(&app, &id)
         .await

@@ -10,6 +10,8 @@ pub mod contacts;
 pub mod cursor;
 pub mod endpoint;
 pub mod governance;
+pub mod inbox;
+pub mod payloads;
 pub mod plugins;
 pub mod routing;
 pub mod sla;
@@ -714,5 +716,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/graphql/ws").route(web::get().to(endpoint::graphql_ws)))
     .route("/metrics", web::get().to(metrics_text))
     .route("/healthz", web::get().to(healthz))
-    .route("/readyz", web::get().to(readyz));
+    .route("/readyz", web::get().to(readyz))
+    .configure(inbox::routes);
 }

@@ -47,6 +47,19 @@ pub struct MatchedRule {
     pub contributed: Vec<String>,
 }
 
+/// The matched rules of a decision, as the API shows them.
+pub fn matched_rules(matched: &[crate::policy::routing::MatchedRule]) -> Vec<MatchedRule> {
+    matched
+        .iter()
+        .map(|m| MatchedRule {
+            name: m.name.clone(),
+            line: i32::try_from(m.line).unwrap_or(i32::MAX),
+            matched_on: m.matched_on.clone(),
+            contributed: m.contributed.iter().map(ToString::to_string).collect(),
+        })
+        .collect()
+}
+
 /// One agent the router considered, and why they were or were not chosen.
 #[derive(SimpleObject)]
 pub struct CandidateAgent {
@@ -294,7 +307,7 @@ pub fn check_capacity(capacity: Option<i32>) -> Result<(), ApiError> {
     }
 }
 
-fn review_reason(reason: &ReviewReason) -> String {
+pub fn review_reason(reason: &ReviewReason) -> String {
     match reason {
         ReviewReason::LowConfidence => "low_confidence".into(),
         ReviewReason::Rule(rule) => format!("rule: {rule}"),
@@ -436,16 +449,7 @@ impl RoutingQuery {
             low_confidence: c.low_confidence,
             candidate_intents: scored(&c.candidates),
             context: triaged.tags.context.clone(),
-            matched_rules: d
-                .matched
-                .iter()
-                .map(|m| MatchedRule {
-                    name: m.name.clone(),
-                    line: i32::try_from(m.line).unwrap_or(i32::MAX),
-                    matched_on: m.matched_on.clone(),
-                    contributed: m.contributed.iter().map(ToString::to_string).collect(),
-                })
-                .collect(),
+            matched_rules: matched_rules(&d.matched),
             owner: d.owner.clone(),
             watchers: d.watchers.clone(),
             priority: d.priority.as_str().to_owned(),

@@ -274,8 +274,13 @@ impl Conversation {
     async fn resolved_at(&self) -> Option<DateTime<Utc>> {
         self.0.resolved_at.map(micros_to_datetime)
     }
-    /// Urgency of the latest customer message (low, normal, priority, immediate).
-    async fn urgency(&self) -> Option<&str> {
+    /// Urgency of the latest customer message after the rules; null before triage or
+    /// for a level a custom taxonomy added (see `urgencyLabel`).
+    async fn urgency(&self) -> Option<super::payloads::Urgency> {
+        super::payloads::Urgency::parse(self.0.urgency.as_deref()?)
+    }
+    /// The urgency level as the taxonomy names it.
+    async fn urgency_label(&self) -> Option<&str> {
         self.0.urgency.as_deref()
     }
     /// HUMAN when people must review what is sent (risk, low confidence, policy);
@@ -300,7 +305,11 @@ impl Conversation {
             .unwrap_or_default()
     }
     /// The latest triage: tags with confidences, context, the decision and its rules.
-    async fn triage(&self) -> Option<async_graphql::Json<serde_json::Value>> {
+    async fn triage(&self) -> Option<super::payloads::Triage> {
+        super::payloads::Triage::of_case(self.0.triage.as_deref()?, self.0.id)
+    }
+    /// `triage` as stored, as JSON: an escape hatch for details the typed field lacks.
+    async fn triage_json(&self) -> Option<async_graphql::Json<serde_json::Value>> {
         self.0
             .triage
             .as_deref()
@@ -684,8 +693,16 @@ impl Message {
     async fn text(&self) -> Option<&str> {
         self.0.text.as_deref()
     }
-    /// Kind-specific details (media ids, location, reply ids) as JSON.
-    async fn content(&self) -> Option<async_graphql::Json<serde_json::Value>> {
+    /// Kind-specific details (text, media ids, location, reply ids), by kind.
+    async fn content(&self) -> Option<super::payloads::MessageContent> {
+        super::payloads::MessageContent::of_message(
+            &self.0.kind,
+            self.0.text.as_deref(),
+            self.0.content.as_deref(),
+        )
+    }
+    /// `content` as stored, as JSON: an escape hatch for details the typed field lacks.
+    async fn content_json(&self) -> Option<async_graphql::Json<serde_json::Value>> {
         self.0
             .content
             .as_deref()
@@ -782,11 +799,18 @@ impl ConversationEvent {
         ID(self.0.conversation_id.to_string())
     }
     /// created, assigned, status_changed, reopened, message_in, message_out,
-    /// message_status, note_added.
+    /// message_status, note_added, triaged, owner_changed, escalated, message_held,
+    /// message_approved, message_rejected, message_blocked, and more (`OtherEventData`).
     async fn kind(&self) -> &str {
         &self.0.kind
     }
-    async fn data(&self) -> async_graphql::Json<serde_json::Value> {
+    /// The event's details, typed by kind.
+    async fn data(&self) -> super::payloads::EventData {
+        let data = serde_json::from_str(&self.0.data).unwrap_or_default();
+        super::payloads::EventData::of_event(&self.0.kind, &data)
+    }
+    /// The event's details as stored, as JSON: an escape hatch.
+    async fn data_json(&self) -> async_graphql::Json<serde_json::Value> {
         async_graphql::Json(serde_json::from_str(&self.0.data).unwrap_or_default())
     }
     /// customer, system, agent:<id> or token:<id>.

@@ -133,6 +133,20 @@ impl Store {
             .await?)
     }
 
+    /// A conversation's latest event of `kind` (served by the conversation/id index).
+    pub async fn latest_event(
+        &self,
+        conversation_id: i64,
+        kind: &str,
+    ) -> Result<Option<conversation_event::Model>, StoreError> {
+        Ok(conversation_event::Entity::find()
+            .filter(conversation_event::Column::ConversationId.eq(conversation_id))
+            .filter(conversation_event::Column::Kind.eq(kind))
+            .order_by_desc(conversation_event::Column::Id)
+            .one(self.db())
+            .await?)
+    }
+
     /// Dead letters, newest first, before `before`.
     pub async fn dead_letters_page(
         &self,

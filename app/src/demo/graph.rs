@@ -1,0 +1,155 @@
+//! The demo's stand-in for Meta's Graph API: it accepts sends like
+//! `POST /{version}/{phone_number_id}/messages` does, then reports each message
+//! delivered and read through status webhooks signed with the app secret, as Meta does.
+//! Sends to [`REFUSING_RECIPIENT`] are refused as outside the 24-hour window (131047).
+
+use super::{APP_SECRET, PHONE_NUMBER_ID};
+use crate::ingest::signature::sign_meta;
+use actix_web::dev::Server;
+use actix_web::{HttpResponse, web};
+use serde_json::{Value, json};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// The simulated customer whose replies Meta refuses (they last wrote over a day ago).
+pub const REFUSING_RECIPIENT: &str = "971500000009";
+
+struct FakeMeta {
+    sent: AtomicU64,
+    /// Parley's webhook URL, known once Parley listens.
+    webhook: watch::Receiver<Option<String>>,
+    http: reqwest::Client,
+    /// Delay before `delivered`; `read` follows after twice as long.
+    delivery_delay: Duration,
+}
+
+/// The fake Graph API, listening on a loopback port.
+pub struct FakeGraphApi {
+    pub port: u16,
+    webhook: watch::Sender<Option<String>>,
+    sent: Arc<FakeMeta>,
+}
+
+impl FakeGraphApi {
+    /// Binds the server; it serves once the returned `Server` is polled.
+    pub fn start(delivery_delay: Duration) -> anyhow::Result<(Self, Server)> {
+        let (webhook, receiver) = watch::channel(None);
+        let meta = Arc::new(FakeMeta {
+            sent: AtomicU64::new(0),
+            webhook: receiver,
+            http: reqwest::Client::new(),
+            delivery_delay,
+        });
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
+        let data = web::Data::from(meta.clone());
+        let server = actix_web::HttpServer::new(move || {
+            actix_web::App::new()
+                .app_data(data.clone())
+                .route("/{version}/{phone}/messages", web::post().to(send))
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)?
+        .run();
+        Ok((
+            Self {
+                port,
+                webhook,
+                sent: meta,
+            },
+            server,
+        ))
+    }
+
+    /// The `api_base` a channel uses to reach this server.
+    pub fn api_base(&self) -> String {
+        format!("http://127.0.0.1:{}/v21.0", self.port)
+    }
+
+    /// Where status webhooks go from now on.
+    pub fn deliver_to(&self, webhook_url: String) {
+        self.webhook.send_replace(Some(webhook_url));
+    }
+
+    /// Messages accepted so far.
+    pub fn accepted(&self) -> u64 {
+        self.sent.sent.load(Ordering::Relaxed)
+    }
+}
+
+async fn send(meta: web::Data<FakeMeta>, body: web::Json<Value>) -> HttpResponse {
+    let to = body["to"].as_str().unwrap_or_default().to_owned();
+    if to == REFUSING_RECIPIENT {
+        return HttpResponse::BadRequest().json(json!({
+            "error": {
+                "message": "(#131047) Re-engagement message",
+                "type": "OAuthException",
+                "code": 131047,
+                "error_data": {
+                    "messaging_product": "whatsapp",
+                    "details": "Message failed to send because more than 24 hours have passed since the customer last replied to this number."
+                },
+                "fbtrace_id": "DemoTrace"
+            }
+        }));
+    }
+    let n = meta.sent.fetch_add(1, Ordering::Relaxed) + 1;
+    let wamid = format!("wamid.DEMO{n:06}");
+    let meta = meta.into_inner();
+    let reported = wamid.clone();
+    tokio::spawn(async move {
+        for (status, wait) in [("delivered", 1), ("read", 2)] {
+            tokio::time::sleep(meta.delivery_delay * wait).await;
+            let Some(url) = meta.webhook.borrow().clone() else {
+                return;
+            };
+            let payload = status_webhook(&reported, status, &to).to_string();
+            let sent = meta
+                .http
+                .post(&url)
+                .header(
+                    "X-Hub-Signature-256",
+                    sign_meta(APP_SECRET.as_bytes(), payload.as_bytes()),
+                )
+                .header("content-type", "application/json")
+                .body(payload)
+                .send()
+                .await;
+            if let Err(error) = sent {
+                tracing::warn!(error = %error, "The demo's status webhook was not delivered.");
+                return;
+            }
+        }
+    });
+    HttpResponse::Ok().json(json!({
+        "messaging_product": "whatsapp",
+        "contacts": [{ "input": body["to"], "wa_id": body["to"] }],
+        "messages": [{ "id": wamid }]
+    }))
+}
+
+fn status_webhook(wamid: &str, status: &str, recipient: &str) -> Value {
+    json!({
+        "object": "whatsapp_business_account",
+        "entry": [{
+            "id": "100000000000000",
+            "changes": [{
+                "field": "messages",
+                "value": {
+                    "messaging_product": "whatsapp",
+                    "metadata": { "display_phone_number": "15550001111", "phone_number_id": PHONE_NUMBER_ID },
+                    "statuses": [{
+                        "id": wamid,
+                        "status": status,
+                        "timestamp": chrono::Utc::now().timestamp().to_string(),
+                        "recipient_id": recipient
+                    }]
+                }
+            }]
+        }]
+    })
+}

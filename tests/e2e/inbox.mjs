@@ -1,0 +1,108 @@
+// End to end in a real browser: the inbox page against a running `parley demo`.
+// Usage: node inbox.mjs <url printed by the demo> <screenshot dir>
+// The browser is Debian's Chromium (CHROMIUM_PATH, default /usr/bin/chromium).
+import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+
+const [url, shots = 'target/e2e-screenshots'] = process.argv.slice(2);
+if (!url) throw new Error('usage: node inbox.mjs <demo url> [screenshot dir]');
+mkdirSync(shots, { recursive: true });
+setTimeout(() => { console.error('the browser run took over 200 s'); process.exit(1); }, 200000).unref();
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+  args: ['--no-sandbox', '--disable-dev-shm-usage'],
+});
+const outside = [];
+let step = 0;
+const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+const page = await context.newPage();
+page.setDefaultTimeout(30000);
+const origin = new URL(url).origin;
+page.on('request', (r) => { if (!r.url().startsWith(origin) && !r.url().startsWith(origin.replace('http', 'ws'))) outside.push(r.url()); });
+page.on('pageerror', (e) => { throw new Error(`page error: ${e.message}`); });
+const shot = async (name) => page.screenshot({ path: `${shots}/${String(++step).padStart(2, '0')}-${name}.png`, fullPage: true });
+const conversation = (name) => page.locator('#conversations li', { hasText: name }).first();
+const check = (ok, what) => { if (!ok) throw new Error(what); console.log(`ok: ${what}`); };
+
+// Sign in with the token of the URL's fragment.
+await page.goto(url);
+await page.locator('#who', { hasText: 'supervisor' }).waitFor();
+check(!page.url().includes('token='), 'the token leaves the address bar');
+await page.locator('#live.on').waitFor();
+await page.locator('#conversations li').first().waitFor();
+await shot('signed-in');
+
+// A simulated customer's message arrives without a reload: the list marks the case it
+// landed in.
+const navigations = [];
+page.on('framenavigated', (f) => { if (f === page.mainFrame()) navigations.push(f.url()); });
+await page.evaluate(() => document.querySelectorAll('#conversations li.fresh').forEach((li) => li.classList.remove('fresh')));
+await page.locator('#conversations li.fresh').first().waitFor({ timeout: 60000 });
+check(navigations.length === 0, 'a new customer message showed up without reloading');
+await shot('live-arrival');
+
+// Arabic text reads right to left.
+await conversation('نورة').waitFor({ timeout: 60000 });
+const direction = await conversation('نورة').locator('.preview').evaluate((el) => getComputedStyle(el).direction);
+check(direction === 'rtl', 'Arabic text is laid out right to left');
+
+// The photo of a broken item: shown with what exists (type, caption, media id).
+await conversation('Priya').click();
+await page.locator('.msg figure.media').waitFor();
+check((await page.locator('.msg figure.media').innerText()).includes('image/jpeg'), 'the photo message shows its media');
+await page.locator('.triage .chip').first().waitFor();
+await shot('image-and-triage');
+
+// Reply, and watch the delivery tick arrive.
+await conversation('Kerry').click();
+await page.locator('#reply').fill('Hi Kerry! A-10024 is on its way; it arrives tomorrow.');
+await page.keyboard.press('Control+Enter');
+const mine = page.locator('.msg.OUTBOUND', { hasText: 'A-10024 is on its way' });
+await mine.waitFor();
+await page.waitForFunction(() => [...document.querySelectorAll('.msg.OUTBOUND')].some((m) => m.textContent.includes('A-10024 is on its way') && ['DELIVERED', 'READ'].includes(m.dataset.status)));
+check(['✓✓'].includes(await mine.locator('.tick').innerText()), 'the reply shows the delivered tick');
+check((await page.locator('#reply').inputValue()) === '', 'the composer is empty after sending');
+await page.locator('#note').fill('Promised delivery tomorrow; check tracking if they write again.');
+await page.locator('button', { hasText: 'Add note' }).click();
+await page.locator('.notes li', { hasText: 'Promised delivery tomorrow' }).waitFor();
+check(true, 'an internal note was added');
+await shot('reply-delivered');
+
+// A refused reply shows its error: an empty reply is refused by the API...
+await page.locator('#reply').fill('   ');
+await page.locator('#composer button[type="submit"]').click();
+await page.locator('#reply-error', { hasText: 'invalid_input' }).waitFor();
+check(true, 'an empty reply is refused with its code');
+// ...and Meta refuses a free-form reply outside the 24-hour window.
+await conversation('Omar').click();
+await page.locator('#reply').fill('Of course, what is the new address?');
+await page.locator('#composer button[type="submit"]').click();
+await page.locator('.msg.OUTBOUND.FAILED .failure', { hasText: 'OUTSIDE_WINDOW' }).waitFor();
+check(true, 'a reply Meta refused shows why');
+await shot('refused-reply');
+
+// The supervisor approves the assistant's held draft.
+await page.locator('[data-view="approvals"]').click();
+const held = page.locator('#held li[data-id]').first();
+await held.waitFor();
+await shot('approval-queue');
+const heldId = await held.getAttribute('data-id');
+await held.locator('button', { hasText: 'Approve' }).click();
+await page.locator('#toast', { hasText: 'Approved' }).waitFor();
+await page.waitForFunction((id) => !document.querySelector(`#held li[data-id="${id}"]`), heldId);
+check(true, 'the held draft was approved and left the queue');
+await shot('approved');
+
+// Keyboard and phone: j/k move through the list; the list fits a phone's width.
+await page.keyboard.press('g');
+await page.keyboard.press('i');
+await page.locator('#conversations li').first().focus();
+await page.keyboard.press('j');
+await page.keyboard.press('Enter');
+await page.locator('#conversation .head h2').waitFor();
+await page.setViewportSize({ width: 390, height: 844 });
+await shot('phone');
+
+check(outside.length === 0, `no request left the page's origin ${outside.join(' ')}`);
+await browser.close();
