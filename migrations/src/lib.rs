@@ -17,6 +17,7 @@ mod m0007_approvals;
 mod m0008_audit_trail;
 mod m0009_templates;
 mod m0010_contact_cases;
+pub mod m0011_reports;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_audit_trail::Migration),
             Box::new(m0009_templates::Migration),
             Box::new(m0010_contact_cases::Migration),
+            Box::new(m0011_reports::Migration),
         ]
     }
 }

@@ -18,6 +18,7 @@ mod layers;
 mod lifecycle;
 mod outbound;
 mod plugins;
+mod reports;
 mod routing;
 mod schema;
 mod sla;

@@ -10,6 +10,7 @@ pub mod contacts;
 pub mod cursor;
 pub mod governance;
 pub mod plugins;
+pub mod reports;
 pub mod routing;
 pub mod sla;
 pub mod templates;
@@ -53,6 +54,8 @@ pub struct ApiContext {
     pub plugins: Arc<crate::plugins::PluginRegistry>,
     /// The SLA clock and escalation actor; `None` when SLA tracking is off.
     pub sla: Option<crate::conversation::SlaActors>,
+    /// Report figures, read from the projection's rollups.
+    pub figures: crate::reports::figures::Figures,
 }
 
 pub fn build_schema(context: ApiContext) -> ParleySchema {
@@ -230,6 +233,7 @@ pub struct QueryRoot(
     sla::SlaQuery,
     governance::GovernanceQuery,
     templates::TemplateQuery,
+    reports::ReportQuery,
 );
 
 #[derive(async_graphql::MergedObject, Default)]
@@ -247,6 +251,7 @@ pub struct SubscriptionRoot(
     CoreSubscription,
     routing::RoutingSubscription,
     governance::GovernanceSubscription,
+    reports::ReportSubscription,
 );
 
 #[derive(Default)]
