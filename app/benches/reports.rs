@@ -47,8 +47,11 @@ fn env_or(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// One case's events: (kind, data, actor, at).
-fn case_events(rng: &mut StdRng, created: i64) -> Vec<(&'static str, String, String, i64)> {
+/// An event to insert: (kind, data, actor, at).
+type GeneratedEvent = (&'static str, String, String, i64);
+
+/// One case's events.
+fn case_events(rng: &mut StdRng, created: i64) -> Vec<GeneratedEvent> {
     let agent = rng.gen_range(1..=AGENTS);
     let team = (agent - 1) % TEAMS + 1;
     let channel = ["meta-main", "meta-es", "twilio"][rng.gen_range(0..3)];
@@ -252,7 +255,7 @@ async fn generate(store: &Store, conversations: u64) -> u64 {
         ))
         .await
         .expect("conversations");
-        let all: Vec<(i64, (&str, String, String, i64))> = case_rows
+        let all: Vec<(i64, GeneratedEvent)> = case_rows
             .into_iter()
             .flat_map(|(id, evs)| evs.into_iter().map(move |e| (id, e)))
             .collect();
