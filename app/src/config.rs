@@ -25,6 +25,7 @@ pub struct Settings {
     pub csat: CsatSettings,
     pub templates: TemplateSettings,
     pub retention: RetentionSettings,
+    pub reports: ReportSettings,
     #[serde(default)]
     pub channels: Vec<ChannelSettings>,
 }
@@ -153,6 +154,24 @@ pub struct RetentionSettings {
     pub held_messages_days: u32,
     /// Time between two sweeps (service clock), at least 60.
     pub sweep_interval_secs: u64,
+}
+
+/// The reporting projection (hourly rollups folded from the event log).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSettings {
+    /// Off: nothing folds the log while serving (`parley reports rebuild` still does).
+    pub enabled: bool,
+    /// The IANA time zone whose hours, days and weeks the rollups follow.
+    pub time_zone: String,
+    /// Weekdays (`mon` .. `sun`) that count for business-hours durations.
+    pub business_days: Vec<String>,
+    /// Opening hours of those days (`"09:00-17:00"`), in `time_zone`.
+    pub business_hours: String,
+    /// Events folded per transaction.
+    pub batch_size: u64,
+    /// The KPI targets; empty: the built-in `config/kpi.toml`.
+    pub kpi_file: String,
 }
 
 /// Message templates (the registry is in the database).

@@ -18,6 +18,7 @@ pub mod ingest;
 pub mod outbound;
 pub mod plugins;
 pub mod policy;
+pub mod reports;
 pub mod routing;
 pub mod sla;
 pub mod startup;

@@ -63,6 +63,11 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Works with the reporting projection.
+    Reports {
+        #[command(subcommand)]
+        command: ReportsCommand,
+    },
     /// Classifies messages with the triage model (config/triage.toml).
     Triage {
         #[command(subcommand)]
@@ -103,6 +108,27 @@ enum TriageCommand {
     Classify {
         #[arg(long)]
         taxonomy: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportsCommand {
+    /// Empties the report rollups and folds the whole event log into them again.
+    Rebuild,
+    /// Writes the report figures of a period to standard output, one line per step.
+    Export {
+        /// First instant (RFC 3339, e.g. 2026-01-01T00:00:00Z), rounded down to the hour.
+        #[arg(long)]
+        from: chrono::DateTime<chrono::Utc>,
+        /// End, exclusive (RFC 3339).
+        #[arg(long)]
+        to: chrono::DateTime<chrono::Utc>,
+        /// Only csv.
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// hour, day, week or month.
+        #[arg(long, default_value = "day")]
+        interval: String,
     },
 }
 
@@ -198,6 +224,18 @@ async fn main() -> ExitCode {
             command: AuditCommand::Verify,
         } => return verify_audit(&settings).await,
         Command::Migrate => migrate(settings).await,
+        Command::Reports {
+            command: ReportsCommand::Rebuild,
+        } => rebuild_reports(settings).await,
+        Command::Reports {
+            command:
+                ReportsCommand::Export {
+                    from,
+                    to,
+                    format,
+                    interval,
+                },
+        } => export_reports(settings, from, to, &format, &interval).await,
         Command::Token { command } => tokens(settings, command).await,
         Command::DeadLetter {
             command: DeadLetterCommand::Redrive { id, url },
@@ -283,6 +321,57 @@ async fn demo(options: parley::demo::DemoOptions) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `parley reports rebuild`: prints the events folded and the time it took.
+async fn rebuild_reports(settings: Settings) -> anyhow::Result<()> {
+    let store = Store::connect(&settings.database).await?;
+    store.migrate().await?;
+    let projection =
+        parley::reports::Projection::new(store, Arc::new(SystemClock), &settings.reports)?;
+    let started = std::time::Instant::now();
+    let events = projection.rebuild().await?;
+    println!(
+        "{}",
+        serde_json::json!({ "events": events, "seconds": started.elapsed().as_secs_f64() })
+    );
+    Ok(())
+}
+
+/// `parley reports export`: the figures of each step as CSV on standard output.
+async fn export_reports(
+    settings: Settings,
+    from: chrono::DateTime<chrono::Utc>,
+    to: chrono::DateTime<chrono::Utc>,
+    format: &str,
+    interval: &str,
+) -> anyhow::Result<()> {
+    use parley::reports::figures::{Figures, Interval, Scope};
+    anyhow::ensure!(format == "csv", "--format must be csv");
+    let interval = match interval {
+        "hour" => Interval::Hour,
+        "day" => Interval::Day,
+        "week" => Interval::Week,
+        "month" => Interval::Month,
+        other => anyhow::bail!("--interval must be hour, day, week or month, not {other:?}"),
+    };
+    let hour = 3_600_000_000;
+    let (from, to) = (
+        from.timestamp_micros().div_euclid(hour) * hour,
+        to.timestamp_micros(),
+    );
+    anyhow::ensure!(to > from, "--to must be after --from");
+    let store = Store::connect(&settings.database).await?;
+    let calendar = parley::reports::ReportCalendar::from_settings(&settings.reports)?;
+    let kpis = parley::reports::load_kpis(&settings.reports)?;
+    let figures = Figures::new(store, calendar, kpis);
+    print!(
+        "{}",
+        figures
+            .export_csv(&Scope::everything(from, to), interval)
+            .await?
+    );
+    Ok(())
 }
 
 /// `parley audit verify`: the chain report on standard output, as JSON.

@@ -293,6 +293,21 @@ impl Application {
             clock.clone(),
             settings.retention.clone(),
         ));
+        let projection =
+            crate::reports::Projection::new(store.clone(), clock.clone(), &settings.reports)
+                .context("Invalid [reports] settings")?;
+        let figures = crate::reports::figures::Figures::new(
+            store.clone(),
+            projection.calendar().clone(),
+            crate::reports::load_kpis(&settings.reports).context("Invalid KPI file")?,
+        );
+        if settings.reports.enabled {
+            tokio::spawn(crate::reports::run(
+                projection,
+                figures.clone(),
+                events.subscribe(),
+            ));
+        }
 
         if settings.channels.is_empty() {
             tracing::warn!(
@@ -311,6 +326,7 @@ impl Application {
             plugins: plugins.clone(),
             sla: sla.as_ref().map(|(actors, _)| actors.clone()),
             intake: dispatcher.clone(),
+            figures,
         });
         let intake = web::Data::new(Intake::new(
             settings.clone(),

@@ -296,6 +296,9 @@ pub struct Metrics {
     pub outbound_gate_seconds: Histogram,
     pub approvals: IntCounterVec,
     pub outbound_paced: IntCounterVec,
+    pub reports_folded_events: prometheus::IntCounter,
+    pub kpi_state: prometheus::IntGaugeVec,
+    pub kpi_state_changes: IntCounterVec,
 }
 
 fn build_metrics() -> Result<Metrics, prometheus::Error> {
@@ -494,6 +497,27 @@ fn build_metrics() -> Result<Metrics, prometheus::Error> {
     registry.register(Box::new(router_assignments.clone()))?;
     registry.register(Box::new(router_assignment_seconds.clone()))?;
     registry.register(Box::new(routing_reloads.clone()))?;
+    let reports_folded_events = prometheus::IntCounter::new(
+        "reports_folded_events_total",
+        "Events folded into the report rollups",
+    )?;
+    let kpi_state = prometheus::IntGaugeVec::new(
+        Opts::new(
+            "kpi_state",
+            "Each KPI of config/kpi.toml over its window: 0 on target, 1 off target, 2 warning, 3 action",
+        ),
+        &["kpi"],
+    )?;
+    let kpi_state_changes = IntCounterVec::new(
+        Opts::new(
+            "kpi_state_changes_total",
+            "KPI state changes, by the state entered",
+        ),
+        &["kpi", "state"],
+    )?;
+    registry.register(Box::new(reports_folded_events.clone()))?;
+    registry.register(Box::new(kpi_state.clone()))?;
+    registry.register(Box::new(kpi_state_changes.clone()))?;
     Ok(Metrics {
         registry,
         webhooks,
@@ -523,6 +547,9 @@ fn build_metrics() -> Result<Metrics, prometheus::Error> {
         outbound_gate_seconds,
         approvals,
         outbound_paced,
+        reports_folded_events,
+        kpi_state,
+        kpi_state_changes,
     })
 }
 

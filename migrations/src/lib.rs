@@ -17,6 +17,7 @@ mod m0007_approvals;
 mod m0008_audit_trail;
 mod m0009_templates;
 mod m0010_contact_cases;
+pub mod m0011_reports;
 mod m0012_token_expiry;
 mod m0013_window_refusal;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_audit_trail::Migration),
             Box::new(m0009_templates::Migration),
             Box::new(m0010_contact_cases::Migration),
+            Box::new(m0011_reports::Migration),
             Box::new(m0012_token_expiry::Migration),
             Box::new(m0013_window_refusal::Migration),
         ]

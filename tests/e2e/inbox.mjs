@@ -74,12 +74,13 @@ await page.locator('#reply').fill('   ');
 await page.locator('#composer button[type="submit"]').click();
 await page.locator('#reply-error', { hasText: 'invalid_input' }).waitFor();
 check(true, 'an empty reply is refused with its code');
-// ...and Meta refuses a free-form reply outside the 24-hour window.
+// ...and a free-form reply outside the 24-hour window (Omar wrote 26 hours ago by Meta's
+// clock) is refused by Parley before any call to Meta.
 await conversation('Omar').click();
 await page.locator('#reply').fill('Of course, what is the new address?');
 await page.locator('#composer button[type="submit"]').click();
-await page.locator('.msg.OUTBOUND.FAILED .failure', { hasText: 'OUTSIDE_WINDOW' }).waitFor();
-check(true, 'a reply Meta refused shows why');
+await page.locator('#reply-error', { hasText: 'window_closed' }).waitFor();
+check(true, 'a reply outside the 24-hour window is refused with its code');
 await shot('refused-reply');
 
 // The supervisor approves the assistant's held draft.

@@ -348,7 +348,7 @@ async fn erasure_reaches_packets_surveys_consent_sends_in_doubt_and_scam_samples
     ];
     let dump = app
         .graphql(
-            "query($id: ID!) { conversation(id: $id) { csat { comment } events(first: 100) { data } } noiseClusters { sample } }",
+            "query($id: ID!) { conversation(id: $id) { csat { comment } events(first: 100) { dataJson } } noiseClusters { sample } }",
             json!({ "id": id }),
         )
         .await

@@ -25,6 +25,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ),
     ("actors", &["domain", "store", "policy"]),
     (
+        "reports",
+        &["domain", "store", "policy", "clock", "config", "telemetry"],
+    ),
+    (
         "sla",
         &[
             "actors",
@@ -108,6 +112,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "outbound",
             "ingest",
             "policy",
+            "reports",
             "store",
             "events",
             "plugins",

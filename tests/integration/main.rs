@@ -22,6 +22,7 @@ mod layers;
 mod lifecycle;
 mod outbound;
 mod plugins;
+mod reports;
 mod roles;
 mod routing;
 mod schema;

@@ -13,6 +13,7 @@ pub mod governance;
 pub mod inbox;
 pub mod payloads;
 pub mod plugins;
+pub mod reports;
 pub mod routing;
 pub mod sla;
 pub mod templates;
@@ -57,6 +58,8 @@ pub struct ApiContext {
     pub sla: Option<crate::conversation::SlaActors>,
     /// Applies stored webhooks; re-drives dead letters.
     pub intake: crate::ingest::dispatcher::Dispatcher,
+    /// Report figures, read from the projection's rollups.
+    pub figures: crate::reports::figures::Figures,
 }
 
 pub fn build_schema(context: ApiContext) -> ParleySchema {
@@ -226,6 +229,7 @@ pub struct QueryRoot(
     governance::GovernanceQuery,
     templates::TemplateQuery,
     tokens::TokenQuery,
+    reports::ReportQuery,
 );
 
 #[derive(async_graphql::MergedObject, Default)]
@@ -244,6 +248,7 @@ pub struct SubscriptionRoot(
     CoreSubscription,
     routing::RoutingSubscription,
     governance::GovernanceSubscription,
+    reports::ReportSubscription,
 );
 
 #[derive(Default)]

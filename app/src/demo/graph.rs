@@ -1,7 +1,9 @@
 //! The demo's stand-in for Meta's Graph API: it accepts sends like
 //! `POST /{version}/{phone_number_id}/messages` does, then reports each message
 //! delivered and read through status webhooks signed with the app secret, as Meta does.
-//! Sends to [`REFUSING_RECIPIENT`] are refused as outside the 24-hour window (131047).
+//! Sends to [`REFUSING_RECIPIENT`] are refused as outside the 24-hour window (131047);
+//! Parley refuses free-form replies to that customer itself first (`window_closed`), since
+//! by Meta's clock they last wrote more than a day ago.
 
 use super::{APP_SECRET, PHONE_NUMBER_ID};
 use crate::ingest::signature::sign_meta;

@@ -17,6 +17,7 @@ pub mod inbox;
 pub mod noise;
 pub mod outbox;
 pub mod queries;
+pub mod reports;
 pub mod retention;
 pub mod sla;
 pub mod templates;
