@@ -96,7 +96,8 @@ enum DeadLetterCommand {
 #[derive(Subcommand)]
 enum TriageCommand {
     /// Scores a labelled JSONL file: per-label precision, recall and F1, macro averages
-    /// and the most frequent confusions, as JSON on stdout.
+    /// and the most frequent confusions, the same per language, and a risk confusion
+    /// table, as JSON on stdout.
     Eval {
         /// Lines like {"text": "...", "intents": [...], "urgency": "...", "risk": [...], "language": "hi"}.
         file: PathBuf,

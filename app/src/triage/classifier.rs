@@ -69,6 +69,28 @@ struct Head {
     max_bonus: f32,
     model: LinearModel,
     lexicon: Lexicon,
+    shapes: Vec<Shape>,
+}
+
+/// A compiled [`crate::triage::taxonomy::ShapeConfig`]: its phrases point at their group.
+#[derive(Debug)]
+struct Shape {
+    label: usize,
+    groups: usize,
+    weight: f32,
+    lexicon: Lexicon,
+}
+
+impl Shape {
+    fn present(&self, tokens: &[Token]) -> bool {
+        let mut seen = vec![false; self.groups];
+        self.lexicon.find(tokens, |group, _, _| {
+            if let Some(s) = seen.get_mut(group) {
+                *s = true;
+            }
+        });
+        seen.iter().all(|s| *s)
+    }
 }
 
 impl Head {
@@ -88,11 +110,29 @@ impl Head {
                 lexicon.add(normalizer, cue, i, settings.weak_cue_weight);
             }
         }
+        let mut shapes = Vec::new();
+        for (i, (_, label)) in labels.iter().enumerate() {
+            for shape in &label.shapes {
+                let mut lexicon = Lexicon::default();
+                for (group, phrases) in shape.all.iter().enumerate() {
+                    for phrase in phrases {
+                        lexicon.add(normalizer, phrase, group, 1.0);
+                    }
+                }
+                shapes.push(Shape {
+                    label: i,
+                    groups: shape.all.len(),
+                    weight: shape.weight,
+                    lexicon,
+                });
+            }
+        }
         Head {
             labels: labels.iter().map(|(name, _)| (*name).clone()).collect(),
             max_bonus: settings.cue_weight * 1.5,
             model: LinearModel::train(labels.len(), examples, training),
             lexicon,
+            shapes,
         }
     }
 
@@ -112,9 +152,28 @@ impl Head {
             }
         });
         // Several weak cues add up; no pile of cues is worth more than one cue and a half.
+        let mut raised = vec![0.0f32; self.labels.len()];
+        let mut lowered = vec![0.0f32; self.labels.len()];
+        for shape in &self.shapes {
+            if shape.present(tokens) {
+                if shape.weight > 0.0 {
+                    raised[shape.label] = raised[shape.label].max(shape.weight);
+                } else {
+                    lowered[shape.label] = lowered[shape.label].min(shape.weight);
+                }
+            }
+        }
         z.iter()
             .zip(&bonus)
-            .map(|(z, b)| probability(z + b.min(self.max_bonus)))
+            .enumerate()
+            .map(|(i, (z, b))| {
+                let shape = if raised[i] > 0.0 {
+                    raised[i]
+                } else {
+                    lowered[i]
+                };
+                probability(z + b.min(self.max_bonus) + shape)
+            })
             .collect()
     }
 }
@@ -615,6 +674,52 @@ mod tests {
             matches!(c.urgency.label.as_str(), "priority" | "immediate"),
             "{c:?}"
         );
+    }
+
+    #[test]
+    fn fraud_described_without_fraud_words_is_a_fraud_signal_in_every_language() {
+        for text in [
+            "there is a debit of 75 on my statement from you and i never bought it",
+            "my daughter used my card on your site without asking",
+            "a woman said she was from your support team and wanted the otp",
+            "got a message that i won a prize, just need to pay a small fee",
+            "alguém mudou a senha da minha conta, não fui eu",
+            "me cobraron 800 pesos y yo no hice esa compra",
+            "ye payment maine nahi kiya bhai, 2000 rs kat gaye",
+            "ada transaksi 300rb di kartu, bukan saya yang belanja",
+            "انسحب مبلغ من بطاقتي وانا ما اشتريت شي",
+            "aapke naam se link aaya hai jo card ka pin maang raha hai",
+        ] {
+            let c = classifier().classify(text);
+            assert!(c.has_risk("fraud_signal"), "{text}: {c:?}");
+            assert_eq!(c.urgency.label, "immediate", "{text}");
+        }
+    }
+
+    #[test]
+    fn fraud_vocabulary_without_a_report_is_not_a_fraud_signal() {
+        for text in [
+            "you cheats, where is my refund after 3 weeks",
+            "kalian maling, dana refund saya mana",
+            "chor log ho tum, mera refund kab aayega",
+            "ladrones, devuelvan mi dinero",
+            "how can i tell if an sms is really from you or fake",
+            "i never received my order",
+        ] {
+            let c = classifier().classify(text);
+            assert!(!c.has_risk("fraud_signal"), "{text}: {c:?}");
+        }
+    }
+
+    #[test]
+    fn asking_the_bank_to_reverse_a_payment_is_a_legal_threat() {
+        for text in [
+            "le avisé a mi banco para que haga el contracargo",
+            "i've asked my bank to reverse the payment",
+        ] {
+            let c = classifier().classify(text);
+            assert!(c.has_risk("legal_threat"), "{text}: {c:?}");
+        }
     }
 
     #[test]

@@ -118,6 +118,134 @@ pub struct EvalReport {
     pub language: AccuracyReport,
     /// The most frequent mistakes, most frequent first.
     pub confusions: Vec<Confusion>,
+    /// The same scores for the lines of each expected language.
+    pub by_language: BTreeMap<String, LanguageReport>,
+    /// Risk confusion table: expected risk (or `none`) to predicted risk (or `none`) to
+    /// lines. A risk both expected and predicted counts on the diagonal; a missed risk
+    /// counts against each wrongly predicted one, or `none`.
+    pub risk_confusion: BTreeMap<String, BTreeMap<String, usize>>,
+}
+
+/// Scores of the lines written in one language.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct LanguageReport {
+    /// Lines in this language.
+    pub lines: usize,
+    /// Intent scores.
+    pub intent: FamilyReport,
+    /// Risk scores.
+    pub risk: FamilyReport,
+    /// Urgency accuracy.
+    pub urgency: AccuracyReport,
+    /// Language accuracy.
+    pub language: AccuracyReport,
+}
+
+/// Counts of one slice of the lines (all of them, or one language).
+#[derive(Default)]
+struct Slice {
+    lines: usize,
+    intents: Counts,
+    risks: Counts,
+    urgency: (usize, usize),
+    language: (usize, usize),
+}
+
+impl Slice {
+    fn add(
+        &mut self,
+        labelled: &Labelled,
+        c: &crate::triage::Classification,
+        confusions: &mut HashMap<(String, String, String), usize>,
+    ) {
+        self.lines += 1;
+        let names =
+            |s: &[crate::triage::Scored]| s.iter().map(|s| s.label.clone()).collect::<Vec<_>>();
+        if let Some(expected) = &labelled.intents {
+            self.intents
+                .add(expected, &names(&c.intents), "intent", confusions);
+        }
+        if let Some(expected) = &labelled.risk {
+            self.risks
+                .add(expected, &names(&c.risks), "risk", confusions);
+        }
+        for (family, expected, predicted, counts) in [
+            (
+                "urgency",
+                &labelled.urgency,
+                &c.urgency.label,
+                &mut self.urgency,
+            ),
+            (
+                "language",
+                &labelled.language,
+                &c.language.label,
+                &mut self.language,
+            ),
+        ] {
+            if let Some(expected) = expected {
+                counts.0 += 1;
+                if expected == predicted {
+                    counts.1 += 1;
+                } else {
+                    *confusions
+                        .entry((family.to_owned(), expected.clone(), predicted.clone()))
+                        .or_default() += 1;
+                }
+            }
+        }
+    }
+
+    fn report(&self) -> LanguageReport {
+        let accuracy = |(n, right): (usize, usize)| AccuracyReport {
+            lines: n,
+            accuracy: if n == 0 { 1.0 } else { right as f64 / n as f64 },
+        };
+        LanguageReport {
+            lines: self.lines,
+            intent: self.intents.report(),
+            risk: self.risks.report(),
+            urgency: accuracy(self.urgency),
+            language: accuracy(self.language),
+        }
+    }
+}
+
+/// Adds one line to the risk confusion table (see [`EvalReport::risk_confusion`]).
+fn confuse_risks(
+    table: &mut BTreeMap<String, BTreeMap<String, usize>>,
+    expected: &[String],
+    predicted: &[String],
+) {
+    let none = "none".to_owned();
+    let mut count = |e: &String, p: &String| {
+        *table
+            .entry(e.clone())
+            .or_default()
+            .entry(p.clone())
+            .or_default() += 1;
+    };
+    let extra: Vec<&String> = predicted.iter().filter(|p| !expected.contains(p)).collect();
+    if expected.is_empty() {
+        if extra.is_empty() {
+            count(&none, &none);
+        }
+        for p in &extra {
+            count(&none, p);
+        }
+        return;
+    }
+    for e in expected {
+        if predicted.contains(e) {
+            count(e, e);
+        } else if extra.is_empty() {
+            count(e, &none);
+        } else {
+            for p in &extra {
+                count(e, p);
+            }
+        }
+    }
 }
 
 /// Most confusion pairs reported.
@@ -238,12 +366,11 @@ fn parse_line(line: &str, number: usize) -> Result<Labelled, EvalError> {
 /// Classifies every labelled line of `reader` and scores the classifier against the labels.
 /// Stops at the first line that is not valid, naming it.
 pub fn eval(classifier: &Classifier, reader: impl BufRead) -> Result<EvalReport, EvalError> {
-    let mut intents = Counts::default();
-    let mut risks = Counts::default();
-    let mut urgency = (0usize, 0usize);
-    let mut language = (0usize, 0usize);
+    let mut all = Slice::default();
+    let mut by_language: BTreeMap<String, Slice> = BTreeMap::new();
+    let mut risk_confusion = BTreeMap::new();
     let mut confusions: HashMap<(String, String, String), usize> = HashMap::new();
-    let mut lines = 0;
+    let mut ignored = HashMap::new();
     for (index, line) in reader.lines().enumerate() {
         let number = index + 1;
         let line = line.map_err(|source| EvalError::Io {
@@ -254,41 +381,21 @@ pub fn eval(classifier: &Classifier, reader: impl BufRead) -> Result<EvalReport,
             continue;
         }
         let labelled = parse_line(&line, number)?;
-        lines += 1;
         let c = classifier.classify(&labelled.text);
-        let names =
-            |s: &[crate::triage::Scored]| s.iter().map(|s| s.label.clone()).collect::<Vec<_>>();
-        if let Some(expected) = &labelled.intents {
-            intents.add(expected, &names(&c.intents), "intent", &mut confusions);
-        }
+        all.add(&labelled, &c, &mut confusions);
+        let language = labelled
+            .language
+            .clone()
+            .unwrap_or_else(|| "none".to_owned());
+        by_language
+            .entry(language)
+            .or_default()
+            .add(&labelled, &c, &mut ignored);
         if let Some(expected) = &labelled.risk {
-            risks.add(expected, &names(&c.risks), "risk", &mut confusions);
-        }
-        for (family, expected, predicted, counts) in [
-            ("urgency", &labelled.urgency, &c.urgency.label, &mut urgency),
-            (
-                "language",
-                &labelled.language,
-                &c.language.label,
-                &mut language,
-            ),
-        ] {
-            if let Some(expected) = expected {
-                counts.0 += 1;
-                if expected == predicted {
-                    counts.1 += 1;
-                } else {
-                    *confusions
-                        .entry((family.to_owned(), expected.clone(), predicted.clone()))
-                        .or_default() += 1;
-                }
-            }
+            let predicted: Vec<String> = c.risks.iter().map(|r| r.label.clone()).collect();
+            confuse_risks(&mut risk_confusion, expected, &predicted);
         }
     }
-    let accuracy = |(n, right): (usize, usize)| AccuracyReport {
-        lines: n,
-        accuracy: if n == 0 { 1.0 } else { right as f64 / n as f64 },
-    };
     let mut confusions: Vec<Confusion> = confusions
         .into_iter()
         .map(|((family, expected, predicted), count)| Confusion {
@@ -304,13 +411,19 @@ pub fn eval(classifier: &Classifier, reader: impl BufRead) -> Result<EvalReport,
         })
     });
     confusions.truncate(MAX_CONFUSIONS);
+    let overall = all.report();
     Ok(EvalReport {
-        lines,
-        intent: intents.report(),
-        risk: risks.report(),
-        urgency: accuracy(urgency),
-        language: accuracy(language),
+        lines: overall.lines,
+        intent: overall.intent,
+        risk: overall.risk,
+        urgency: overall.urgency,
+        language: overall.language,
         confusions,
+        by_language: by_language
+            .into_iter()
+            .map(|(language, slice)| (language, slice.report()))
+            .collect(),
+        risk_confusion,
     })
 }
 
@@ -453,6 +566,27 @@ mod tests {
                 .unwrap()
                 .contains("\"macro_f1\"")
         );
+    }
+
+    #[test]
+    fn eval_reports_each_language_and_a_risk_confusion_table() {
+        let input = r#"{"text": "i'm going to sue you and call my lawyer", "risk": ["legal_threat"], "language": "en"}
+{"text": "hola, donde va mi pedido?", "intents": ["order_tracking"], "risk": [], "language": "es"}
+{"text": "hola, gracias", "intents": ["greeting_or_thanks"], "risk": ["fraud_signal"], "language": "es"}
+"#;
+        let report = eval(classifier(), input.as_bytes()).unwrap();
+        assert_eq!(report.by_language.len(), 2, "{report:?}");
+        assert_eq!(report.by_language["en"].lines, 1);
+        assert_eq!(report.by_language["es"].lines, 2);
+        assert_eq!(report.by_language["es"].intent.lines, 2);
+        assert_eq!(
+            report.by_language["en"].risk.labels["legal_threat"].recall,
+            1.0
+        );
+        let table = &report.risk_confusion;
+        assert_eq!(table["legal_threat"]["legal_threat"], 1, "{table:?}");
+        assert_eq!(table["none"]["none"], 1, "{table:?}");
+        assert_eq!(table["fraud_signal"]["none"], 1, "{table:?}");
     }
 
     #[test]

@@ -24,7 +24,9 @@
 //! Text is normalised once ([`text`]), hashed into a fixed feature space ([`model`]) and
 //! scored by one-vs-rest logistic regression combined with curated cue phrases: the
 //! model generalises over slang and misspellings, the cues keep recall high on the risks
-//! that must not be missed (legal threats, fraud).
+//! that must not be missed (legal threats, fraud), and shapes (groups of phrases that
+//! together describe a risk: "I never" with "charge", "from support" with "OTP") catch the
+//! report that names no risk word, or clear vocabulary used without the risk.
 
 pub mod classifier;
 pub mod eval;

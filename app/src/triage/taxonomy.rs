@@ -176,6 +176,29 @@ pub struct LabelConfig {
     pub overrides: Vec<String>,
     /// Example messages by language code.
     pub examples: ExampleSet,
+    /// The shapes of a report that decide this value when no single phrase does (see
+    /// [`ShapeConfig`]).
+    pub shapes: Vec<ShapeConfig>,
+}
+
+/// The shape of a report: phrases of several kinds that together mean a label although
+/// none of them does alone ("I never" with "charge": an unrecognised transaction; "from
+/// support" with "code": impersonation asking for a code).
+///
+/// The shape is present when every group in `all` has at least one phrase in the
+/// message (same phrase syntax as cues, in any order, anywhere in the message). Its
+/// `weight` is added to the label's score: positive shapes raise it; a negative shape
+/// (vocabulary without the risk: an insult with "thief" about a late refund) lowers it
+/// only when no positive shape of the same label is present.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ShapeConfig {
+    /// What the shape stands for, for people reading the taxonomy.
+    pub name: String,
+    /// Groups of phrases; one phrase of every group must be present.
+    pub all: Vec<Vec<String>>,
+    /// Added to the label's score (log-odds) when the shape is present.
+    pub weight: f32,
 }
 
 /// Urgency levels and their cues.
@@ -379,6 +402,26 @@ impl TriageConfig {
                         ));
                     }
                 }
+                for shape in &label.shapes {
+                    if shape.all.is_empty() || shape.all.iter().any(Vec::is_empty) {
+                        return Err(invalid(
+                            &section,
+                            format!(
+                                "{family}.{name} shape {:?} needs phrases in every group",
+                                shape.name
+                            ),
+                        ));
+                    }
+                    if !shape.weight.is_finite() || shape.weight == 0.0 {
+                        return Err(invalid(
+                            &section,
+                            format!(
+                                "{family}.{name} shape {:?} needs a non-zero weight",
+                                shape.name
+                            ),
+                        ));
+                    }
+                }
                 if label.cues.is_empty() && label.examples.values().all(Vec::is_empty) {
                     return Err(invalid(
                         &section,
@@ -546,6 +589,20 @@ mod tests {
                 assert!(message.contains("threshhold"), "{message}");
             }
             other => panic!("expected a syntax error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn shape_with_an_empty_group_is_refused() {
+        let text = format!(
+            "{}\n[intents.warranty_claim]\ncues = [\"warranty\"]\n\n[[intents.warranty_claim.shapes]]\nname = \"broken\"\nweight = 3.0\nall = [[\"broke\"], []]\n",
+            crate::triage::DEFAULT_CONFIG
+        );
+        match TriageConfig::from_toml(&text).unwrap_err() {
+            TriageConfigError::Invalid { message, .. } => {
+                assert!(message.contains("every group"), "{message}");
+            }
+            other => panic!("expected a validation error, got {other:?}"),
         }
     }
 
