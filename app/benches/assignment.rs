@@ -183,6 +183,7 @@ phone_number_ids = ["{PHONE}"]
             conversation_id: id,
             to: TicketStatus::Resolved,
             by: Actor::System,
+            authority: parley::domain::Authority::System,
         };
         app.registry.send(&key(customer), request).await?;
         let freed = Instant::now();
