@@ -1,8 +1,8 @@
 //! The demo's simulated customers: what they write, in which language, and when. Each
 //! message reaches Parley as Meta would send it, a signed webhook.
 
+use super::APP_SECRET;
 use super::graph::REFUSING_RECIPIENT;
-use super::{APP_SECRET, PHONE_NUMBER_ID};
 use crate::ingest::signature::sign_meta;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -144,21 +144,10 @@ pub fn webhook(line: &Line, round: u32, index: usize) -> String {
 }
 
 fn envelope(line: &Line, message: Value) -> Value {
-    json!({
-        "object": "whatsapp_business_account",
-        "entry": [{
-            "id": "100000000000000",
-            "changes": [{
-                "field": "messages",
-                "value": {
-                    "messaging_product": "whatsapp",
-                    "metadata": { "display_phone_number": "15550001111", "phone_number_id": PHONE_NUMBER_ID },
-                    "contacts": [{ "profile": { "name": line.name }, "wa_id": line.wa_id }],
-                    "messages": [message]
-                }
-            }]
-        }]
-    })
+    super::webhook(json!({
+        "contacts": [{ "profile": { "name": line.name }, "wa_id": line.wa_id }],
+        "messages": [message]
+    }))
 }
 
 /// Posts the script to `webhook_url` at `pace` per step, round after round, until the

@@ -5,7 +5,7 @@
 //! Parley refuses free-form replies to that customer itself first (`window_closed`), since
 //! by Meta's clock they last wrote more than a day ago.
 
-use super::{APP_SECRET, PHONE_NUMBER_ID};
+use super::APP_SECRET;
 use crate::ingest::signature::sign_meta;
 use actix_web::dev::Server;
 use actix_web::{HttpResponse, web};
@@ -135,23 +135,12 @@ async fn send(meta: web::Data<FakeMeta>, body: web::Json<Value>) -> HttpResponse
 }
 
 fn status_webhook(wamid: &str, status: &str, recipient: &str) -> Value {
-    json!({
-        "object": "whatsapp_business_account",
-        "entry": [{
-            "id": "100000000000000",
-            "changes": [{
-                "field": "messages",
-                "value": {
-                    "messaging_product": "whatsapp",
-                    "metadata": { "display_phone_number": "15550001111", "phone_number_id": PHONE_NUMBER_ID },
-                    "statuses": [{
-                        "id": wamid,
-                        "status": status,
-                        "timestamp": chrono::Utc::now().timestamp().to_string(),
-                        "recipient_id": recipient
-                    }]
-                }
-            }]
+    super::webhook(json!({
+        "statuses": [{
+            "id": wamid,
+            "status": status,
+            "timestamp": chrono::Utc::now().timestamp().to_string(),
+            "recipient_id": recipient
         }]
-    })
+    }))
 }

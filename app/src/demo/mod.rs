@@ -283,3 +283,18 @@ impl Assistant {
         }
     }
 }
+
+/// A Cloud API webhook from the simulated number: `value` (its `messages` and `contacts`,
+/// or its `statuses`) in Meta's envelope.
+fn webhook(mut value: Value) -> Value {
+    value["messaging_product"] = json!("whatsapp");
+    value["metadata"] =
+        json!({ "display_phone_number": "15550001111", "phone_number_id": PHONE_NUMBER_ID });
+    json!({
+        "object": "whatsapp_business_account",
+        "entry": [{
+            "id": "100000000000000",
+            "changes": [{ "field": "messages", "value": value }]
+        }]
+    })
+}
