@@ -26,8 +26,83 @@ pub struct Settings {
     pub templates: TemplateSettings,
     pub retention: RetentionSettings,
     pub reports: ReportSettings,
+    pub cluster: ClusterSettings,
     #[serde(default)]
     pub channels: Vec<ChannelSettings>,
+}
+
+/// Several nodes on one PostgreSQL, coordinated through Redis. Without `redis_url`
+/// Parley is one node, exactly as without this section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSettings {
+    /// `redis://host:port`: join the cluster of nodes sharing this Redis and the
+    /// `[database] url` (PostgreSQL only).
+    #[serde(default)]
+    pub redis_url: Option<String>,
+    /// This node's name in leases and `clusterStatus`; empty: host name and pid.
+    #[serde(default)]
+    pub node_id: String,
+    /// Conversations hash to this many shards, each owned by one node at a time. Every
+    /// node of a cluster must use the same number.
+    pub shards: u32,
+    /// A shard lease not renewed for this long (database clock) may be taken over.
+    pub lease_secs: u64,
+    /// How often an owner renews its leases and looks for orphaned shards.
+    pub heartbeat_ms: u64,
+}
+
+impl ClusterSettings {
+    /// Whether this node joins a cluster.
+    pub fn enabled(&self) -> bool {
+        self.redis_url
+            .as_deref()
+            .is_some_and(|url| !url.trim().is_empty())
+    }
+
+    /// The configured node id, or `host-pid`.
+    pub fn node_id(&self) -> String {
+        if !self.node_id.trim().is_empty() {
+            return self.node_id.trim().to_string();
+        }
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_else(|| "node".into());
+        format!("{host}-{}", std::process::id())
+    }
+
+    fn validate(&self, database_url: &str) -> Result<(), ConfigError> {
+        if !self.enabled() {
+            return Ok(());
+        }
+        if !database_url.starts_with("postgres") {
+            return Err(ConfigError::Inconsistent(
+                "cluster.redis_url is set but database.url is not PostgreSQL: a cluster shares one \
+                 PostgreSQL database (SQLite is one node's file); use postgres://... or remove \
+                 [cluster] redis_url"
+                    .into(),
+            ));
+        }
+        if self.shards == 0 || self.shards > 4096 {
+            return Err(ConfigError::Inconsistent(format!(
+                "cluster.shards must be between 1 and 4096, not {}",
+                self.shards
+            )));
+        }
+        if self.lease_secs < 2
+            || self.heartbeat_ms == 0
+            || self.heartbeat_ms >= self.lease_secs * 1000 / 2
+        {
+            return Err(ConfigError::Inconsistent(
+                "cluster.lease_secs must be at least 2 and cluster.heartbeat_ms under half of it"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The SLA clock and escalations (targets and ladders are in the SLA policy file).
@@ -566,6 +641,7 @@ impl Settings {
         }
         self.plugins.validate()?;
         self.csat.validate()?;
+        self.cluster.validate(&self.database.url)?;
         let closing = &self.conversations.closing_message;
         if self.conversations.pending_close_after_secs > 0
             && (closing.trim().is_empty()
@@ -654,6 +730,20 @@ mod tests {
         )
         .unwrap_err();
         assert!(error.to_string().contains("phone_number_ids"));
+    }
+
+    #[test]
+    fn a_cluster_on_sqlite_is_refused_and_one_on_postgres_is_taken() {
+        let cluster = "[cluster]\nredis_url = \"redis://127.0.0.1:6379\"\n";
+        let error = Settings::from_toml(cluster).unwrap_err();
+        assert!(error.to_string().contains("PostgreSQL"), "{error}");
+        let settings = Settings::from_toml(&format!(
+            "[database]\nurl = \"postgres://postgres@127.0.0.1/parley\"\n{cluster}"
+        ))
+        .unwrap();
+        assert!(settings.cluster.enabled());
+        assert!(!settings.cluster.node_id().is_empty());
+        assert!(!Settings::from_toml("").unwrap().cluster.enabled());
     }
 
     #[test]
