@@ -131,6 +131,17 @@ impl EventBus {
         })
     }
 
+    /// Counts every event up to `id` as delivered: those logged before this node joined
+    /// are no catch-up's business.
+    pub fn count_delivered_up_to(&self, id: i64) {
+        if let Some(cluster) = &self.cluster {
+            let mut delivered = cluster.delivered.lock().unwrap_or_else(|p| p.into_inner());
+            delivered.floor = delivered.floor.max(id);
+            let kept = delivered.ids.split_off(&(id + 1));
+            delivered.ids = kept;
+        }
+    }
+
     /// The highest id delivered so far (0 for none).
     pub fn highest_delivered(&self) -> i64 {
         self.cluster.as_ref().map_or(0, |cluster| {
@@ -172,6 +183,10 @@ mod tests {
             .collect();
         assert_eq!(ids, [1, 2, 3]);
         assert_eq!(bus.highest_delivered(), 3);
+        bus.count_delivered_up_to(10);
+        assert!(!bus.deliver_remote(Arc::new(event(9))));
+        assert_eq!(bus.highest_delivered(), 10);
+        assert!(bus.deliver_remote(Arc::new(event(11))));
     }
 
     #[test]

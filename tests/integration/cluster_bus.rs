@@ -691,3 +691,52 @@ async fn redis_going_away_loses_nothing_and_subscriptions_catch_up() {
 }
 
 on_both_databases!(a_subscriber_resumes_after_the_last_event_it_saw);
+
+async fn a_node_whose_redis_is_unreachable_starts_and_sends_with_its_share() {
+    // The machine's Redis must be there in CI, like every Redis test.
+    if redis_url().await.is_none() {
+        return;
+    }
+    let closed = format!("redis://127.0.0.1:{}", free_port());
+    let pacing = "[outbound]\nmessages_per_second = 10\npair_burst = 1\npair_interval_ms = 6000\n";
+    let Some(app) = spawn_app_with(
+        Backend::Postgres,
+        &format!(
+            "{pacing}{}",
+            cluster_toml(&closed, &unique_prefix(), "alone")
+        ),
+    )
+    .await
+    else {
+        return;
+    };
+    let sends = record_sends(&app).await;
+    let conversation = customer_writes(&app, "447700900309", "wamid.U1", "Hello").await;
+    let first = reply(&app, &conversation, "one").await;
+    message_reaches(&app, &conversation, first["id"].as_str().unwrap(), "SENT").await;
+    // The pair interval still holds without Redis (this node's share of it).
+    let second = reply(&app, &conversation, "two").await;
+    settle().await;
+    assert_eq!(
+        sends.lock().unwrap().len(),
+        1,
+        "the second reply waits its turn"
+    );
+    for _ in 0..20 {
+        if sends.lock().unwrap().len() >= 2 {
+            break;
+        }
+        app.clock.advance(Duration::from_secs(1));
+        settle().await;
+    }
+    message_reaches(&app, &conversation, second["id"].as_str().unwrap(), "SENT").await;
+    let at: Vec<i64> = sends.lock().unwrap().iter().map(|(_, at, _)| *at).collect();
+    assert!(at[1] - at[0] >= 6_000_000, "{at:?}");
+    // (Metrics are per process, shared by the tests running beside this one.)
+    assert!(metric(&app, "parley_cluster_redis_fallbacks_total").await >= 2.0);
+}
+
+#[actix_rt::test]
+async fn a_node_starts_and_sends_while_its_redis_is_unreachable() {
+    a_node_whose_redis_is_unreachable_starts_and_sends_with_its_share().await
+}

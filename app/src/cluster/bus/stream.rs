@@ -14,9 +14,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 
-/// Entries kept in the stream; older ones are trimmed (a node further behind catches up
-/// from the database).
-const STREAM_LENGTH: u64 = 100_000;
+/// How long entries stay in the stream: long enough for any reader that is not cut off
+/// (one that is catches up from the database), short enough that erased personal data
+/// does not linger in Redis.
+const STREAM_RETENTION: Duration = Duration::from_secs(600);
 /// Entries handed to Redis in one round trip.
 const PUBLISH_BATCH: usize = 512;
 /// Entries read per round trip.
@@ -79,12 +80,20 @@ const KIND_INVALIDATION: &str = "invalidation";
 /// "Events from this id on may be missing from the stream: read them from the database."
 const KIND_CATCH_UP: &str = "catch_up";
 
+/// Entries older than this stream id are trimmed.
+fn oldest_kept() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    format!("{}", now.saturating_sub(STREAM_RETENTION).as_millis())
+}
+
 fn append(pipe: &mut redis::Pipeline, key: &str, node: &str, kind: &str, value: String) {
     pipe.cmd("XADD")
         .arg(key)
-        .arg("MAXLEN")
+        .arg("MINID")
         .arg("~")
-        .arg(STREAM_LENGTH)
+        .arg(oldest_kept())
         .arg("*")
         .arg("k")
         .arg(kind)
@@ -232,11 +241,23 @@ pub async fn run_reader(bus: Arc<ClusterBus>, sinks: Sinks) {
             return;
         }
     };
+    // Events logged before this node joined are not delivered as if they were new.
+    match sinks.store.last_event_id().await {
+        Ok(id) => sinks.events.count_delivered_up_to(id),
+        Err(error) => {
+            tracing::warn!(error = %error, "Could not read where the event log ends; a catch-up may deliver older events.")
+        }
+    }
     let stream = bus.key("bus");
     let mut last: Option<String> = None;
     // Whether something may have been missed since the last good read.
     let mut missed = false;
+    let mut last_read = std::time::Instant::now();
     loop {
+        // Paused for longer than the stream keeps entries: some may be gone.
+        if last_read.elapsed() > STREAM_RETENTION / 2 {
+            missed = true;
+        }
         let mut connection = match link.connection().await {
             Ok(connection) => connection,
             Err(_) => {
@@ -266,6 +287,7 @@ pub async fn run_reader(bus: Arc<ClusterBus>, sinks: Sinks) {
                         recover(&bus, &sinks).await;
                     }
                     missed = false;
+                    last_read = std::time::Instant::now();
                 }
                 Err(error) => {
                     read_failed(&error, &mut missed).await;
@@ -285,7 +307,10 @@ pub async fn run_reader(bus: Arc<ClusterBus>, sinks: Sinks) {
             .query_async(&mut connection)
             .await;
         let reply = match read {
-            Ok(reply) => reply,
+            Ok(reply) => {
+                last_read = std::time::Instant::now();
+                reply
+            }
             Err(error) => {
                 read_failed(&error, &mut missed).await;
                 continue;
