@@ -257,6 +257,7 @@ impl Application {
             clock.clone(),
             events.clone(),
             settings.conversations.max_apply_attempts,
+            crate::ingest::dispatcher::ListedNumbers::from_settings(&settings.channels),
         );
         store
             .adopt_pending_from_main(clock.now())
