@@ -303,7 +303,7 @@ impl GovernanceMutation {
         &self,
         ctx: &Context<'_>,
         id: ID,
-        reason: String,
+        #[graphql(validator(chars_max_length = 1000))] reason: String,
     ) -> async_graphql::Result<HeldMessage> {
         decide(ctx, &id, Decision::Reject { reason }).await
     }

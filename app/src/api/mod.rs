@@ -196,7 +196,9 @@ pub struct ConversationFilter {
 
 #[derive(InputObject)]
 pub struct CreateAgentInput {
+    #[graphql(validator(chars_max_length = 200))]
     pub name: String,
+    #[graphql(validator(chars_max_length = 320))]
     pub email: Option<String>,
     pub role: Role,
     pub team_id: Option<ID>,
@@ -535,7 +537,7 @@ impl CoreMutation {
         &self,
         ctx: &Context<'_>,
         conversation_id: ID,
-        body: String,
+        #[graphql(validator(chars_max_length = 4096))] body: String,
     ) -> async_graphql::Result<Note> {
         let who = principal(ctx)?;
         who.require(Permission::WriteNotes)?;
@@ -560,7 +562,11 @@ impl CoreMutation {
         Ok(Note(note))
     }
 
-    async fn create_team(&self, ctx: &Context<'_>, name: String) -> async_graphql::Result<Team> {
+    async fn create_team(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(validator(chars_max_length = 200))] name: String,
+    ) -> async_graphql::Result<Team> {
         principal(ctx)?.require(Permission::ManageTeams)?;
         let name = name.trim().to_owned();
         if name.is_empty() {

@@ -369,7 +369,7 @@ impl SlaMutation {
         &self,
         ctx: &Context<'_>,
         conversation_id: ID,
-        reason: String,
+        #[graphql(validator(chars_max_length = 1000))] reason: String,
         to_team: Option<String>,
     ) -> async_graphql::Result<Conversation> {
         let who = principal(ctx)?;
