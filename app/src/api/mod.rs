@@ -269,7 +269,7 @@ impl CoreQuery {
     }
 
     /// Conversations, newest activity first.
-    #[graphql(complexity = "first.unwrap_or(DEFAULT_PAGE).max(1) as usize * child_complexity")]
+    #[graphql(complexity = "types::page_cost(first, child_complexity, 1)")]
     async fn conversations(
         &self,
         ctx: &Context<'_>,
@@ -370,7 +370,7 @@ impl CoreQuery {
     }
 
     /// Payloads and items that could not be applied, newest first (admins only).
-    #[graphql(complexity = "first.unwrap_or(DEFAULT_PAGE).max(1) as usize * child_complexity")]
+    #[graphql(complexity = "types::page_cost(first, child_complexity, 1)")]
     async fn dead_letters(
         &self,
         ctx: &Context<'_>,
