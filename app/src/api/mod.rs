@@ -718,6 +718,11 @@ async fn readyz(store: web::Data<Store>) -> HttpResponse {
     }
 }
 
+/// `/metrics`, on the main listener or on `[http] metrics_bind`.
+pub fn metrics_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(metrics_text));
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/graphql")
@@ -725,7 +730,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(endpoint::graphiql)),
     )
     .service(web::resource("/graphql/ws").route(web::get().to(endpoint::graphql_ws)))
-    .route("/metrics", web::get().to(metrics_text))
     .route("/healthz", web::get().to(healthz))
     .route("/readyz", web::get().to(readyz))
     .configure(inbox::routes);
