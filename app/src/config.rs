@@ -50,6 +50,9 @@ pub struct ClusterSettings {
     pub lease_secs: u64,
     /// How often an owner renews its leases and looks for orphaned shards.
     pub heartbeat_ms: u64,
+    /// Every Redis key of this cluster starts with this (several clusters, or test runs,
+    /// can share one Redis).
+    pub key_prefix: String,
 }
 
 impl ClusterSettings {
@@ -91,6 +94,11 @@ impl ClusterSettings {
                 "cluster.shards must be between 1 and 4096, not {}",
                 self.shards
             )));
+        }
+        if self.key_prefix.trim().is_empty() || self.key_prefix.contains(char::is_whitespace) {
+            return Err(ConfigError::Inconsistent(
+                "cluster.key_prefix must be a non-empty word without spaces".into(),
+            ));
         }
         if self.lease_secs < 2
             || self.heartbeat_ms == 0

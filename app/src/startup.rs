@@ -185,6 +185,17 @@ impl Application {
             };
             (actors, dispatcher)
         });
+        // In a cluster: the Redis side, reached lazily so that a node serves while Redis
+        // is away.
+        let (bus, relay) = if settings.cluster.enabled() {
+            let bus = crate::cluster::bus::ClusterBus::new(&settings.cluster)?;
+            let (relay, outgoing) = bus.start();
+            tokio::spawn(crate::cluster::bus::run_publisher(bus.clone(), outgoing));
+            tracing::info!(node = bus.node_id(), "This node joins the cluster.");
+            (Some(bus), relay)
+        } else {
+            (None, crate::cluster::bus::Relay::none())
+        };
         let noise = NoiseState::default();
         for wa_id in store
             .blocked_wa_ids()
@@ -196,14 +207,17 @@ impl Application {
         let routing = Arc::new(Routing {
             engine,
             noise,
-            presence: Arc::new(PresenceBoard::default()),
+            presence: Arc::new(PresenceBoard::with_relay(relay.clone())),
             router: router.clone(),
             sources,
             enabled: settings.routing.enabled,
             router_thread,
             sla_thread,
         });
-        let events = EventBus::new();
+        let events = match &bus {
+            Some(_) => EventBus::clustered(relay.clone()),
+            None => EventBus::new(),
+        };
         let (plugins, watcher) = start_plugins(&settings.plugins).await?;
         warn_about_missing_plugins(&settings, &plugins);
         let connectors = Connectors::new(
@@ -277,7 +291,7 @@ impl Application {
                 tracing::error!(error = %error, "Replaying pending webhooks failed; they are retried at the next start.");
             }
         });
-        let outbox = OutboxWorker::new(
+        let mut outbox = OutboxWorker::new(
             store.clone(),
             clock.clone(),
             events.clone(),
@@ -287,6 +301,37 @@ impl Application {
             conversations.clone(),
         )
         .context("Failed to build the provider client")?;
+        if let Some(bus) = &bus {
+            use crate::cluster::bus::{self as cluster_bus, apply};
+            outbox = outbox.with_shared_pacing(Arc::new(cluster_bus::limiter::SharedPacing::new(
+                bus.clone(),
+                settings.outbound.messages_per_second,
+                settings.outbound.pair_burst,
+                settings.outbound.pair_interval_ms as i64 * 1000,
+            )));
+            let (invalidations, applied) = tokio::sync::broadcast::channel(1024);
+            tokio::spawn(apply::run(
+                apply::Caches {
+                    routing: routing.clone(),
+                    plugins: plugins.clone(),
+                    registry: registry.clone(),
+                    sla: sla.as_ref().map(|(actors, _)| actors.clone()),
+                    store: store.clone(),
+                    clock: clock.clone(),
+                },
+                applied,
+            ));
+            tokio::spawn(cluster_bus::run_reader(
+                bus.clone(),
+                cluster_bus::Sinks {
+                    events: events.clone(),
+                    presence: routing.presence.clone(),
+                    invalidations,
+                    store: store.clone(),
+                    clock: clock.clone(),
+                },
+            ));
+        }
         tokio::spawn(outbox.run());
         tokio::spawn(crate::store::audit::run_auditor(
             store.clone(),
@@ -331,6 +376,7 @@ impl Application {
             sla: sla.as_ref().map(|(actors, _)| actors.clone()),
             intake: dispatcher.clone(),
             figures,
+            relay,
         });
         let intake = web::Data::new(Intake::new(
             settings.clone(),

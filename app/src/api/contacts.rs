@@ -91,7 +91,7 @@ impl ContactMutation {
             .await
             .map_err(ApiError::internal)?
             .map_err(|e| ApiError::new(ErrorCode::InvalidInput, e.to_string()))?;
-        a.registry.forget_contact_state(&wa_id);
+        forget_contact(a, &wa_id);
         Ok(ErasureReport {
             contact_id: ID(erasure.contact_id.to_string()),
             conversations: erasure.conversations,
@@ -120,7 +120,7 @@ impl ContactMutation {
             })
             .await
             .map_err(ApiError::internal)?;
-        a.registry.forget_contact_state(&wa_id);
+        forget_contact(a, &wa_id);
         Ok(Contact(contact))
     }
 }
@@ -151,7 +151,7 @@ pub(crate) async fn record_consent(
         .map_err(ApiError::internal)?
         .map_err(|e| ApiError::new(ErrorCode::InvalidInput, e.to_string()))?;
     // Live conversations of the contact read their consent again before the next send.
-    a.registry.forget_contact_state(&wa_id);
+    forget_contact(a, &wa_id);
     let contact_id = recorded
         .first()
         .map(|e| e.contact_id)
@@ -224,5 +224,21 @@ async fn set_blocked(
         .await
         .map_err(ApiError::internal)?;
     a.routing.noise.set_blocked(&wa_id, blocked);
+    a.relay
+        .invalidate(crate::cluster::bus::Invalidation::ContactChanged {
+            wa_id: wa_id.clone(),
+            blocked: Some(blocked),
+        });
     Ok(Contact(contact))
+}
+
+/// Makes this node's live conversations of a contact read its state again, and tells the
+/// other nodes of a cluster to do the same.
+fn forget_contact(a: &super::ApiContext, wa_id: &str) {
+    a.registry.forget_contact_state(wa_id);
+    a.relay
+        .invalidate(crate::cluster::bus::Invalidation::ContactChanged {
+            wa_id: wa_id.to_owned(),
+            blocked: None,
+        });
 }

@@ -14,6 +14,7 @@ pub mod inbox;
 pub mod payloads;
 pub mod plugins;
 pub mod reports;
+mod resume;
 pub mod routing;
 pub mod sla;
 pub mod templates;
@@ -36,7 +37,7 @@ use crate::store::queries::{ConversationCursor, ConversationFilter as StoreFilte
 use actix_web::{HttpResponse, web};
 use async_graphql::{Context, ID, InputObject, Object, Schema, SimpleObject, Subscription};
 use auth::Principal;
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use std::sync::Arc;
 use types::*;
 
@@ -60,6 +61,8 @@ pub struct ApiContext {
     pub intake: crate::ingest::dispatcher::Dispatcher,
     /// Report figures, read from the projection's rollups.
     pub figures: crate::reports::figures::Figures,
+    /// Tells the other nodes of a cluster about changes made here (nothing on one node).
+    pub relay: crate::cluster::bus::Relay,
 }
 
 pub fn build_schema(context: ApiContext) -> ParleySchema {
@@ -656,38 +659,28 @@ pub struct CoreSubscription;
 #[Subscription]
 impl CoreSubscription {
     /// Events as they are committed: of one conversation, or of all when no id is given.
+    /// With `afterEventId` (the id of the last event a client saw), the events logged
+    /// after it come first, then the live ones: a client that reconnects misses nothing.
     async fn conversation_events(
         &self,
         ctx: &Context<'_>,
         conversation_id: Option<ID>,
+        after_event_id: Option<ID>,
     ) -> async_graphql::Result<impl Stream<Item = ConversationEvent>> {
         principal(ctx)?.require(Permission::ReadConversations)?;
         let only = conversation_id
             .as_ref()
             .map(|id| id_of(id, "conversation"))
             .transpose()?;
-        let receiver = api(ctx).events.subscribe();
-        Ok(futures::stream::unfold(
-            receiver,
-            move |mut receiver| async move {
-                loop {
-                    match receiver.recv().await {
-                        Ok(event) if only.is_none_or(|id| id == event.conversation_id) => {
-                            return Some((ConversationEvent(event.as_ref().clone()), receiver));
-                        }
-                        Ok(_) => continue,
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                            tracing::warn!(
-                                missed,
-                                "A subscriber fell behind; it can re-read the event log."
-                            );
-                            continue;
-                        }
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-                    }
-                }
-            },
-        ))
+        let after = after_event_id
+            .as_ref()
+            .map(|id| id_of(id, "event"))
+            .transpose()?;
+        let live = api(ctx).events.subscribe();
+        Ok(
+            resume::events_after(api(ctx).store.clone(), live, only, after)
+                .map(|event| ConversationEvent(event.as_ref().clone())),
+        )
     }
 }
 

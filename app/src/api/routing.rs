@@ -648,6 +648,8 @@ impl RoutingMutation {
         .await;
         match result {
             Ok(loaded) => {
+                a.relay
+                    .invalidate(crate::cluster::bus::Invalidation::PoliciesReloaded);
                 // Open cases are measured by the new targets and calendars from now on.
                 if let Some(sla) = &a.sla {
                     sla.clock.do_send(crate::sla::deadlines::RecheckAll);
