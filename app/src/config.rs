@@ -145,6 +145,10 @@ pub struct RoutingSettings {
 #[serde(deny_unknown_fields)]
 pub struct HttpSettings {
     pub bind: String,
+    /// Where `/metrics` is served: empty, on `bind` with everything else; an address, on
+    /// a listener of its own (and not on `bind`), for a scraper on a private network.
+    #[serde(default)]
+    pub metrics_bind: String,
     pub graphiql: bool,
     pub workers: usize,
     pub max_body_bytes: usize,

@@ -29,6 +29,9 @@ use tokio::sync::Notify;
 pub struct Application {
     port: u16,
     server: Server,
+    metrics_port: Option<u16>,
+    /// `/metrics` on `[http] metrics_bind`, when set.
+    metrics_server: Option<Server>,
     pub store: Store,
     pub registry: ConversationRegistry,
     pub events: EventBus,
@@ -271,6 +274,7 @@ impl Application {
             clock.clone(),
             events.clone(),
             settings.conversations.max_apply_attempts,
+            crate::ingest::dispatcher::ListedNumbers::from_settings(&settings.channels),
         );
         store
             .adopt_pending_from_main(clock.now())
@@ -396,6 +400,23 @@ impl Application {
         });
         let store_data = web::Data::new(store.clone());
         let settings_data = web::Data::new(settings.clone());
+        let metrics_apart = !settings.http.metrics_bind.trim().is_empty();
+        let metrics = if metrics_apart {
+            let listener = TcpListener::bind(settings.http.metrics_bind.trim())
+                .with_context(|| format!("Failed to listen on {}", settings.http.metrics_bind))?;
+            let metrics_port = listener.local_addr()?.port();
+            let server = HttpServer::new(|| App::new().configure(api::metrics_routes))
+                .workers(1)
+                .listen(listener)?
+                .run();
+            tracing::info!(
+                port = metrics_port,
+                "Metrics are served on a listener of their own."
+            );
+            Some((metrics_port, server))
+        } else {
+            None
+        };
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(intake.clone())
@@ -405,6 +426,11 @@ impl Application {
                 .app_data(settings_data.clone())
                 .configure(ingest::routes)
                 .configure(api::routes)
+                .configure(|cfg| {
+                    if !metrics_apart {
+                        api::metrics_routes(cfg);
+                    }
+                })
                 .default_service(web::to(|| async {
                     HttpResponse::NotFound().json(serde_json::json!({
                         "error": { "code": "not_found", "message": "no such endpoint" }
@@ -415,9 +441,15 @@ impl Application {
         .listen(listener)?
         .run();
         tracing::info!(port, "Parley is listening.");
+        let (metrics_port, metrics_server) = match metrics {
+            Some((port, server)) => (Some(port), Some(server)),
+            None => (None, None),
+        };
         Ok(Self {
             port,
             server,
+            metrics_port,
+            metrics_server,
             store,
             registry,
             events,
@@ -432,6 +464,11 @@ impl Application {
         self.port
     }
 
+    /// The port of `/metrics`' own listener, when `[http] metrics_bind` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
+    }
+
     /// A handle that stops the HTTP server.
     pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
@@ -439,7 +476,14 @@ impl Application {
 
     /// Serves until the server is stopped, then stops the actor threads.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let metrics = self.metrics_server.as_ref().map(Server::handle);
+        if let Some(server) = self.metrics_server {
+            actix_rt::spawn(server);
+        }
         let result = self.server.await;
+        if let Some(metrics) = metrics {
+            metrics.stop(true).await;
+        }
         if let Some(watcher) = &self.watcher {
             watcher.abort();
         }

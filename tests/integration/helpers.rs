@@ -47,6 +47,8 @@ pub(crate) use on_both_databases;
 
 pub struct TestApp {
     pub address: String,
+    /// `/metrics`' own listener, when the test set `[http] metrics_bind`.
+    pub metrics_address: Option<String>,
     pub client: reqwest::Client,
     pub store: Store,
     pub clock: Arc<ManualClock>,
@@ -228,12 +230,14 @@ async fn boot(
     // `[outbound]` and `[conversations]` sections of the test's own join the harness's.
     let (outbound_extra, extra_toml) = take_section(extra_toml, "[outbound]\n");
     let (conversations_extra, extra_toml) = take_section(&extra_toml, "[conversations]\n");
+    let (http_extra, extra_toml) = take_section(&extra_toml, "[http]\n");
     let toml = format!(
         r#"
 [http]
 bind = "127.0.0.1:0"
 workers = 1
 graphiql = false
+{http_extra}
 [database]
 url = "{url}"
 max_connections = 2
@@ -268,6 +272,9 @@ phone_number_ids = ["{PHONE_NUMBER_ID}"]
         .await
         .expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let metrics_address = app
+        .metrics_port()
+        .map(|port| format!("http://127.0.0.1:{port}"));
     let store = app.store.clone();
     let registry = app.registry.clone();
     let routing = app.routing.clone();
@@ -277,6 +284,7 @@ phone_number_ids = ["{PHONE_NUMBER_ID}"]
     actix_rt::spawn(app.run_until_stopped());
     TestApp {
         address,
+        metrics_address,
         client: reqwest::Client::new(),
         store,
         clock,

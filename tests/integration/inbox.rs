@@ -13,6 +13,7 @@ on_both_databases!(
     a_second_of_refused_writes_delays_a_message_but_does_not_lose_it,
     a_webhook_whose_message_was_neither_applied_nor_set_aside_stays_pending,
     an_admin_redrives_dead_letters_through_graphql_and_the_cli,
+    a_webhook_about_a_number_the_channel_does_not_list_is_not_taken_in,
 );
 
 const CUSTOMER: &str = "16315551234";
@@ -200,4 +201,58 @@ async fn an_admin_redrives_dead_letters_through_graphql_and_the_cli(backend: Bac
     let refused = app.graphql(REDRIVE, json!({ "id": letter })).await;
     assert_eq!(error_code(&refused), "invalid_input", "{refused}");
     assert_eq!(app.count("dead_letters").await, 1);
+}
+
+/// A signed webhook about a business number the channel does not list (another WABA's
+/// number, a misrouted subscription) opens no case and sends nothing: each of its items
+/// is kept as a dead letter saying why, and cannot be re-driven until the number is
+/// listed.
+async fn a_webhook_about_a_number_the_channel_does_not_list_is_not_taken_in(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let stamped = START / 1_000_000;
+    let other_number = |body: String| body.replace(PHONE_NUMBER_ID, "999000111222333");
+    let message = other_number(text_webhook(CUSTOMER, "wamid.X1", "hello?", stamped));
+    assert_eq!(app.post_webhook(&message).await.status(), 200);
+    let status = other_number(status_webhook("wamid.OUT1", "delivered", None));
+    assert_eq!(app.post_webhook(&status).await.status(), 200);
+    all_webhooks_applied(&app).await;
+
+    assert_eq!(app.count("messages").await, 0);
+    assert_eq!(app.count("conversations").await, 0);
+    let answer = app
+        .graphql("{ deadLetters { id source reason } }", json!({}))
+        .await;
+    let letters = answer["data"]["deadLetters"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{answer}"))
+        .clone();
+    let mut sources: Vec<&str> = letters
+        .iter()
+        .map(|l| l["source"].as_str().unwrap())
+        .collect();
+    sources.sort_unstable();
+    assert_eq!(sources, ["message", "status"], "{letters:?}");
+    for letter in &letters {
+        let reason = letter["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("999000111222333") && reason.contains("not taken in"),
+            "{reason}"
+        );
+    }
+    let message_letter = letters.iter().find(|l| l["source"] == "message").unwrap();
+    let answer = app
+        .graphql(REDRIVE, json!({ "id": message_letter["id"] }))
+        .await;
+    assert!(
+        answer["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not taken in")),
+        "{answer}"
+    );
+    assert_eq!(app.count("messages").await, 0);
+
+    // The listed number is still taken in.
+    customer_writes(&app, CUSTOMER, "wamid.X2", "hello").await;
 }

@@ -42,7 +42,7 @@ impl ContactMutation {
         &self,
         ctx: &Context<'_>,
         wa_id: String,
-        reason: Option<String>,
+        #[graphql(validator(chars_max_length = 1000))] reason: Option<String>,
     ) -> async_graphql::Result<Contact> {
         set_blocked(ctx, wa_id, true, reason).await
     }
@@ -63,7 +63,7 @@ impl ContactMutation {
         wa_id: String,
         purpose: super::types::ConsentPurpose,
         granted: bool,
-        note: Option<String>,
+        #[graphql(validator(chars_max_length = 1000))] note: Option<String>,
     ) -> async_graphql::Result<Contact> {
         record_consent(ctx, wa_id, purpose, granted, note).await
     }
@@ -76,7 +76,7 @@ impl ContactMutation {
         &self,
         ctx: &Context<'_>,
         wa_id: String,
-        reason: String,
+        #[graphql(validator(chars_max_length = 1000))] reason: String,
     ) -> async_graphql::Result<ErasureReport> {
         let (actor, a) = contact_manager(ctx, &wa_id, Permission::EraseData)?;
         let reason = reason.trim().to_owned();

@@ -199,7 +199,9 @@ pub struct ConversationFilter {
 
 #[derive(InputObject)]
 pub struct CreateAgentInput {
+    #[graphql(validator(chars_max_length = 200))]
     pub name: String,
+    #[graphql(validator(chars_max_length = 320))]
     pub email: Option<String>,
     pub role: Role,
     pub team_id: Option<ID>,
@@ -270,7 +272,7 @@ impl CoreQuery {
     }
 
     /// Conversations, newest activity first.
-    #[graphql(complexity = "first.unwrap_or(DEFAULT_PAGE).max(1) as usize * child_complexity")]
+    #[graphql(complexity = "types::page_cost(first, child_complexity, 1)")]
     async fn conversations(
         &self,
         ctx: &Context<'_>,
@@ -371,7 +373,7 @@ impl CoreQuery {
     }
 
     /// Payloads and items that could not be applied, newest first (admins only).
-    #[graphql(complexity = "first.unwrap_or(DEFAULT_PAGE).max(1) as usize * child_complexity")]
+    #[graphql(complexity = "types::page_cost(first, child_complexity, 1)")]
     async fn dead_letters(
         &self,
         ctx: &Context<'_>,
@@ -538,7 +540,7 @@ impl CoreMutation {
         &self,
         ctx: &Context<'_>,
         conversation_id: ID,
-        body: String,
+        #[graphql(validator(chars_max_length = 4096))] body: String,
     ) -> async_graphql::Result<Note> {
         let who = principal(ctx)?;
         who.require(Permission::WriteNotes)?;
@@ -563,7 +565,11 @@ impl CoreMutation {
         Ok(Note(note))
     }
 
-    async fn create_team(&self, ctx: &Context<'_>, name: String) -> async_graphql::Result<Team> {
+    async fn create_team(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(validator(chars_max_length = 200))] name: String,
+    ) -> async_graphql::Result<Team> {
         principal(ctx)?.require(Permission::ManageTeams)?;
         let name = name.trim().to_owned();
         if name.is_empty() {
@@ -705,6 +711,11 @@ async fn readyz(store: web::Data<Store>) -> HttpResponse {
     }
 }
 
+/// `/metrics`, on the main listener or on `[http] metrics_bind`.
+pub fn metrics_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(metrics_text));
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/graphql")
@@ -712,7 +723,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(endpoint::graphiql)),
     )
     .service(web::resource("/graphql/ws").route(web::get().to(endpoint::graphql_ws)))
-    .route("/metrics", web::get().to(metrics_text))
     .route("/healthz", web::get().to(healthz))
     .route("/readyz", web::get().to(readyz))
     .configure(inbox::routes);

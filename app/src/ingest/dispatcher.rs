@@ -81,6 +81,38 @@ struct Inner {
     statuses: Batcher<ApplyStatuses>,
     done: mpsc::UnboundedSender<i64>,
     max_attempts: u32,
+    numbers: ListedNumbers,
+}
+
+/// The business numbers each Cloud API channel lists (`phone_number_ids`): a signed
+/// webhook about any other number is not taken in. Channels absent from the map (transport
+/// channels) take every number their provider sends.
+#[derive(Debug, Clone, Default)]
+pub struct ListedNumbers(Arc<std::collections::HashMap<String, Vec<String>>>);
+
+impl ListedNumbers {
+    pub fn from_settings(channels: &[crate::config::ChannelSettings]) -> Self {
+        let listed = channels
+            .iter()
+            .filter_map(|channel| match channel {
+                crate::config::ChannelSettings::WhatsappCloud(cloud) => {
+                    Some((cloud.id.clone(), cloud.phone_number_ids.clone()))
+                }
+                crate::config::ChannelSettings::Transport(_) => None,
+            })
+            .collect();
+        Self(Arc::new(listed))
+    }
+
+    /// Why a number is not taken in on a channel, if it is not.
+    pub fn refusal(&self, channel_id: &str, phone_number_id: &str) -> Option<String> {
+        let listed = self.0.get(channel_id)?;
+        (!listed.iter().any(|n| n == phone_number_id)).then(|| {
+            format!(
+                "business number {phone_number_id} is not one of channel {channel_id}'s phone_number_ids; not taken in"
+            )
+        })
+    }
 }
 
 impl Dispatcher {
@@ -90,6 +122,7 @@ impl Dispatcher {
         clock: SharedClock,
         events: EventBus,
         max_attempts: u32,
+        numbers: ListedNumbers,
     ) -> Self {
         let (done, finished) = mpsc::unbounded_channel();
         tokio::spawn(mark_done(store.clone(), clock.clone(), finished));
@@ -103,6 +136,7 @@ impl Dispatcher {
                 statuses,
                 done,
                 max_attempts: max_attempts.max(1),
+                numbers,
             }),
         }
     }
@@ -154,7 +188,7 @@ impl Dispatcher {
 
     async fn process(&self, item: InboxItem) {
         let inner = &self.inner;
-        let batch = match super::transport::parse_stored(&item.body) {
+        let mut batch = match super::transport::parse_stored(&item.body) {
             Ok(batch) => batch,
             Err(error) => {
                 tracing::warn!(error = %error, "Signed webhook cannot be parsed; kept as a dead letter.");
@@ -171,6 +205,45 @@ impl Dispatcher {
             let reason = format!("{}: {}", rejected.path, rejected.reason);
             settled &= self
                 .dead_letter(&item, "webhook_item", reason, item.body.clone(), false)
+                .await;
+        }
+
+        // Items about a number the channel does not list: kept as dead letters (re-drivable
+        // once the number is added), never applied.
+        let numbers = &inner.numbers;
+        let (listed, unlisted): (Vec<_>, Vec<_>) = std::mem::take(&mut batch.messages)
+            .into_iter()
+            .partition(|m| {
+                numbers
+                    .refusal(&item.channel_id, &m.phone_number_id)
+                    .is_none()
+            });
+        batch.messages = listed;
+        for message in unlisted {
+            let reason = numbers
+                .refusal(&item.channel_id, &message.phone_number_id)
+                .unwrap_or_default();
+            tracing::warn!(reason = %reason, "Webhook message for an unlisted number; kept as a dead letter.");
+            let payload = serde_json::to_vec(&message).unwrap_or_default();
+            settled &= self
+                .dead_letter(&item, "message", reason, payload.into(), false)
+                .await;
+        }
+        let (listed, unlisted): (Vec<_>, Vec<_>) = std::mem::take(&mut batch.statuses)
+            .into_iter()
+            .partition(|s| {
+                numbers
+                    .refusal(&item.channel_id, &s.phone_number_id)
+                    .is_none()
+            });
+        batch.statuses = listed;
+        if let Some(first) = unlisted.first() {
+            let reason = numbers
+                .refusal(&item.channel_id, &first.phone_number_id)
+                .unwrap_or_default();
+            let payload = serde_json::to_vec(&unlisted).unwrap_or_default();
+            settled &= self
+                .dead_letter(&item, "status", reason, payload.into(), false)
                 .await;
         }
 
@@ -346,6 +419,12 @@ impl Dispatcher {
             "message" => {
                 let message: InboundMessage =
                     serde_json::from_slice(&letter.payload).map_err(unreadable)?;
+                if let Some(reason) = inner
+                    .numbers
+                    .refusal(&letter.channel_id, &message.phone_number_id)
+                {
+                    return Err(RedriveError::Failed(reason));
+                }
                 let key = ConversationKey {
                     channel_id: letter.channel_id.clone(),
                     phone_number_id: message.phone_number_id.clone(),
@@ -363,6 +442,13 @@ impl Dispatcher {
             "status" => {
                 let statuses: Vec<StatusUpdate> =
                     serde_json::from_slice(&letter.payload).map_err(unreadable)?;
+                if let Some(reason) = statuses.iter().find_map(|s| {
+                    inner
+                        .numbers
+                        .refusal(&letter.channel_id, &s.phone_number_id)
+                }) {
+                    return Err(RedriveError::Failed(reason));
+                }
                 self.apply_statuses(&letter.channel_id, &statuses).await
             }
             "template_status" => {
