@@ -8,6 +8,7 @@
 pub mod actors;
 pub mod api;
 pub mod clock;
+pub mod cluster;
 pub mod config;
 pub mod conversation;
 pub mod demo;

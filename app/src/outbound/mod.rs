@@ -51,6 +51,8 @@ pub struct OutboxWorker {
     pair: pacing::PairPacer,
     throughput: pacing::ThroughputPacer,
     conversations: Conversations,
+    /// How often the outbox is read when nothing woke it.
+    idle_poll: Duration,
 }
 
 impl OutboxWorker {
@@ -83,7 +85,15 @@ impl OutboxWorker {
             throughput: pacing::ThroughputPacer::new(settings.messages_per_second),
             settings,
             conversations,
+            idle_poll: IDLE_POLL,
         })
+    }
+
+    /// Reads the outbox at least this often: on a cluster's leader, whose replies are
+    /// queued by the owners of their cases on other nodes, without waking it.
+    pub fn polling_every(mut self, every: Duration) -> Self {
+        self.idle_poll = every.min(IDLE_POLL);
+        self
     }
 
     /// Runs until the process stops.
@@ -116,7 +126,7 @@ impl OutboxWorker {
                 Ok(due) => due,
                 Err(error) => {
                     tracing::error!(error = %error, "Could not read the outbox.");
-                    tokio::time::sleep(IDLE_POLL).await;
+                    tokio::time::sleep(self.idle_poll).await;
                     continue;
                 }
             };
@@ -129,7 +139,7 @@ impl OutboxWorker {
                 tokio::select! {
                     _ = self.wakeup.notified() => {}
                     _ = timer => {}
-                    _ = tokio::time::sleep(IDLE_POLL) => {}
+                    _ = tokio::time::sleep(self.idle_poll) => {}
                 }
                 continue;
             }
