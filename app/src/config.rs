@@ -54,6 +54,9 @@ pub struct ClusterSettings {
     /// cases it owns; empty: `http://127.0.0.1:` and the port this node listens on.
     #[serde(default)]
     pub advertise_url: String,
+    /// Every Redis key of this cluster starts with this (several clusters, or test runs,
+    /// can share one Redis).
+    pub key_prefix: String,
 }
 
 impl ClusterSettings {
@@ -95,6 +98,11 @@ impl ClusterSettings {
                 "cluster.shards must be between 1 and 4096, not {}",
                 self.shards
             )));
+        }
+        if self.key_prefix.trim().is_empty() || self.key_prefix.contains(char::is_whitespace) {
+            return Err(ConfigError::Inconsistent(
+                "cluster.key_prefix must be a non-empty word without spaces".into(),
+            ));
         }
         if self.lease_secs < 2
             || self.heartbeat_ms == 0
@@ -141,6 +149,10 @@ pub struct RoutingSettings {
 #[serde(deny_unknown_fields)]
 pub struct HttpSettings {
     pub bind: String,
+    /// Where `/metrics` is served: empty, on `bind` with everything else; an address, on
+    /// a listener of its own (and not on `bind`), for a scraper on a private network.
+    #[serde(default)]
+    pub metrics_bind: String,
     pub graphiql: bool,
     pub workers: usize,
     pub max_body_bytes: usize,

@@ -38,6 +38,9 @@ pub struct Application {
     /// This node's shard leases, on a cluster node.
     pub cluster: Option<Arc<Cluster>>,
     server: Server,
+    metrics_port: Option<u16>,
+    /// `/metrics` on `[http] metrics_bind`, when set.
+    metrics_server: Option<Server>,
     pub store: Store,
     pub registry: ConversationRegistry,
     pub events: EventBus,
@@ -227,6 +230,17 @@ impl Application {
             };
             (actors, dispatcher)
         });
+        // In a cluster: the Redis side, reached lazily so that a node serves while Redis
+        // is away.
+        let (bus, relay) = if settings.cluster.enabled() {
+            let bus = crate::cluster::bus::ClusterBus::new(&settings.cluster)?;
+            let (relay, outgoing) = bus.start();
+            tokio::spawn(crate::cluster::bus::run_publisher(bus.clone(), outgoing));
+            tracing::info!(node = bus.node_id(), "This node joins the cluster.");
+            (Some(bus), relay)
+        } else {
+            (None, crate::cluster::bus::Relay::none())
+        };
         let noise = NoiseState::default();
         for wa_id in store
             .blocked_wa_ids()
@@ -238,14 +252,17 @@ impl Application {
         let routing = Arc::new(Routing {
             engine,
             noise,
-            presence: Arc::new(PresenceBoard::default()),
+            presence: Arc::new(PresenceBoard::with_relay(relay.clone())),
             router: router.clone(),
             sources,
             enabled: settings.routing.enabled,
             router_thread,
             sla_thread,
         });
-        let events = EventBus::new();
+        let events = match &bus {
+            Some(_) => EventBus::clustered(relay.clone()),
+            None => EventBus::new(),
+        };
         let (plugins, watcher) = start_plugins(&settings.plugins).await?;
         warn_about_missing_plugins(&settings, &plugins);
         let connectors = Connectors::new(
@@ -374,13 +391,14 @@ impl Application {
             .context("Failed to build the provider client")?,
         );
         {
-            let (clock, events, settings, plugins, conversations, clustered) = (
+            let (clock, events, settings, plugins, conversations, clustered, bus) = (
                 clock.clone(),
                 events.clone(),
                 Arc::new(settings.clone()),
                 plugins.clone(),
                 conversations.clone(),
                 cluster.is_some(),
+                bus.clone(),
             );
             spawn_on_leader(cluster.clone(), store.clone(), "outbox", move |store| {
                 let outbox = OutboxWorker::new(
@@ -392,6 +410,18 @@ impl Application {
                     plugins.clone(),
                     conversations.clone(),
                 );
+                // Across the cluster, pacing is shared through Redis.
+                let outbox = outbox.map(|outbox| match &bus {
+                    Some(bus) => outbox.with_shared_pacing(Arc::new(
+                        crate::cluster::bus::limiter::SharedPacing::new(
+                            bus.clone(),
+                            settings.outbound.messages_per_second,
+                            settings.outbound.pair_burst,
+                            settings.outbound.pair_interval_ms as i64 * 1000,
+                        ),
+                    )),
+                    None => outbox,
+                });
                 async move {
                     match outbox {
                         Ok(outbox) if clustered => {
@@ -417,6 +447,31 @@ impl Application {
                 retention.clone(),
             )
         });
+        if let Some(bus) = &bus {
+            use crate::cluster::bus::{self as cluster_bus, apply};
+            let (invalidations, applied) = tokio::sync::broadcast::channel(1024);
+            tokio::spawn(apply::run(
+                apply::Caches {
+                    routing: routing.clone(),
+                    plugins: plugins.clone(),
+                    registry: registry.clone(),
+                    sla: sla.as_ref().map(|(actors, _)| actors.clone()),
+                    store: store.clone(),
+                    clock: clock.clone(),
+                },
+                applied,
+            ));
+            tokio::spawn(cluster_bus::run_reader(
+                bus.clone(),
+                cluster_bus::Sinks {
+                    events: events.clone(),
+                    presence: routing.presence.clone(),
+                    invalidations,
+                    store: store.clone(),
+                    clock: clock.clone(),
+                },
+            ));
+        }
         let projection =
             crate::reports::Projection::new(store.clone(), clock.clone(), &settings.reports)
                 .context("Invalid [reports] settings")?;
@@ -466,6 +521,7 @@ impl Application {
             intake: dispatcher.clone(),
             figures,
             cluster: cluster.clone(),
+            relay,
         });
         let intake = web::Data::new(Intake::new(
             settings.clone(),
@@ -486,6 +542,23 @@ impl Application {
         });
         let store_data = web::Data::new(store.clone());
         let settings_data = web::Data::new(settings.clone());
+        let metrics_apart = !settings.http.metrics_bind.trim().is_empty();
+        let metrics = if metrics_apart {
+            let listener = TcpListener::bind(settings.http.metrics_bind.trim())
+                .with_context(|| format!("Failed to listen on {}", settings.http.metrics_bind))?;
+            let metrics_port = listener.local_addr()?.port();
+            let server = HttpServer::new(|| App::new().configure(api::metrics_routes))
+                .workers(1)
+                .listen(listener)?
+                .run();
+            tracing::info!(
+                port = metrics_port,
+                "Metrics are served on a listener of their own."
+            );
+            Some((metrics_port, server))
+        } else {
+            None
+        };
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(intake.clone())
@@ -500,6 +573,11 @@ impl Application {
                 })
                 .configure(ingest::routes)
                 .configure(api::routes)
+                .configure(|cfg| {
+                    if !metrics_apart {
+                        api::metrics_routes(cfg);
+                    }
+                })
                 .default_service(web::to(|| async {
                     HttpResponse::NotFound().json(serde_json::json!({
                         "error": { "code": "not_found", "message": "no such endpoint" }
@@ -510,10 +588,16 @@ impl Application {
         .listen(listener)?
         .run();
         tracing::info!(port, "Parley is listening.");
+        let (metrics_port, metrics_server) = match metrics {
+            Some((port, server)) => (Some(port), Some(server)),
+            None => (None, None),
+        };
         Ok(Self {
             port,
             cluster,
             server,
+            metrics_port,
+            metrics_server,
             store,
             registry,
             events,
@@ -528,6 +612,11 @@ impl Application {
         self.port
     }
 
+    /// The port of `/metrics`' own listener, when `[http] metrics_bind` is set.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
+    }
+
     /// A handle that stops the HTTP server.
     pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
         self.server.handle()
@@ -535,7 +624,14 @@ impl Application {
 
     /// Serves until the server is stopped, then stops the actor threads.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let metrics = self.metrics_server.as_ref().map(Server::handle);
+        if let Some(server) = self.metrics_server {
+            actix_rt::spawn(server);
+        }
         let result = self.server.await;
+        if let Some(metrics) = metrics {
+            metrics.stop(true).await;
+        }
         if let Some(watcher) = &self.watcher {
             watcher.abort();
         }

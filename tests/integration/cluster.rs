@@ -134,6 +134,7 @@ migrate_on_start = false
 [cluster]
 redis_url = "redis://127.0.0.1:6379"
 node_id = "test-{prefix}-node{n}"
+key_prefix = "test-{prefix}"
 shards = {SHARDS}
 lease_secs = {LEASE_SECS}
 heartbeat_ms = {HEARTBEAT_MS}
@@ -675,6 +676,7 @@ async fn a_write_under_a_taken_over_lease_is_refused_and_counted() {
         lease_secs: 2,
         heartbeat_ms: 500,
         advertise_url: String::new(),
+        key_prefix: "parley-test".into(),
     };
     let a = Cluster::new(
         &settings("a"),

@@ -148,6 +148,7 @@ on_both_databases!(
     unknown_conversation_reads_as_null_and_a_malformed_id_is_invalid_input,
     filters_by_status_assignee_team_and_channel_combine,
     absurd_queries_are_refused_by_the_depth_and_complexity_limits,
+    free_text_over_its_length_limit_is_refused_and_nothing_is_written,
     subscription_receives_a_message_that_arrives_after_subscribing,
     subscription_with_a_bad_token_is_refused,
 );
@@ -925,4 +926,64 @@ async fn unknown_conversation_reads_as_null_and_a_malformed_id_is_invalid_input(
         "conversation_not_found",
         "{unknown_assign}"
     );
+}
+
+/// Notes (4,096 characters), reasons (1,000) and names (200) have limits: a longer value is
+/// refused as `invalid_input` before anything runs; one at the limit is taken.
+async fn free_text_over_its_length_limit_is_refused_and_nothing_is_written(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let conversation = customer_writes(&app, "16315551234", "wamid.LEN1", "hello").await;
+    let notes = app.count("notes").await;
+    let teams = app.count("teams").await;
+    let refused = [
+        (
+            "mutation($c: ID!, $t: String!) { addNote(conversationId: $c, body: $t) { id } }",
+            4097,
+        ),
+        (
+            "mutation($c: ID!, $t: String!) { escalateConversation(conversationId: $c, reason: $t) { id } }",
+            1001,
+        ),
+        (
+            "mutation($t: String!) { blockContact(waId: \"16315551234\", reason: $t) { waId } }",
+            1001,
+        ),
+        ("mutation($t: String!) { createTeam(name: $t) { id } }", 201),
+        (
+            "mutation($t: String!) { createAgent(input: { name: $t, role: AGENT }) { id } }",
+            201,
+        ),
+    ];
+    for (query, length) in refused {
+        let text = "é".repeat(length);
+        let answer = app
+            .graphql(query, json!({ "c": conversation, "t": text }))
+            .await;
+        assert_eq!(error_code(&answer), "invalid_input", "{query}: {answer}");
+        assert!(answer["data"].is_null(), "{answer}");
+    }
+    assert_eq!(app.count("notes").await, notes);
+    assert_eq!(app.count("teams").await, teams);
+    let blocked = app
+        .graphql("{ contact(waId: \"16315551234\") { blocked } }", json!({}))
+        .await;
+    assert_eq!(blocked["data"]["contact"]["blocked"], false, "{blocked}");
+
+    // At the limit: taken.
+    let answer = app
+        .graphql(
+            "mutation($c: ID!, $t: String!) { addNote(conversationId: $c, body: $t) { id } }",
+            json!({ "c": conversation, "t": "é".repeat(4096) }),
+        )
+        .await;
+    assert!(answer["errors"].is_null(), "{answer}");
+    let answer = app
+        .graphql(
+            "mutation($t: String!) { createTeam(name: $t) { id } }",
+            json!({ "t": "t".repeat(200) }),
+        )
+        .await;
+    assert!(answer["errors"].is_null(), "{answer}");
 }

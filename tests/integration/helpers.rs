@@ -47,6 +47,8 @@ pub(crate) use on_both_databases;
 
 pub struct TestApp {
     pub address: String,
+    /// `/metrics`' own listener, when the test set `[http] metrics_bind`.
+    pub metrics_address: Option<String>,
     pub client: reqwest::Client,
     pub store: Store,
     pub clock: Arc<ManualClock>,
@@ -127,7 +129,7 @@ pub async fn spawn_app_with(backend: Backend, extra_toml: &str) -> Option<TestAp
     };
     let clock = ManualClock::starting_at(START);
     let (admin_token, token_hash) = generate_token();
-    let app = boot(dir, url, extra_toml, clock.clone(), admin_token).await;
+    let app = boot(dir, url, extra_toml, clock.clone(), admin_token, None).await;
     app.store
         .write(CreateToken {
             by: "cli".into(),
@@ -156,7 +158,48 @@ impl TestApp {
         // Let the stopped threads let go of their connections.
         tokio::time::sleep(Duration::from_millis(100)).await;
         clock.advance(down);
-        boot(dir, url, &extra, clock, token).await
+        boot(dir, url, &extra, clock, token, None).await
+    }
+
+    /// A second node of this application's cluster: the same PostgreSQL database, clock,
+    /// admin token and fake Graph API (which then sees every node's sends), with its own
+    /// `extra_toml` (its `[cluster]` section).
+    pub async fn spawn_node_beside(&self, extra_toml: &str) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        boot(
+            dir,
+            self.database_url.clone(),
+            extra_toml,
+            self.clock.clone(),
+            self.admin_token.clone(),
+            Some(self.meta.uri()),
+        )
+        .await
+    }
+}
+
+/// The machine's Redis, or `None` when it is unreachable outside CI. In CI (`CI` set) an
+/// unreachable Redis fails the test: it never skips silently.
+pub async fn redis_url() -> Option<String> {
+    const URL: &str = "redis://127.0.0.1:6379";
+    let reachable = async {
+        let client = redis::Client::open(URL)?;
+        let mut connection = client.get_multiplexed_async_connection().await?;
+        redis::cmd("PING")
+            .query_async::<String>(&mut connection)
+            .await
+    };
+    match tokio::time::timeout(Duration::from_secs(3), reachable).await {
+        Ok(Ok(_)) => Some(URL.to_owned()),
+        outcome => {
+            if std::env::var_os("CI").is_some() {
+                panic!("Redis at {URL} is unreachable and CI is set: {outcome:?}");
+            }
+            eprintln!(
+                "SKIPPED: Redis at {URL} is unreachable ({outcome:?}); set CI=1 to make this fail"
+            );
+            None
+        }
     }
 }
 
@@ -180,17 +223,21 @@ async fn boot(
     extra_toml: &str,
     clock: Arc<ManualClock>,
     admin_token: String,
+    meta_base: Option<String>,
 ) -> TestApp {
     let meta = MockServer::start().await;
+    let meta_base = meta_base.unwrap_or_else(|| meta.uri());
     // `[outbound]` and `[conversations]` sections of the test's own join the harness's.
     let (outbound_extra, extra_toml) = take_section(extra_toml, "[outbound]\n");
     let (conversations_extra, extra_toml) = take_section(&extra_toml, "[conversations]\n");
+    let (http_extra, extra_toml) = take_section(&extra_toml, "[http]\n");
     let toml = format!(
         r#"
 [http]
 bind = "127.0.0.1:0"
 workers = 1
 graphiql = false
+{http_extra}
 [database]
 url = "{url}"
 max_connections = 2
@@ -216,7 +263,7 @@ access_token = "test-access-token"
 api_base = "{}/v21.0"
 phone_number_ids = ["{PHONE_NUMBER_ID}"]
 "#,
-        meta.uri()
+        meta_base
     );
     let settings = Settings::from_toml(&toml).expect("test settings");
     // Logs go to the test's captured output (shown for failing tests); RUST_LOG overrides.
@@ -225,6 +272,9 @@ phone_number_ids = ["{PHONE_NUMBER_ID}"]
         .await
         .expect("application builds");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let metrics_address = app
+        .metrics_port()
+        .map(|port| format!("http://127.0.0.1:{port}"));
     let store = app.store.clone();
     let registry = app.registry.clone();
     let routing = app.routing.clone();
@@ -234,6 +284,7 @@ phone_number_ids = ["{PHONE_NUMBER_ID}"]
     actix_rt::spawn(app.run_until_stopped());
     TestApp {
         address,
+        metrics_address,
         client: reqwest::Client::new(),
         store,
         clock,

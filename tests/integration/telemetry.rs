@@ -66,3 +66,43 @@ async fn a_webhooks_spans_are_exported_over_otlp() {
     server.wait().unwrap();
     assert_eq!(seen, wanted, "spans exported to the collector");
 }
+
+crate::helpers::on_both_databases!(metrics_are_served_on_their_own_listener_when_asked);
+
+/// `/metrics` is on the main listener by default; with `[http] metrics_bind` it moves to a
+/// listener of its own and the internet-facing one answers 404.
+async fn metrics_are_served_on_their_own_listener_when_asked(backend: crate::helpers::Backend) {
+    use crate::helpers::*;
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    customer_writes(&app, "16315551234", "wamid.M1", "hello").await;
+    let client = app.client.clone();
+    let scrape = |base: String| {
+        let client = client.clone();
+        async move {
+            let response = client.get(format!("{base}/metrics")).send().await.unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        }
+    };
+    let (status, text) = scrape(app.address.clone()).await;
+    assert_eq!(status, 200);
+    assert!(text.contains("parley_webhooks_total"), "{text}");
+    assert!(app.metrics_address.is_none());
+    drop(app);
+
+    let Some(app) = spawn_app_with(backend, "[http]\nmetrics_bind = \"127.0.0.1:0\"\n").await
+    else {
+        return;
+    };
+    customer_writes(&app, "16315551234", "wamid.M2", "hello").await;
+    let (status, _) = scrape(app.address.clone()).await;
+    assert_eq!(status, 404, "not on the internet-facing listener");
+    let apart = app.metrics_address.clone().expect("a metrics listener");
+    let (status, text) = scrape(apart.clone()).await;
+    assert_eq!(status, 200);
+    assert!(text.contains("parley_webhooks_total"), "{text}");
+    // Only metrics there.
+    let graphql = client.get(format!("{apart}/graphql")).send().await.unwrap();
+    assert_eq!(graphql.status().as_u16(), 404);
+}

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 on_both_databases!(
     message_contents_and_event_details_are_typed_by_kind,
     an_inbox_screen_passes_the_complexity_limit_and_abuse_does_not,
+    fields_that_cost_work_are_priced_and_bounded,
 );
 
 const CONVERSATION: &str = r#"
@@ -196,4 +197,90 @@ async fn an_inbox_screen_passes_the_complexity_limit_and_abuse_does_not(backend:
     assert!(abuse["data"].is_null(), "{abuse}");
     let message = abuse["errors"][0]["message"].as_str().unwrap_or_default();
     assert!(message.to_lowercase().contains("complex"), "{abuse}");
+}
+
+/// Fields cheap to ask and expensive to answer are priced by the work they do, lists of
+/// them are paged, ranges are bounded, and no page size overflows the arithmetic.
+async fn fields_that_cost_work_are_priced_and_bounded(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let conversation = customer_writes(&app, "5511977776666", "wamid.P1", "Hello").await;
+    let refused = |answer: &serde_json::Value| {
+        assert_eq!(error_code(answer), "invalid_query", "{answer}");
+        assert!(answer["data"].is_null(), "{answer}");
+    };
+    // Each case's SLA view and notes are work of their own: a page of them is refused.
+    refused(
+        &app.graphql(
+            "{ conversations(first: 100) { edges { node { id sla { priority } notes(first: 100) { body }
+               contact { consentHistory(first: 100) { purpose } } } } } }",
+            json!({}),
+        )
+        .await,
+    );
+    // Page sizes near i32::MAX at every level: refused, never wrapped round to a small cost.
+    let huge = i32::MAX;
+    refused(
+        &app.graphql(
+            &format!(
+                "{{ conversations(first: {huge}) {{ edges {{ node {{ messages(first: {huge}) {{ edges {{ node {{ id }} }} }}
+                   events(first: {huge}) {{ kind }} notes(first: {huge}) {{ body }} }} }} }}
+                   heldMessages(first: {huge}) {{ id }} auditLog(first: {huge}) {{ entries {{ id }} }} suppressions(first: {huge}) {{ id }} }}"
+            ),
+            json!({}),
+        )
+        .await,
+    );
+    // Explaining triage classifies text: a batch of aliases costs as much.
+    let explain = (0..500)
+        .map(|i| format!("e{i}: explainTriage(text: \"where is my order\") {{ language }}"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    refused(&app.graphql(&format!("{{ {explain} }}"), json!({})).await);
+
+    // The escalation mix reads the event log: at most 92 days back.
+    let since_1970 = app
+        .graphql(
+            "{ escalationMix(since: \"1970-01-01T00:00:00Z\") { count } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(error_code(&since_1970), "invalid_input", "{since_1970}");
+    let recent = app.graphql("{ escalationMix { count } }", json!({})).await;
+    assert!(recent["errors"].is_null(), "{recent}");
+
+    // Ordinary use passes, and notes page.
+    for body in ["first", "second", "third"] {
+        let added = app
+            .graphql(
+                "mutation($c: ID!, $b: String!) { addNote(conversationId: $c, body: $b) { id } }",
+                json!({ "c": conversation, "b": body }),
+            )
+            .await;
+        assert!(added["errors"].is_null(), "{added}");
+    }
+    let page = |after: Option<String>| {
+        let app = &app;
+        let conversation = conversation.clone();
+        async move {
+            let answer = app
+                .graphql(
+                    "query($c: ID!, $a: ID) { conversation(id: $c) { sla { priority } notes(first: 2, after: $a) { id body } } }",
+                    json!({ "c": conversation, "a": after }),
+                )
+                .await;
+            assert!(answer["errors"].is_null(), "{answer}");
+            answer["data"]["conversation"]["notes"]
+                .as_array()
+                .unwrap()
+                .clone()
+        }
+    };
+    let first = page(None).await;
+    let bodies: Vec<_> = first.iter().map(|n| n["body"].clone()).collect();
+    assert_eq!(bodies, [json!("first"), json!("second")]);
+    let rest = page(first[1]["id"].as_str().map(str::to_owned)).await;
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0]["body"], "third");
 }

@@ -42,7 +42,7 @@ impl ContactMutation {
         &self,
         ctx: &Context<'_>,
         wa_id: String,
-        reason: Option<String>,
+        #[graphql(validator(chars_max_length = 1000))] reason: Option<String>,
     ) -> async_graphql::Result<Contact> {
         set_blocked(ctx, wa_id, true, reason).await
     }
@@ -63,7 +63,7 @@ impl ContactMutation {
         wa_id: String,
         purpose: super::types::ConsentPurpose,
         granted: bool,
-        note: Option<String>,
+        #[graphql(validator(chars_max_length = 1000))] note: Option<String>,
     ) -> async_graphql::Result<Contact> {
         record_consent(ctx, wa_id, purpose, granted, note).await
     }
@@ -76,7 +76,7 @@ impl ContactMutation {
         &self,
         ctx: &Context<'_>,
         wa_id: String,
-        reason: String,
+        #[graphql(validator(chars_max_length = 1000))] reason: String,
     ) -> async_graphql::Result<ErasureReport> {
         let (actor, a) = contact_manager(ctx, &wa_id, Permission::EraseData)?;
         let reason = reason.trim().to_owned();
@@ -91,7 +91,7 @@ impl ContactMutation {
             .await
             .map_err(ApiError::internal)?
             .map_err(|e| ApiError::new(ErrorCode::InvalidInput, e.to_string()))?;
-        a.registry.forget_contact_state(&wa_id);
+        forget_contact(a, &wa_id);
         Ok(ErasureReport {
             contact_id: ID(erasure.contact_id.to_string()),
             conversations: erasure.conversations,
@@ -120,7 +120,7 @@ impl ContactMutation {
             })
             .await
             .map_err(ApiError::internal)?;
-        a.registry.forget_contact_state(&wa_id);
+        forget_contact(a, &wa_id);
         Ok(Contact(contact))
     }
 }
@@ -151,7 +151,7 @@ pub(crate) async fn record_consent(
         .map_err(ApiError::internal)?
         .map_err(|e| ApiError::new(ErrorCode::InvalidInput, e.to_string()))?;
     // Live conversations of the contact read their consent again before the next send.
-    a.registry.forget_contact_state(&wa_id);
+    forget_contact(a, &wa_id);
     let contact_id = recorded
         .first()
         .map(|e| e.contact_id)
@@ -224,5 +224,21 @@ async fn set_blocked(
         .await
         .map_err(ApiError::internal)?;
     a.routing.noise.set_blocked(&wa_id, blocked);
+    a.relay
+        .invalidate(crate::cluster::bus::Invalidation::ContactChanged {
+            wa_id: wa_id.clone(),
+            blocked: Some(blocked),
+        });
     Ok(Contact(contact))
+}
+
+/// Makes this node's live conversations of a contact read its state again, and tells the
+/// other nodes of a cluster to do the same.
+fn forget_contact(a: &super::ApiContext, wa_id: &str) {
+    a.registry.forget_contact_state(wa_id);
+    a.relay
+        .invalidate(crate::cluster::bus::Invalidation::ContactChanged {
+            wa_id: wa_id.to_owned(),
+            blocked: None,
+        });
 }

@@ -62,11 +62,19 @@ pub async fn graphql(
     };
     let mut response = schema.execute(request.data(who)).await;
     // Errors raised before any resolver ran (syntax, validation, depth and complexity
-    // limits, argument types) get a code too, like every other error.
+    // limits, argument types) get a code too, like every other error: a value refused by
+    // an argument's validator (a text over its length limit) is `invalid_input`.
     for error in &mut response.errors {
+        let code = if error.message.starts_with("Invalid value for argument")
+            || error.message.starts_with("Failed to parse")
+        {
+            "invalid_input"
+        } else {
+            "invalid_query"
+        };
         let extensions = error.extensions.get_or_insert_with(Default::default);
         if extensions.get("code").is_none() {
-            extensions.set("code", "invalid_query");
+            extensions.set("code", code);
         }
     }
     let response: async_graphql_actix_web::GraphQLResponse = response.into();

@@ -161,6 +161,7 @@ pub struct GovernanceQuery;
 impl GovernanceQuery {
     /// The approval queue: held messages, oldest first (PENDING by default), of one
     /// conversation or all.
+    #[graphql(complexity = "super::types::page_cost(first, child_complexity, 1)")]
     async fn held_messages(
         &self,
         ctx: &Context<'_>,
@@ -191,6 +192,7 @@ impl GovernanceQuery {
 
     /// The audit trail, newest first (auditors and admins). Entries cannot be edited or
     /// deleted through any API; `parley audit verify` checks the chain.
+    #[graphql(complexity = "super::types::page_cost(first, child_complexity, 1)")]
     async fn audit_log(
         &self,
         ctx: &Context<'_>,
@@ -303,7 +305,7 @@ impl GovernanceMutation {
         &self,
         ctx: &Context<'_>,
         id: ID,
-        reason: String,
+        #[graphql(validator(chars_max_length = 1000))] reason: String,
     ) -> async_graphql::Result<HeldMessage> {
         decide(ctx, &id, Decision::Reject { reason }).await
     }

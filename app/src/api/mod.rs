@@ -15,6 +15,7 @@ pub mod inbox;
 pub mod payloads;
 pub mod plugins;
 pub mod reports;
+mod resume;
 pub mod routing;
 pub mod sla;
 pub mod templates;
@@ -37,7 +38,7 @@ use crate::store::queries::{ConversationCursor, ConversationFilter as StoreFilte
 use actix_web::{HttpResponse, web};
 use async_graphql::{Context, ID, InputObject, Object, Schema, SimpleObject, Subscription};
 use auth::Principal;
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use std::sync::Arc;
 use types::*;
 
@@ -63,6 +64,8 @@ pub struct ApiContext {
     pub figures: crate::reports::figures::Figures,
     /// This node's shard leases, on a cluster node.
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
+    /// Tells the other nodes of a cluster about changes made here (nothing on one node).
+    pub relay: crate::cluster::bus::Relay,
 }
 
 pub fn build_schema(context: ApiContext) -> ParleySchema {
@@ -203,7 +206,9 @@ pub struct ConversationFilter {
 
 #[derive(InputObject)]
 pub struct CreateAgentInput {
+    #[graphql(validator(chars_max_length = 200))]
     pub name: String,
+    #[graphql(validator(chars_max_length = 320))]
     pub email: Option<String>,
     pub role: Role,
     pub team_id: Option<ID>,
@@ -275,7 +280,7 @@ impl CoreQuery {
     }
 
     /// Conversations, newest activity first.
-    #[graphql(complexity = "first.unwrap_or(DEFAULT_PAGE).max(1) as usize * child_complexity")]
+    #[graphql(complexity = "types::page_cost(first, child_complexity, 1)")]
     async fn conversations(
         &self,
         ctx: &Context<'_>,
@@ -376,7 +381,7 @@ impl CoreQuery {
     }
 
     /// Payloads and items that could not be applied, newest first (admins only).
-    #[graphql(complexity = "first.unwrap_or(DEFAULT_PAGE).max(1) as usize * child_complexity")]
+    #[graphql(complexity = "types::page_cost(first, child_complexity, 1)")]
     async fn dead_letters(
         &self,
         ctx: &Context<'_>,
@@ -543,7 +548,7 @@ impl CoreMutation {
         &self,
         ctx: &Context<'_>,
         conversation_id: ID,
-        body: String,
+        #[graphql(validator(chars_max_length = 4096))] body: String,
     ) -> async_graphql::Result<Note> {
         let who = principal(ctx)?;
         who.require(Permission::WriteNotes)?;
@@ -568,7 +573,11 @@ impl CoreMutation {
         Ok(Note(note))
     }
 
-    async fn create_team(&self, ctx: &Context<'_>, name: String) -> async_graphql::Result<Team> {
+    async fn create_team(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(validator(chars_max_length = 200))] name: String,
+    ) -> async_graphql::Result<Team> {
         principal(ctx)?.require(Permission::ManageTeams)?;
         let name = name.trim().to_owned();
         if name.is_empty() {
@@ -658,38 +667,28 @@ pub struct CoreSubscription;
 #[Subscription]
 impl CoreSubscription {
     /// Events as they are committed: of one conversation, or of all when no id is given.
+    /// With `afterEventId` (the id of the last event a client saw), the events logged
+    /// after it come first, then the live ones: a client that reconnects misses nothing.
     async fn conversation_events(
         &self,
         ctx: &Context<'_>,
         conversation_id: Option<ID>,
+        after_event_id: Option<ID>,
     ) -> async_graphql::Result<impl Stream<Item = ConversationEvent>> {
         principal(ctx)?.require(Permission::ReadConversations)?;
         let only = conversation_id
             .as_ref()
             .map(|id| id_of(id, "conversation"))
             .transpose()?;
-        let receiver = api(ctx).events.subscribe();
-        Ok(futures::stream::unfold(
-            receiver,
-            move |mut receiver| async move {
-                loop {
-                    match receiver.recv().await {
-                        Ok(event) if only.is_none_or(|id| id == event.conversation_id) => {
-                            return Some((ConversationEvent(event.as_ref().clone()), receiver));
-                        }
-                        Ok(_) => continue,
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                            tracing::warn!(
-                                missed,
-                                "A subscriber fell behind; it can re-read the event log."
-                            );
-                            continue;
-                        }
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-                    }
-                }
-            },
-        ))
+        let after = after_event_id
+            .as_ref()
+            .map(|id| id_of(id, "event"))
+            .transpose()?;
+        let live = api(ctx).events.subscribe();
+        Ok(
+            resume::events_after(api(ctx).store.clone(), live, only, after)
+                .map(|event| ConversationEvent(event.as_ref().clone())),
+        )
     }
 }
 
@@ -720,6 +719,11 @@ async fn readyz(store: web::Data<Store>) -> HttpResponse {
     }
 }
 
+/// `/metrics`, on the main listener or on `[http] metrics_bind`.
+pub fn metrics_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/metrics", web::get().to(metrics_text));
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/graphql")
@@ -727,7 +731,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(endpoint::graphiql)),
     )
     .service(web::resource("/graphql/ws").route(web::get().to(endpoint::graphql_ws)))
-    .route("/metrics", web::get().to(metrics_text))
     .route("/healthz", web::get().to(healthz))
     .route("/readyz", web::get().to(readyz))
     .configure(inbox::routes);

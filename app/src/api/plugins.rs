@@ -257,6 +257,11 @@ pub async fn load(ctx: &Context<'_>, manifest_path: String) -> Result<LoadedPlug
         .await
         .map_err(|e| plugin_error(&e))?;
     let manifest = path.display().to_string();
+    api(ctx)
+        .relay
+        .invalidate(crate::cluster::bus::Invalidation::PluginLoaded {
+            manifest_path: manifest.clone(),
+        });
     audit(
         ctx,
         "plugin.loaded",
@@ -282,6 +287,9 @@ pub async fn load(ctx: &Context<'_>, manifest_path: String) -> Result<LoadedPlug
 pub async fn remove(ctx: &Context<'_>, id: String) -> Result<bool, ApiError> {
     principal(ctx)?.require(Permission::ManagePlugins)?;
     if api(ctx).plugins.remove(&id) {
+        api(ctx)
+            .relay
+            .invalidate(crate::cluster::bus::Invalidation::PluginRemoved { id: id.clone() });
         audit(ctx, "plugin.removed", &id, serde_json::json!({})).await?;
         Ok(true)
     } else {

@@ -380,6 +380,7 @@ pub struct RoutingQuery;
 impl RoutingQuery {
     /// What triage and routing would do with `text` from the contact `waId` (its VIP flag
     /// and recent history count), without storing anything.
+    #[graphql(complexity = "super::types::COMPUTE_COST.saturating_add(child_complexity)")]
     async fn explain_triage(
         &self,
         ctx: &Context<'_>,
@@ -543,6 +544,7 @@ impl RoutingQuery {
     }
 
     /// Suppressed messages, newest first.
+    #[graphql(complexity = "super::types::page_cost(first, child_complexity, 1)")]
     async fn suppressions(
         &self,
         ctx: &Context<'_>,
@@ -646,6 +648,8 @@ impl RoutingMutation {
         .await;
         match result {
             Ok(loaded) => {
+                a.relay
+                    .invalidate(crate::cluster::bus::Invalidation::PoliciesReloaded);
                 // Open cases are measured by the new targets and calendars from now on.
                 if let Some(sla) = &a.sla {
                     sla.clock.do_send(crate::sla::deadlines::RecheckAll);

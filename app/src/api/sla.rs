@@ -255,6 +255,9 @@ pub struct EscalationCount {
     pub count: i64,
 }
 
+/// How far back `escalationMix` reads the event log (longer ranges: the reports).
+const ESCALATION_MIX_MAX_DAYS: i64 = 92;
+
 #[derive(Default)]
 pub struct SlaQuery;
 
@@ -262,6 +265,7 @@ pub struct SlaQuery;
 impl SlaQuery {
     /// The escalation destination mix: which teams absorbed escalations, from which
     /// triggers, since `since` (default: the last 30 days). Largest first.
+    #[graphql(complexity = "super::types::COMPUTE_COST.saturating_add(child_complexity)")]
     async fn escalation_mix(
         &self,
         ctx: &Context<'_>,
@@ -269,10 +273,16 @@ impl SlaQuery {
     ) -> async_graphql::Result<Vec<EscalationCount>> {
         principal(ctx)?.require(Permission::ReadConversations)?;
         let a = api(ctx);
-        let since = since.map_or_else(
-            || a.clock.now() - 30 * 86_400 * crate::domain::SECOND_MICROS,
-            |s| s.timestamp_micros(),
-        );
+        let now = a.clock.now();
+        let day = 86_400 * crate::domain::SECOND_MICROS;
+        let since = since.map_or(now - 30 * day, |s| s.timestamp_micros());
+        if since < now - ESCALATION_MIX_MAX_DAYS * day {
+            return Err(ApiError::new(
+                ErrorCode::InvalidInput,
+                format!("since reaches back at most {ESCALATION_MIX_MAX_DAYS} days"),
+            )
+            .into());
+        }
         let rows = a
             .store
             .escalations_since(since)
@@ -369,7 +379,7 @@ impl SlaMutation {
         &self,
         ctx: &Context<'_>,
         conversation_id: ID,
-        reason: String,
+        #[graphql(validator(chars_max_length = 1000))] reason: String,
         to_team: Option<String>,
     ) -> async_graphql::Result<Conversation> {
         let who = principal(ctx)?;

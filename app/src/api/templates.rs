@@ -252,7 +252,7 @@ impl TemplateMutation {
         &self,
         ctx: &Context<'_>,
         id: ID,
-        note: Option<String>,
+        #[graphql(validator(chars_max_length = 1000))] note: Option<String>,
     ) -> async_graphql::Result<Template> {
         transition(
             ctx,
@@ -269,7 +269,7 @@ impl TemplateMutation {
         &self,
         ctx: &Context<'_>,
         id: ID,
-        reason: String,
+        #[graphql(validator(chars_max_length = 1000))] reason: String,
     ) -> async_graphql::Result<Template> {
         if reason.trim().is_empty() {
             return Err(ApiError::new(ErrorCode::InvalidInput, "say why it is rejected").into());
@@ -289,7 +289,7 @@ impl TemplateMutation {
         &self,
         ctx: &Context<'_>,
         id: ID,
-        note: Option<String>,
+        #[graphql(validator(chars_max_length = 1000))] note: Option<String>,
     ) -> async_graphql::Result<Template> {
         transition(
             ctx,

@@ -14,6 +14,26 @@ use chrono::{DateTime, Utc};
 
 pub const DEFAULT_PAGE: i32 = 20;
 
+/// Highest cost one field can claim: far above any complexity limit, and low enough that
+/// async-graphql's (unchecked) sum over every field a 1 MB query can name never overflows.
+const COST_CEILING: usize = 1 << 32;
+
+/// The complexity of a list of `first` items (default [`DEFAULT_PAGE`]) costing `child`
+/// each, plus `base` for the query behind it; saturating at [`COST_CEILING`] however large
+/// `first` is asked.
+pub fn page_cost(first: Option<i32>, child: usize, base: usize) -> usize {
+    let first = first.unwrap_or(DEFAULT_PAGE).max(1) as usize;
+    first
+        .saturating_mul(child.max(1))
+        .saturating_add(base)
+        .min(COST_CEILING)
+}
+
+/// Fields that run a query or a computation of their own cost this much beside their
+/// children: the SLA view (deadlines, ledger, policy), a triage explanation, a report.
+pub const QUERY_COST: usize = 10;
+pub const COMPUTE_COST: usize = 50;
+
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 pub enum ConversationStatus {
     Created,
@@ -256,6 +276,7 @@ impl Conversation {
     /// The SLA clock on this case: every target with its state, due time and counted
     /// time, the pauses, the alarms recorded and the policy and calendar used. Replayed
     /// from the event log, so it also answers "why did this case breach?".
+    #[graphql(complexity = "QUERY_COST.saturating_add(child_complexity)")]
     async fn sla(&self, ctx: &Context<'_>) -> async_graphql::Result<super::sla::Sla> {
         super::sla::sla_of(ctx, &self.0).await
     }
@@ -317,7 +338,7 @@ impl Conversation {
             .map(async_graphql::Json)
     }
     /// Messages, oldest first.
-    #[graphql(complexity = "first.unwrap_or(DEFAULT_PAGE).max(1) as usize * child_complexity")]
+    #[graphql(complexity = "page_cost(first, child_complexity, 1)")]
     async fn messages(
         &self,
         ctx: &Context<'_>,
@@ -349,11 +370,19 @@ impl Conversation {
             },
         })
     }
-    /// Internal notes, oldest first.
-    async fn notes(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Note>> {
+    /// Internal notes, oldest first: `first` of them (default 20) after note `after`.
+    #[graphql(complexity = "page_cost(first, child_complexity, 1)")]
+    async fn notes(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        #[graphql(desc = "A note id from the previous page.")] after: Option<ID>,
+    ) -> async_graphql::Result<Vec<Note>> {
+        let limit = page_size(ctx, first)?;
+        let after = after.as_ref().map(|id| id_of(id, "note")).transpose()?;
         let store = &ctx.data_unchecked::<ApiContext>().store;
         Ok(store
-            .notes(self.0.id)
+            .notes_page(self.0.id, after, limit)
             .await
             .map_err(ApiError::internal)?
             .into_iter()
@@ -361,7 +390,7 @@ impl Conversation {
             .collect())
     }
     /// The conversation's event log, oldest first.
-    #[graphql(complexity = "first.unwrap_or(DEFAULT_PAGE).max(1) as usize * child_complexity")]
+    #[graphql(complexity = "page_cost(first, child_complexity, 1)")]
     async fn events(
         &self,
         ctx: &Context<'_>,
@@ -434,14 +463,23 @@ impl Contact {
             })
             .collect())
     }
-    /// Every opt-in and opt-out, newest first.
+    /// Opt-ins and opt-outs, newest first: `first` of them (default 20) before change
+    /// `before`.
+    #[graphql(complexity = "page_cost(first, child_complexity, 1)")]
     async fn consent_history(
         &self,
         ctx: &Context<'_>,
+        first: Option<i32>,
+        #[graphql(desc = "A change id from the previous page.")] before: Option<ID>,
     ) -> async_graphql::Result<Vec<ConsentChange>> {
+        let limit = page_size(ctx, first)?;
+        let before = before
+            .as_ref()
+            .map(|id| id_of(id, "consent change"))
+            .transpose()?;
         let store = &ctx.data_unchecked::<ApiContext>().store;
         let history = store
-            .consent_history(self.0.id)
+            .consent_history_page(self.0.id, before, limit)
             .await
             .map_err(ApiError::internal)?;
         Ok(history.into_iter().map(ConsentChange).collect())

@@ -14,7 +14,12 @@
 //! are applied by the owner of each message's shard ([`inbox`]), and a request for a
 //! case owned elsewhere is forwarded to its owner's advertised address ([`deliver`]).
 //! This module never keeps anything whose loss loses data.
+//!
+//! [`bus`] is everything a node shares through Redis, all of it safe to lose: the
+//! fan-out of committed events to subscribers on every node, the outbound pacing every
+//! node draws from, presence and collision state, and cache invalidations.
 
+pub mod bus;
 pub mod deliver;
 pub mod inbox;
 pub mod leases;

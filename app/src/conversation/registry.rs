@@ -77,6 +77,14 @@ impl ConversationRegistry {
         }
     }
 
+    /// Makes every live conversation read its contact's state again (after another node
+    /// changed contacts this node may not have heard about).
+    pub fn forget_all_contact_state(&self) {
+        for entry in self.inner.actors.iter() {
+            entry.value().addr.do_send(ForgetState);
+        }
+    }
+
     pub fn is_live(&self, key: &ConversationKey) -> bool {
         self.inner.actors.contains_key(key)
     }

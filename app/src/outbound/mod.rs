@@ -50,6 +50,8 @@ pub struct OutboxWorker {
     settings: OutboundSettings,
     pair: pacing::PairPacer,
     throughput: pacing::ThroughputPacer,
+    /// In a cluster: the limits every node draws from (the two above are then unused).
+    shared: Option<Arc<crate::cluster::bus::limiter::SharedPacing>>,
     conversations: Conversations,
     /// How often the outbox is read when nothing woke it.
     idle_poll: Duration,
@@ -83,6 +85,7 @@ impl OutboxWorker {
                 settings.pair_interval_ms as i64 * 1000,
             ),
             throughput: pacing::ThroughputPacer::new(settings.messages_per_second),
+            shared: None,
             settings,
             conversations,
             idle_poll: IDLE_POLL,
@@ -94,6 +97,37 @@ impl OutboxWorker {
     pub fn polling_every(mut self, every: Duration) -> Self {
         self.idle_poll = every.min(IDLE_POLL);
         self
+    }
+
+    /// Paces with the cluster's shared limits instead of this node's own.
+    pub fn with_shared_pacing(
+        mut self,
+        shared: Arc<crate::cluster::bus::limiter::SharedPacing>,
+    ) -> Self {
+        self.shared = Some(shared);
+        self
+    }
+
+    async fn take_pair(
+        &self,
+        job: &outbox::Model,
+        now: crate::domain::Micros,
+    ) -> Result<(), crate::domain::Micros> {
+        match &self.shared {
+            Some(shared) => {
+                shared
+                    .take_pair(&job.phone_number_id, &job.recipient, now)
+                    .await
+            }
+            None => self.pair.take(&job.phone_number_id, &job.recipient, now),
+        }
+    }
+
+    async fn wait_turn(&self, number: &str) -> bool {
+        match &self.shared {
+            Some(shared) => shared.wait_turn(number).await,
+            None => self.throughput.wait_turn(number).await,
+        }
     }
 
     /// Runs until the process stops.
@@ -151,7 +185,7 @@ impl OutboxWorker {
                 if !recipients.insert((job.channel_id.clone(), job.recipient.clone())) {
                     continue;
                 }
-                match self.pair.take(&job.phone_number_id, &job.recipient, now) {
+                match self.take_pair(&job, now).await {
                     Ok(()) => batch.push(job),
                     Err(until) => self.defer(&job, until, now).await,
                 }
@@ -200,7 +234,7 @@ impl OutboxWorker {
                 return;
             }
         }
-        if self.throughput.wait_turn(&job.phone_number_id).await {
+        if self.wait_turn(&job.phone_number_id).await {
             metrics()
                 .outbound_paced
                 .with_label_values(&["throughput"])

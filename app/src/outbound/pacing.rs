@@ -7,8 +7,8 @@
 //! - **Throughput** (130429): a number sends at most its tier's messages per second. Calls
 //!   are spaced in real time per number.
 //!
-//! Both are per process: several nodes sending for one number share its tier between them
-//! (configure each node's share).
+//! Both are per process. In a cluster the same limits are taken from Redis by every node
+//! ([`crate::cluster::bus::limiter`]), and these pace one node's share when Redis is away.
 
 use crate::domain::Micros;
 use std::collections::HashMap;

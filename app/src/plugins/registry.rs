@@ -466,7 +466,15 @@ impl PluginHandle {
 
     #[tracing::instrument(skip_all, fields(plugin = %self.plugin.id(), call = call.name()))]
     pub(crate) async fn invoke(&self, call: Call) -> Result<Reply, PluginError> {
-        let admitted = {
+        // Verifying an inbound webhook runs before anyone is authenticated: whatever junk
+        // a stranger posts must not open the breaker that guards sends (nor would an open
+        // one refuse the provider's genuine webhooks). Such calls are bounded by the
+        // plugin's deadline and memory limit, counted in its statistics, and otherwise
+        // left out of the breaker.
+        let guarded = !matches!(call, Call::VerifyAndParse(_));
+        let admitted = if !guarded {
+            Ok(())
+        } else {
             let mut monitor = lock(&self.monitor);
             let admitted = monitor.breaker.try_acquire(Instant::now());
             if admitted.is_err() {
@@ -486,11 +494,22 @@ impl PluginHandle {
         let mut monitor = lock(&self.monitor);
         match &outcome {
             Ok(_) => {
-                monitor.breaker.on_success();
+                if guarded {
+                    monitor.breaker.on_success();
+                }
                 monitor.stats.record(elapsed, None);
             }
             Err(e) => {
-                if e.counts_against_plugin() {
+                if !guarded {
+                    if e.counts_against_plugin() {
+                        tracing::warn!(error = %e, code = e.code(), elapsed_ms = millis(elapsed), "Plugin failed verifying an inbound webhook.");
+                    } else {
+                        tracing::debug!(
+                            code = e.code(),
+                            "Inbound webhook not verified by the plugin."
+                        );
+                    }
+                } else if e.counts_against_plugin() {
                     monitor.breaker.on_failure(Instant::now());
                     tracing::warn!(error = %e, code = e.code(), elapsed_ms = millis(elapsed), "Plugin call failed.");
                 } else {

@@ -277,6 +277,20 @@ pub async fn reload(
     }
 }
 
+/// Reads the policies again on this node after another node of the cluster reloaded them
+/// (that node audited the reload; this one only follows).
+pub async fn refresh(
+    handle: &PolicyHandle,
+    sources: &PolicySources,
+    store: &Store,
+    now: Micros,
+) -> Result<LoadedPolicies, LoadError> {
+    let policies = build(sources, store, now).await?;
+    let loaded = summary(&policies);
+    handle.replace(policies);
+    Ok(loaded)
+}
+
 /// The first load at start-up (a bad file stops Parley from starting, with the line).
 pub async fn load(
     sources: &PolicySources,

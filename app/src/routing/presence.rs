@@ -4,13 +4,19 @@
 //! refresh it while it lasts; an entry lapses on its own after a short time so a closed
 //! browser tab never blocks anyone. Every change is published to GraphQL subscribers, and
 //! a reply is refused while another agent is typing in the same conversation.
+//!
+//! In a cluster each node's board is a replica: a change made here goes to the other
+//! nodes through the cluster bus (and into Redis, with an expiry), and theirs come back
+//! through [`PresenceBoard::apply_remote`], so a collision is seen whichever node each
+//! agent is connected to.
 
+use crate::cluster::bus::{PresenceChange, Relay};
 use crate::domain::{Micros, SECOND_MICROS};
 use dashmap::DashMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PresenceState {
     Viewing,
@@ -27,7 +33,7 @@ impl PresenceState {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Presence {
     pub agent_id: i64,
     pub agent_name: String,
@@ -46,18 +52,49 @@ pub struct PresenceUpdate {
 pub struct PresenceBoard {
     conversations: DashMap<i64, Vec<Presence>>,
     updates: broadcast::Sender<PresenceUpdate>,
+    relay: Relay,
 }
 
 impl Default for PresenceBoard {
     fn default() -> Self {
-        Self {
-            conversations: DashMap::new(),
-            updates: broadcast::channel(1024).0,
-        }
+        Self::with_relay(Relay::none())
     }
 }
 
 impl PresenceBoard {
+    /// A board whose changes also go to the other nodes of a cluster.
+    pub fn with_relay(relay: Relay) -> Self {
+        Self {
+            conversations: DashMap::new(),
+            updates: broadcast::channel(1024).0,
+            relay,
+        }
+    }
+
+    /// Applies another node's change (an agent's presence, or its end) and publishes who
+    /// is present now to this node's subscribers.
+    pub fn apply_remote(&self, change: PresenceChange, now: Micros) {
+        let present = {
+            let mut entry = self
+                .conversations
+                .entry(change.conversation_id)
+                .or_default();
+            entry.retain(|p| p.expires_at > now && p.agent_id != change.agent_id);
+            if let Some(presence) = change.presence.filter(|p| p.expires_at > now) {
+                entry.push(presence);
+            }
+            entry.clone()
+        };
+        if present.is_empty() {
+            self.conversations
+                .remove_if(&change.conversation_id, |_, list| list.is_empty());
+        }
+        let _ = self.updates.send(PresenceUpdate {
+            conversation_id: change.conversation_id,
+            present,
+        });
+    }
+
     /// Sets (or with `None` clears) an agent's presence on a conversation and publishes
     /// who is present now.
     pub fn set(
@@ -68,24 +105,28 @@ impl PresenceBoard {
         state: Option<PresenceState>,
         now: Micros,
     ) -> Vec<Presence> {
-        let present = {
+        let (present, mine) = {
             let mut entry = self.conversations.entry(conversation_id).or_default();
             entry.retain(|p| p.expires_at > now && p.agent_id != agent_id);
             let since = entry
                 .iter()
                 .find(|p| p.agent_id == agent_id)
                 .map_or(now, |p| p.since);
-            if let Some(state) = state {
-                entry.push(Presence {
-                    agent_id,
-                    agent_name: agent_name.to_owned(),
-                    state,
-                    since,
-                    expires_at: now + state.ttl(),
-                });
-            }
-            entry.clone()
+            let mine = state.map(|state| Presence {
+                agent_id,
+                agent_name: agent_name.to_owned(),
+                state,
+                since,
+                expires_at: now + state.ttl(),
+            });
+            entry.extend(mine.clone());
+            (entry.clone(), mine)
         };
+        self.relay.presence(PresenceChange {
+            conversation_id,
+            agent_id,
+            presence: mine,
+        });
         if present.is_empty() {
             self.conversations
                 .remove_if(&conversation_id, |_, list| list.is_empty());

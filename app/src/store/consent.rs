@@ -9,7 +9,7 @@ use crate::domain::consent::Purpose;
 use futures::future::BoxFuture;
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait,
-    QueryFilter, QueryOrder,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 
 /// Whose consent changes.
@@ -133,6 +133,23 @@ impl Store {
             .order_by_desc(consent_event::Column::Id)
             .all(self.db())
             .await?)
+    }
+
+    /// A page of the contact's consent changes, newest first, before change `before`.
+    pub async fn consent_history_page(
+        &self,
+        contact_id: i64,
+        before: Option<i64>,
+        limit: u64,
+    ) -> Result<Vec<consent_event::Model>, StoreError> {
+        let mut query = consent_event::Entity::find()
+            .filter(consent_event::Column::ContactId.eq(contact_id))
+            .order_by_desc(consent_event::Column::Id)
+            .limit(limit);
+        if let Some(before) = before {
+            query = query.filter(consent_event::Column::Id.lt(before));
+        }
+        Ok(query.all(self.db()).await?)
     }
 
     /// The contact's consent per purpose, as the send-time check sees it.

@@ -106,12 +106,21 @@ impl Store {
         Ok(note::Entity::find_by_id(id).one(self.db()).await?)
     }
 
-    pub async fn notes(&self, conversation_id: i64) -> Result<Vec<note::Model>, StoreError> {
-        Ok(note::Entity::find()
+    /// A page of a conversation's notes, oldest first, after note `after`.
+    pub async fn notes_page(
+        &self,
+        conversation_id: i64,
+        after: Option<i64>,
+        limit: u64,
+    ) -> Result<Vec<note::Model>, StoreError> {
+        let mut query = note::Entity::find()
             .filter(note::Column::ConversationId.eq(conversation_id))
             .order_by_asc(note::Column::Id)
-            .all(self.db())
-            .await?)
+            .limit(limit);
+        if let Some(after) = after {
+            query = query.filter(note::Column::Id.gt(after));
+        }
+        Ok(query.all(self.db()).await?)
     }
 
     /// A conversation's event log, oldest first, after event `after`.

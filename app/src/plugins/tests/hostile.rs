@@ -443,3 +443,71 @@ async fn a_back_end_that_never_answers_costs_the_call_its_deadline_and_no_more()
         "{took:?}"
     );
 }
+
+/// A transport whose `verify-and-parse` traps on whatever it is given (as a plugin that
+/// parses before it verifies might on junk) and whose `send` answers `ok("SM1")`.
+fn transport_trapping_on_inbound() -> Vec<u8> {
+    let module = r#"(module
+  (memory (export "memory") 1)
+  (global $heap (mut i32) (i32.const 8192))
+  (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32)
+    (local $p i32)
+    (local.set $p
+      (i32.and
+        (i32.add (global.get $heap) (i32.sub (local.get 2) (i32.const 1)))
+        (i32.xor (i32.sub (local.get 2) (i32.const 1)) (i32.const -1))))
+    (global.set $heap (i32.add (local.get $p) (local.get 3)))
+    (local.get $p))
+  (func (export "parley:plugin/health@0.1.0#check") (result i32)
+    (i32.store8 (i32.const 2048) (i32.const 0)) (i32.const 2048))
+  (func (export "parley:plugin/messaging@0.1.0#verify-and-parse")
+    (param i32 i32 i32 i32 i32 i32 i32 i32) (result i32)
+    unreachable)
+  (func (export "parley:plugin/messaging@0.1.0#send") (param i32) (result i32)
+    (i32.store8 (i32.const 2048) (i32.const 0))
+    (i32.store (i32.const 2052) (i32.const 16))
+    (i32.store (i32.const 2056) (i32.const 3))
+    (i32.const 2048))
+  (data (i32.const 16) "SM1")
+)"#;
+    component_from_wat(module, "transport")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn junk_webhooks_that_crash_verification_do_not_open_the_send_breaker() {
+    use crate::plugins::{InboundHttpRequest, OutboundContent, OutboundMessage};
+    let dir = PluginDir::new();
+    let registry = registry(StaticSecrets::new());
+    let manifest = dir.add("bsp", "transport@0.1", &transport_trapping_on_inbound(), "");
+    registry.load(&manifest).await.unwrap();
+    let transport = registry.transport("bsp").unwrap();
+    // Far more unsigned junk than the breaker tolerates (3 failures in tests).
+    for _ in 0..10 {
+        let junk = InboundHttpRequest {
+            method: "POST".into(),
+            url: "https://parley.example/webhooks/bsp".into(),
+            headers: vec![],
+            body: b"\xff\x00 not a webhook".to_vec(),
+        };
+        let outcome = transport.verify_and_parse(junk).await;
+        assert!(
+            matches!(outcome, Err(PluginError::Trap { .. })),
+            "{outcome:?}"
+        );
+    }
+    let status = registry.status("bsp").unwrap();
+    assert_eq!(status.health, PluginHealth::Healthy);
+    assert_eq!((status.stats.calls, status.stats.errors), (10, 10));
+
+    // Replies still go out.
+    let sent = transport
+        .send(OutboundMessage {
+            to_wa_id: "4915112345678".into(),
+            sender: None,
+            content: OutboundContent::Text("Your order ships today".into()),
+            reply_to: None,
+            idempotency_key: None,
+        })
+        .await;
+    assert_eq!(sent.unwrap(), "SM1");
+}
