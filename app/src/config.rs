@@ -50,6 +50,10 @@ pub struct ClusterSettings {
     pub lease_secs: u64,
     /// How often an owner renews its leases and looks for orphaned shards.
     pub heartbeat_ms: u64,
+    /// Where the other nodes reach this one (`http://host:port`) with requests for the
+    /// cases it owns; empty: `http://127.0.0.1:` and the port this node listens on.
+    #[serde(default)]
+    pub advertise_url: String,
     /// Every Redis key of this cluster starts with this (several clusters, or test runs,
     /// can share one Redis).
     pub key_prefix: String,

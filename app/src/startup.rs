@@ -4,6 +4,9 @@
 use crate::actors::Conversations;
 use crate::api::{self, ApiContext};
 use crate::clock::SharedClock;
+use crate::cluster::deliver::{ClusterDeliver, Forwarding};
+use crate::cluster::inbox::spawn_on_leader;
+use crate::cluster::{self, Cluster};
 use crate::config::{ChannelSettings, PluginSettings, Settings};
 use crate::conversation::{ActorDeps, ConversationRegistry, SlaActors};
 use crate::events::EventBus;
@@ -26,8 +29,14 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use tokio::sync::Notify;
 
+/// How often a cluster's leader reads the outbox: replies are queued by the owners of
+/// their cases, on any node, without waking it.
+const CLUSTER_OUTBOX_POLL: std::time::Duration = std::time::Duration::from_millis(200);
+
 pub struct Application {
     port: u16,
+    /// This node's shard leases, on a cluster node.
+    pub cluster: Option<Arc<Cluster>>,
     server: Server,
     metrics_port: Option<u16>,
     /// `/metrics` on `[http] metrics_bind`, when set.
@@ -139,6 +148,34 @@ fn case_timers(settings: &Settings) -> crate::conversation::timers::CaseTimers {
     }
 }
 
+/// Joins the cluster: the shared token, the first heartbeat (this node's share of the
+/// shards, before any webhook is applied) and the task that keeps the leases.
+async fn join_cluster(
+    settings: &Settings,
+    store: &Store,
+    port: u16,
+) -> anyhow::Result<(Arc<Cluster>, String)> {
+    let address = match settings.cluster.advertise_url.trim() {
+        "" => format!("http://127.0.0.1:{port}"),
+        url => url.trim_end_matches('/').to_owned(),
+    };
+    let token = cluster::leases::cluster_token(store.db())
+        .await
+        .context("Failed to read the cluster token (is the database migrated?)")?;
+    let cluster = Cluster::new(&settings.cluster, store.db().clone(), address);
+    let gained = cluster
+        .heartbeat()
+        .await
+        .context("Failed to take this node's shard leases")?;
+    tracing::info!(
+        node = cluster.node_id(),
+        shards = gained.len(),
+        "Joined the cluster."
+    );
+    tokio::spawn(cluster.clone().keep_leases());
+    Ok((cluster, token))
+}
+
 fn cores() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
@@ -158,6 +195,14 @@ impl Application {
                 .await
                 .context("Failed to migrate the database")?;
         }
+        // Bound before anything starts: a cluster node advertises its port to the others.
+        let listener = TcpListener::bind(&settings.http.bind)
+            .with_context(|| format!("Failed to listen on {}", settings.http.bind))?;
+        let port = listener.local_addr()?.port();
+        let cluster = match settings.cluster.enabled() {
+            true => Some(join_cluster(&settings, &store, port).await?),
+            false => None,
+        };
         let sources = crate::policy::PolicySources::from_settings(&settings.routing);
         let (engine, loaded) = reload::load(&sources, &store, clock.now())
             .await
@@ -246,11 +291,26 @@ impl Application {
                     * crate::domain::SECOND_MICROS,
                 sla: sla.as_ref().map(|(actors, _)| actors.clone()),
                 timers: Arc::new(case_timers(&settings)),
+                cluster: cluster.as_ref().map(|(cluster, _)| cluster.clone()),
             },
             threads,
         );
         // Everyone else reaches a conversation through this handle, not the registry.
-        let conversations = Conversations::new(Arc::new(registry.clone()));
+        let local: Arc<dyn crate::actors::conversation::Deliver> = Arc::new(registry.clone());
+        let (conversations, forwarding) = match &cluster {
+            Some((cluster, token)) => {
+                let deliver = ClusterDeliver::new(cluster.clone(), local.clone(), token.clone())
+                    .context("Failed to build the client that forwards requests to other nodes")?;
+                let forwarding = web::Data::new(Forwarding {
+                    cluster: cluster.clone(),
+                    local,
+                    token: token.clone(),
+                });
+                (Conversations::new(Arc::new(deliver)), Some(forwarding))
+            }
+            None => (Conversations::new(local), None),
+        };
+        let cluster = cluster.map(|(cluster, _)| cluster);
         router.do_send(AttachRegistry(conversations.clone()));
         if let Some((actors, dispatcher)) = &sla {
             dispatcher.do_send(AttachDispatcher {
@@ -267,6 +327,24 @@ impl Application {
                 .context("Failed to read pending SLA deadlines")?;
             tracing::info!(deadlines = deadlines.len(), "SLA deadlines loaded.");
             actors.clock.do_send(ScheduleMany(deadlines));
+            if let Some(cluster) = &cluster {
+                // Shards taken over bring their cases' timers, set by their former owner.
+                let (mut gains, store, clock) = (
+                    cluster.subscribe_gains(),
+                    store.clone(),
+                    actors.clock.clone(),
+                );
+                tokio::spawn(async move {
+                    while gains.recv().await.is_ok() {
+                        match store.sla_deadlines().await {
+                            Ok(deadlines) => clock.do_send(ScheduleMany(deadlines)),
+                            Err(error) => {
+                                tracing::error!(error = %error, "Could not load the timers of shards taken over.")
+                            }
+                        }
+                    }
+                });
+            }
         }
         let dispatcher = Dispatcher::start(
             conversations.clone(),
@@ -291,24 +369,86 @@ impl Application {
                 tracing::error!(error = %error, "Replaying pending webhooks failed; they are retried at the next start.");
             }
         });
-        let mut outbox = OutboxWorker::new(
-            store.clone(),
-            clock.clone(),
-            events.clone(),
-            outbox_wakeup,
-            &settings,
-            plugins.clone(),
-            conversations.clone(),
-        )
-        .context("Failed to build the provider client")?;
+        if let Some(cluster) = &cluster {
+            dispatcher.join_cluster(cluster.clone());
+            tokio::spawn(crate::cluster::inbox::apply_pending(
+                cluster.clone(),
+                dispatcher.clone(),
+                settings.database.inbox_url(),
+            ));
+        }
+        // Checked once here, so that a leader elected later cannot fail to build it.
+        drop(
+            OutboxWorker::new(
+                store.clone(),
+                clock.clone(),
+                events.clone(),
+                outbox_wakeup.clone(),
+                &settings,
+                plugins.clone(),
+                conversations.clone(),
+            )
+            .context("Failed to build the provider client")?,
+        );
+        {
+            let (clock, events, settings, plugins, conversations, clustered, bus) = (
+                clock.clone(),
+                events.clone(),
+                Arc::new(settings.clone()),
+                plugins.clone(),
+                conversations.clone(),
+                cluster.is_some(),
+                bus.clone(),
+            );
+            spawn_on_leader(cluster.clone(), store.clone(), "outbox", move |store| {
+                let outbox = OutboxWorker::new(
+                    store,
+                    clock.clone(),
+                    events.clone(),
+                    outbox_wakeup.clone(),
+                    &settings,
+                    plugins.clone(),
+                    conversations.clone(),
+                );
+                // Across the cluster, pacing is shared through Redis.
+                let outbox = outbox.map(|outbox| match &bus {
+                    Some(bus) => outbox.with_shared_pacing(Arc::new(
+                        crate::cluster::bus::limiter::SharedPacing::new(
+                            bus.clone(),
+                            settings.outbound.messages_per_second,
+                            settings.outbound.pair_burst,
+                            settings.outbound.pair_interval_ms as i64 * 1000,
+                        ),
+                    )),
+                    None => outbox,
+                });
+                async move {
+                    match outbox {
+                        Ok(outbox) if clustered => {
+                            outbox.polling_every(CLUSTER_OUTBOX_POLL).run().await
+                        }
+                        Ok(outbox) => outbox.run().await,
+                        Err(error) => {
+                            tracing::error!(error = %error, "The outbox could not start.")
+                        }
+                    }
+                }
+            });
+        }
+        let audited = events.clone();
+        spawn_on_leader(cluster.clone(), store.clone(), "auditor", move |store| {
+            crate::store::audit::run_auditor(store, audited.subscribe())
+        });
+        let (retention_clock, retention) = (clock.clone(), settings.retention.clone());
+        spawn_on_leader(cluster.clone(), store.clone(), "retention", move |store| {
+            crate::store::retention::run_retention(
+                store,
+                retention_clock.clone(),
+                retention.clone(),
+            )
+        });
         if let Some(bus) = &bus {
             use crate::cluster::bus::{self as cluster_bus, apply};
-            outbox = outbox.with_shared_pacing(Arc::new(cluster_bus::limiter::SharedPacing::new(
-                bus.clone(),
-                settings.outbound.messages_per_second,
-                settings.outbound.pair_burst,
-                settings.outbound.pair_interval_ms as i64 * 1000,
-            )));
             let (invalidations, applied) = tokio::sync::broadcast::channel(1024);
             tokio::spawn(apply::run(
                 apply::Caches {
@@ -332,16 +472,6 @@ impl Application {
                 },
             ));
         }
-        tokio::spawn(outbox.run());
-        tokio::spawn(crate::store::audit::run_auditor(
-            store.clone(),
-            events.subscribe(),
-        ));
-        tokio::spawn(crate::store::retention::run_retention(
-            store.clone(),
-            clock.clone(),
-            settings.retention.clone(),
-        ));
         let projection =
             crate::reports::Projection::new(store.clone(), clock.clone(), &settings.reports)
                 .context("Invalid [reports] settings")?;
@@ -351,11 +481,25 @@ impl Application {
             crate::reports::load_kpis(&settings.reports).context("Invalid KPI file")?,
         );
         if settings.reports.enabled {
-            tokio::spawn(crate::reports::run(
-                projection,
+            let (clock, reports, figures, events) = (
+                clock.clone(),
+                settings.reports.clone(),
                 figures.clone(),
-                events.subscribe(),
-            ));
+                events.clone(),
+            );
+            drop(projection);
+            spawn_on_leader(cluster.clone(), store.clone(), "reports", move |store| {
+                let projection = crate::reports::Projection::new(store, clock.clone(), &reports);
+                let (figures, published) = (figures.clone(), events.subscribe());
+                async move {
+                    match projection {
+                        Ok(projection) => crate::reports::run(projection, figures, published).await,
+                        Err(error) => {
+                            tracing::error!(error = %error, "The reports projection could not start.")
+                        }
+                    }
+                }
+            });
         }
 
         if settings.channels.is_empty() {
@@ -376,6 +520,7 @@ impl Application {
             sla: sla.as_ref().map(|(actors, _)| actors.clone()),
             intake: dispatcher.clone(),
             figures,
+            cluster: cluster.clone(),
             relay,
         });
         let intake = web::Data::new(Intake::new(
@@ -385,9 +530,6 @@ impl Application {
             dispatcher,
             plugins.clone(),
         ));
-        let listener = TcpListener::bind(&settings.http.bind)
-            .with_context(|| format!("Failed to listen on {}", settings.http.bind))?;
-        let port = listener.local_addr()?.port();
         let workers = match settings.http.workers {
             0 => cores(),
             n => n,
@@ -424,6 +566,11 @@ impl Application {
                 .app_data(gate.clone())
                 .app_data(store_data.clone())
                 .app_data(settings_data.clone())
+                .configure(|cfg| {
+                    if let Some(forwarding) = &forwarding {
+                        cluster::deliver::routes(forwarding.clone())(cfg);
+                    }
+                })
                 .configure(ingest::routes)
                 .configure(api::routes)
                 .configure(|cfg| {
@@ -447,6 +594,7 @@ impl Application {
         };
         Ok(Self {
             port,
+            cluster,
             server,
             metrics_port,
             metrics_server,
@@ -486,6 +634,12 @@ impl Application {
         }
         if let Some(watcher) = &self.watcher {
             watcher.abort();
+        }
+        if let Some(cluster) = &self.cluster {
+            // At once, so that the other nodes take over now rather than at expiry.
+            if let Err(error) = cluster.leave().await {
+                tracing::warn!(error = %error, "Could not release the shard leases; they expire.");
+            }
         }
         self.registry.stop();
         self.routing.stop();

@@ -8,6 +8,7 @@ mod helpers;
 
 mod access;
 mod audit;
+mod cluster;
 mod cluster_bus;
 mod consent;
 mod crash;

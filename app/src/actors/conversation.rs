@@ -17,7 +17,7 @@ use actix::Message;
 use futures::future::BoxFuture;
 use std::sync::Arc;
 
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum ConversationError {
     #[error("conversation {0} is closed")]
     Closed(i64),
@@ -32,6 +32,10 @@ pub enum ConversationError {
     Panicked,
     #[error("the conversation actor is unavailable")]
     Unavailable,
+    /// This node no longer owns the case's shard (another node took it over): the write
+    /// was refused and the request belongs to the owner.
+    #[error("this node no longer owns the conversation; the request goes to its owner")]
+    NotOwner,
     #[error(
         "conversation {conversation_id} is assigned to agent {assignee}; only they or a supervisor may reply until it is transferred"
     )]
@@ -51,7 +55,7 @@ pub enum ConversationError {
         closed_at: Option<Micros>,
     },
     #[error("the customer has withdrawn consent to {purpose} messages")]
-    ConsentWithdrawn { purpose: &'static str },
+    ConsentWithdrawn { purpose: String },
     #[error(
         "conversation {conversation_id} is owned by {team}, the top of its escalation ladder; name the team to send it to"
     )]
@@ -81,13 +85,16 @@ pub enum ConversationError {
 
 impl From<StoreError> for ConversationError {
     fn from(error: StoreError) -> Self {
+        if error.is_fenced() {
+            return Self::NotOwner;
+        }
         Self::Store(error.to_string())
     }
 }
 
 /// The case clock says something of this case came due (an SLA alarm, a survey, closing
 /// the loop): record what is due.
-#[derive(Message, Clone)]
+#[derive(Message, Clone, serde::Serialize, serde::Deserialize)]
 #[rtype(result = "Result<ChangeApplied, ConversationError>")]
 pub struct SlaCheck {
     pub conversation_id: i64,
@@ -96,7 +103,7 @@ pub struct SlaCheck {
 }
 
 /// Move a case up its escalation ladder (decided by the escalation actor).
-#[derive(Message, Clone, Debug)]
+#[derive(Message, Clone, Debug, serde::Serialize, serde::Deserialize)]
 #[rtype(result = "Result<ChangeApplied, ConversationError>")]
 pub struct Escalate {
     pub conversation_id: i64,
@@ -130,7 +137,7 @@ pub struct CustomerMessageArrived {
 }
 
 /// An agent's (or integration's) text reply.
-#[derive(Message, Clone)]
+#[derive(Message, Clone, serde::Serialize, serde::Deserialize)]
 #[rtype(result = "Result<ChangeApplied, ConversationError>")]
 pub struct SendReply {
     pub conversation_id: i64,
@@ -145,7 +152,7 @@ pub struct SendReply {
 }
 
 /// An approved template to the customer (checked and rendered by the caller).
-#[derive(Message, Clone)]
+#[derive(Message, Clone, serde::Serialize, serde::Deserialize)]
 #[rtype(result = "Result<ChangeApplied, ConversationError>")]
 pub struct SendTemplate {
     pub conversation_id: i64,
@@ -157,7 +164,7 @@ pub struct SendTemplate {
 }
 
 /// Approve (optionally with an edit) or reject a message the gate held.
-#[derive(Message, Clone)]
+#[derive(Message, Clone, serde::Serialize, serde::Deserialize)]
 #[rtype(result = "Result<ChangeApplied, ConversationError>")]
 pub struct DecideHeld {
     pub held: held_message::Model,
@@ -170,7 +177,7 @@ pub struct DecideHeld {
 }
 
 /// Give the case to an agent and/or team (`agent_id: None` unassigns).
-#[derive(Message, Clone)]
+#[derive(Message, Clone, serde::Serialize, serde::Deserialize)]
 #[rtype(result = "Result<ChangeApplied, ConversationError>")]
 pub struct AssignConversation {
     pub conversation_id: i64,
@@ -184,7 +191,7 @@ pub struct AssignConversation {
     pub explanation: Option<serde_json::Value>,
 }
 
-#[derive(Message, Clone)]
+#[derive(Message, Clone, serde::Serialize, serde::Deserialize)]
 #[rtype(result = "Result<ChangeApplied, ConversationError>")]
 pub struct ChangeStatus {
     pub conversation_id: i64,
@@ -194,7 +201,7 @@ pub struct ChangeStatus {
     pub authority: Authority,
 }
 
-#[derive(Message, Clone)]
+#[derive(Message, Clone, serde::Serialize, serde::Deserialize)]
 #[rtype(result = "Result<ChangeApplied, ConversationError>")]
 pub struct AddNote {
     pub conversation_id: i64,
@@ -204,7 +211,7 @@ pub struct AddNote {
 
 /// The provider refused a free-form message to this case as outside the customer service
 /// window (Meta's 131047): the window is closed from `at` until the customer writes again.
-#[derive(Message, Clone)]
+#[derive(Message, Clone, serde::Serialize, serde::Deserialize)]
 #[rtype(result = "Result<ChangeApplied, ConversationError>")]
 pub struct WindowRefused {
     pub conversation_id: i64,
@@ -243,7 +250,7 @@ impl Stepped {
 
 /// Who is replying, for the ownership rule: only the assignee, or someone who supervises,
 /// may reply to an assigned case until it is transferred.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ReplyAuthority {
     /// An agent: bound by assignment.
     Agent,
@@ -252,7 +259,7 @@ pub enum ReplyAuthority {
 }
 
 /// A template send, checked and rendered.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct TemplateSend {
     pub name: String,
     pub language: String,
@@ -264,7 +271,7 @@ pub struct TemplateSend {
 }
 
 /// What the approver of a held message decided.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum Decision {
     /// Send it; with `text`, send that instead (the original is kept).
     Approve {
@@ -277,6 +284,7 @@ pub enum Decision {
 
 /// Every request a conversation actor takes, as one value (so that a request can be
 /// delivered wherever the case's actor runs).
+#[derive(Clone)]
 pub enum Request {
     Arrived(CustomerMessageArrived),
     Reply(SendReply),

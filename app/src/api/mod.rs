@@ -6,6 +6,7 @@
 //! `extensions.code` from [`crate::error::ErrorCode`].
 
 pub mod auth;
+pub mod cluster;
 pub mod contacts;
 pub mod cursor;
 pub mod endpoint;
@@ -61,6 +62,8 @@ pub struct ApiContext {
     pub intake: crate::ingest::dispatcher::Dispatcher,
     /// Report figures, read from the projection's rollups.
     pub figures: crate::reports::figures::Figures,
+    /// This node's shard leases, on a cluster node.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
     /// Tells the other nodes of a cluster about changes made here (nothing on one node).
     pub relay: crate::cluster::bus::Relay,
 }
@@ -115,6 +118,10 @@ fn conversation_error(error: ConversationError) -> ApiError {
         ConversationError::Unavailable => {
             ApiError::new(ErrorCode::Unavailable, "the conversation is busy; retry")
         }
+        ConversationError::NotOwner => ApiError::new(
+            ErrorCode::Unavailable,
+            "the conversation is moving to another node; retry",
+        ),
         error @ ConversationError::NotAssignee { .. } => {
             ApiError::new(ErrorCode::NotAssignee, error.to_string())
         }
@@ -235,6 +242,7 @@ pub struct QueryRoot(
     templates::TemplateQuery,
     tokens::TokenQuery,
     reports::ReportQuery,
+    cluster::ClusterQuery,
 );
 
 #[derive(async_graphql::MergedObject, Default)]

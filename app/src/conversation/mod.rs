@@ -61,6 +61,8 @@ pub struct ActorDeps {
     pub sla: Option<SlaActors>,
     /// Closing the loop and the survey, run by the same clock.
     pub timers: Arc<timers::CaseTimers>,
+    /// This node's shard leases when it is one node of a cluster.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 /// Where a conversation actor sends its case's next SLA alarm and its escalations.
@@ -106,6 +108,8 @@ impl Handler<ForgetState> for ConversationActor {
 pub struct ConversationActor {
     key: ConversationKey,
     deps: Arc<ActorDeps>,
+    /// The store this actor writes through: fenced by its shard's lease on a cluster node.
+    store: Store,
     /// `None` until loaded, and again after a failure, so the next message reloads it.
     state: Option<ActorState>,
     last_activity: Micros,
@@ -163,6 +167,16 @@ impl ConversationActor {
                     }
                 }),
         );
+    }
+
+    /// Leaves the registry at once, waiting or not (the actor lost its shard: whoever
+    /// waits on it gets an error and asks again, reaching the owner).
+    fn passivate_now(&self) {
+        if let Some(registry) = self.registry.upgrade() {
+            registry.actors.remove_if(&self.key, |_, entry| {
+                Arc::ptr_eq(&entry.inflight, &self.inflight)
+            });
+        }
     }
 
     /// Leaves the registry if nobody is waiting on this actor. Once out of the registry

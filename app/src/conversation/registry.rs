@@ -92,8 +92,16 @@ impl ConversationRegistry {
     fn spawn(&self, key: &ConversationKey) -> Entry {
         let n = self.inner.next_arbiter.fetch_add(1, Ordering::Relaxed) % self.inner.arbiters.len();
         let inflight = Arc::new(AtomicUsize::new(0));
+        let deps = &self.inner.deps;
+        // Fenced with the epoch held now: if the shard changes hands later, even back to
+        // this node, this actor's writes are refused and a fresh actor takes over.
+        let store = match &deps.cluster {
+            Some(cluster) => deps.store.fenced(cluster.fence_for(key)),
+            None => deps.store.clone(),
+        };
         let actor = ConversationActor {
             key: key.clone(),
+            store,
             deps: self.inner.deps.clone(),
             state: None,
             last_activity: self.inner.deps.clock.now(),

@@ -35,23 +35,25 @@ impl ConversationActor {
     {
         self.last_activity = self.deps.clock.now();
         let deps = self.deps.clone();
+        // Fenced on a cluster node: each write commits only while this node owns the case.
+        let store = self.store.clone();
         let key = self.key.clone();
         let cached = self.state.clone();
         let work = async move {
             let mut state = match cached {
                 Some(state) => state,
-                None => deps.store.load_actor_state(&key).await?,
+                None => store.load_actor_state(&key).await?,
             };
             let mut now = deps.clock.now();
             if let Some((request, keyword, message_ref)) = connect.consent {
-                record_keyword(&deps.store, &key, (request, keyword), message_ref, now).await?;
+                record_keyword(&store, &key, (request, keyword), message_ref, now).await?;
                 state.consent = None;
             }
             if let Some(purpose) = connect.sends
-                && !consent_for(&deps.store, &mut state, purpose).await?
+                && !consent_for(&store, &mut state, purpose).await?
             {
                 return Err(ConversationError::ConsentWithdrawn {
-                    purpose: purpose.as_str(),
+                    purpose: purpose.as_str().to_owned(),
                 });
             }
             let enrichment =
@@ -66,7 +68,7 @@ impl ConversationActor {
             match plan(&state, now)? {
                 Plan::Suppress { record } => {
                     let reason = record.suppression.reason;
-                    let recorded = deps.store.write(record).await?;
+                    let recorded = store.write(record).await?;
                     if !recorded.duplicate {
                         metrics()
                             .noise_suppressed
@@ -82,7 +84,7 @@ impl ConversationActor {
                 Plan::Change { mut change, needs } => {
                     let engine = deps.routing.engine.current();
                     if change.outbox.is_some() {
-                        pass_gate(&deps.store, &engine, &mut state, &mut change, now).await?;
+                        pass_gate(&store, &engine, &mut state, &mut change, now).await?;
                     }
                     if let Some(enrichment) = enrichment {
                         enrichment.attach(&mut change);
@@ -106,7 +108,7 @@ impl ConversationActor {
                             .as_ref()
                             .is_some_and(|d| d.status == approval::APPROVED);
                     let decided = change.decision.as_ref().map(|d| d.held_id);
-                    let applied = match deps.store.apply_change(*change).await {
+                    let applied = match store.apply_change(*change).await {
                         Err(StoreError::Db(sea_orm::DbErr::Custom(reason)))
                             if reason == crate::store::conversations::HELD_ALREADY_DECIDED =>
                         {
@@ -176,6 +178,14 @@ impl ConversationActor {
                     act.ask_order_system(question, ctx);
                 }
                 Ok(stepped)
+            }
+            Ok(Err(ConversationError::NotOwner)) => {
+                // Another node owns the case now: this actor's copy may be stale and none
+                // of its writes can commit. It stops; the request goes to the owner.
+                tracing::warn!(channel = %act.key.channel_id, "A conversation actor lost its shard; stopping it.");
+                act.passivate_now();
+                ctx.stop();
+                Err(ConversationError::NotOwner)
             }
             Ok(Err(error)) => {
                 // After a store failure the store may hold something newer than our copy:
@@ -388,7 +398,7 @@ async fn pass_gate(
         }
         gate::Verdict::Block(gate::Block::NoConsent { purpose }) => {
             Err(ConversationError::ConsentWithdrawn {
-                purpose: purpose.as_str(),
+                purpose: purpose.as_str().to_owned(),
             })
         }
         gate::Verdict::Block(gate::Block::WindowClosed { closed_at }) => {

@@ -268,7 +268,7 @@ pub enum Permission {
 
 /// On whose authority a change to a case is asked for: the ownership rules apply to API
 /// callers; Parley's own actors (the router, the SLA clock, automation) act for the system.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Authority {
     System,
     Caller { role: Role, agent_id: Option<i64> },
@@ -332,7 +332,7 @@ impl Actor {
 }
 
 /// Identifies the one live case of a contact on a business number: the key of its actor.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ConversationKey {
     pub channel_id: String,
     pub phone_number_id: String,

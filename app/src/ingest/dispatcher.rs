@@ -82,6 +82,8 @@ struct Inner {
     done: mpsc::UnboundedSender<i64>,
     max_attempts: u32,
     numbers: ListedNumbers,
+    /// On a cluster node: messages of cases owned elsewhere are left to their owner.
+    cluster: std::sync::OnceLock<Arc<crate::cluster::Cluster>>,
 }
 
 /// The business numbers each Cloud API channel lists (`phone_number_ids`): a signed
@@ -137,8 +139,42 @@ impl Dispatcher {
                 done,
                 max_attempts: max_attempts.max(1),
                 numbers,
+                cluster: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Makes this dispatcher a cluster node's: it applies only the messages of cases this
+    /// node owns, and leaves the others' rows pending for their owners.
+    pub fn join_cluster(&self, cluster: Arc<crate::cluster::Cluster>) {
+        let _ = self.inner.cluster.set(cluster);
+    }
+
+    /// Applies the pending inbox rows whose messages this node owns (a cluster node's
+    /// share of the work other nodes took in), oldest first.
+    pub async fn apply_pending_owned(&self) -> Result<usize, crate::store::StoreError> {
+        let mut after = 0;
+        let mut seen = 0;
+        loop {
+            let rows = self.inner.store.pending_inbox(after, REPLAY_PAGE).await?;
+            let Some(last) = rows.last() else { break };
+            after = last.id;
+            for row in rows {
+                let span = tracing::info_span!("intake.pending", inbox_id = row.id);
+                self.process(InboxItem {
+                    inbox_id: row.id,
+                    channel_id: row.channel_id,
+                    body: Bytes::from(row.body),
+                    received_at: row.received_at,
+                    committed: std::time::Instant::now(),
+                    span: span.clone(),
+                })
+                .instrument(span)
+                .await;
+                seen += 1;
+            }
+        }
+        Ok(seen)
     }
 
     /// Processes a committed webhook in the background.
@@ -260,6 +296,16 @@ impl Dispatcher {
                 None => groups.push((key, vec![Arc::new(message)])),
             }
         }
+        // A cluster node applies the cases it owns; the others' owners apply theirs.
+        let elsewhere: Vec<(ConversationKey, Vec<Arc<InboundMessage>>)> = match inner.cluster.get()
+        {
+            Some(cluster) => {
+                let (owned, elsewhere) = groups.into_iter().partition(|(k, _)| cluster.owns(k));
+                groups = owned;
+                elsewhere
+            }
+            None => Vec::new(),
+        };
         let conversations = groups.into_iter().map(|(key, messages)| {
             let item = &item;
             async move {
@@ -311,7 +357,27 @@ impl Dispatcher {
             statuses,
             templates
         );
-        if settled && statuses && templates && conversations.into_iter().all(|s| s) {
+        let applied_here = settled && statuses && templates && conversations.into_iter().all(|s| s);
+        if applied_here && !elsewhere.is_empty() {
+            // Done once the owners have applied their messages; until then, wake them.
+            let pmids: Vec<String> = elsewhere
+                .iter()
+                .flat_map(|(_, messages)| messages.iter().map(|m| m.provider_message_id.clone()))
+                .collect();
+            match inner
+                .store
+                .messages_recorded(&item.channel_id, &pmids)
+                .await
+            {
+                Ok(true) => {
+                    let _ = inner.done.send(item.inbox_id);
+                }
+                Ok(false) => crate::cluster::inbox::wake_owners(&inner.store).await,
+                Err(error) => {
+                    tracing::warn!(error = %error, "Could not tell whether other nodes applied a webhook; it stays pending.");
+                }
+            }
+        } else if applied_here {
             let _ = inner.done.send(item.inbox_id);
         } else {
             metrics().inbox_unsettled.inc();

@@ -53,6 +53,8 @@ pub struct OutboxWorker {
     /// In a cluster: the limits every node draws from (the two above are then unused).
     shared: Option<Arc<crate::cluster::bus::limiter::SharedPacing>>,
     conversations: Conversations,
+    /// How often the outbox is read when nothing woke it.
+    idle_poll: Duration,
 }
 
 impl OutboxWorker {
@@ -86,7 +88,15 @@ impl OutboxWorker {
             shared: None,
             settings,
             conversations,
+            idle_poll: IDLE_POLL,
         })
+    }
+
+    /// Reads the outbox at least this often: on a cluster's leader, whose replies are
+    /// queued by the owners of their cases on other nodes, without waking it.
+    pub fn polling_every(mut self, every: Duration) -> Self {
+        self.idle_poll = every.min(IDLE_POLL);
+        self
     }
 
     /// Paces with the cluster's shared limits instead of this node's own.
@@ -150,7 +160,7 @@ impl OutboxWorker {
                 Ok(due) => due,
                 Err(error) => {
                     tracing::error!(error = %error, "Could not read the outbox.");
-                    tokio::time::sleep(IDLE_POLL).await;
+                    tokio::time::sleep(self.idle_poll).await;
                     continue;
                 }
             };
@@ -163,7 +173,7 @@ impl OutboxWorker {
                 tokio::select! {
                     _ = self.wakeup.notified() => {}
                     _ = timer => {}
-                    _ = tokio::time::sleep(IDLE_POLL) => {}
+                    _ = tokio::time::sleep(self.idle_poll) => {}
                 }
                 continue;
             }

@@ -261,6 +261,8 @@ impl Handler<DeadlinesDue> for SlaDispatcher {
                             .or_else(|e| match e {
                                 // The case closed meanwhile: no clock any more.
                                 ConversationError::Closed(_) => Ok(()),
+                                // Another node owns the case: its clock fires there.
+                                ConversationError::NotOwner => Ok(()),
                                 other => Err(other.to_string()),
                             }),
                         // Gone (erased): nothing to look at.

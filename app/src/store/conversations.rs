@@ -131,7 +131,7 @@ pub enum ContactUpsert {
 }
 
 /// What a change wrote.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct ChangeApplied {
     pub contact_id: i64,
     pub conversation: conversation::Model,

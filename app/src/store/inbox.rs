@@ -278,6 +278,39 @@ impl Store {
             .unwrap_or(0))
     }
 
+    /// Whether every message of `provider_message_ids` on `channel_id` has been recorded,
+    /// as a message or as noise (a cluster node asks about messages other nodes apply).
+    pub async fn messages_recorded(
+        &self,
+        channel_id: &str,
+        provider_message_ids: &[String],
+    ) -> Result<bool, StoreError> {
+        use super::entities::{message, suppression};
+        let wanted: std::collections::HashSet<&String> = provider_message_ids.iter().collect();
+        let mut found: Vec<String> = message::Entity::find()
+            .select_only()
+            .column(message::Column::ProviderMessageId)
+            .filter(message::Column::ChannelId.eq(channel_id))
+            .filter(message::Column::ProviderMessageId.is_in(wanted.iter().map(|s| s.as_str())))
+            .into_tuple::<String>()
+            .all(self.db())
+            .await?;
+        found.extend(
+            suppression::Entity::find()
+                .select_only()
+                .column(suppression::Column::ProviderMessageId)
+                .filter(suppression::Column::ChannelId.eq(channel_id))
+                .filter(
+                    suppression::Column::ProviderMessageId.is_in(wanted.iter().map(|s| s.as_str())),
+                )
+                .into_tuple::<String>()
+                .all(self.db())
+                .await?,
+        );
+        let found: std::collections::HashSet<&String> = found.iter().collect();
+        Ok(wanted.iter().all(|pmid| found.contains(pmid)))
+    }
+
     /// Pending inbox rows after `after_id`, oldest first: what start-up replays.
     pub async fn pending_inbox(
         &self,

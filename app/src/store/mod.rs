@@ -13,6 +13,7 @@ pub mod conversations;
 pub mod directory;
 pub mod entities;
 pub mod erasure;
+pub mod fence;
 pub mod inbox;
 pub mod noise;
 pub mod outbox;
@@ -71,6 +72,9 @@ pub struct Store {
     changes: batcher::Batcher<changes::ApplyChanges>,
     backend: DbBackend,
     inbox: InboxDb,
+    /// Set on the handle a conversation actor of a cluster node writes through: each of
+    /// its writes commits only while the node holds the case's shard ([`fence`]).
+    fence: Option<fence::Fence>,
 }
 
 /// Where webhook bodies are stored before they are acknowledged. It has a writer of its
@@ -192,6 +196,7 @@ impl Store {
             writer,
             backend,
             inbox,
+            fence: None,
         })
     }
 
@@ -241,7 +246,29 @@ impl Store {
     /// Runs one write operation inside the next group commit and returns its output once
     /// that commit is durable.
     pub async fn write<O: WriteOp>(&self, op: O) -> Result<O::Output, StoreError> {
-        self.writer.write(op).await
+        match &self.fence {
+            Some(fence) => {
+                let fence = fence.clone();
+                let written = self.writer.write(fence::Fenced { fence, op }).await;
+                if let Err(error) = &written
+                    && error.is_fenced()
+                    && let Some(count) = fence::ON_REFUSED.get()
+                {
+                    count();
+                }
+                written
+            }
+            None => self.writer.write(op).await,
+        }
+    }
+
+    /// The same store, whose writes commit only under `fence` (for the actor of a case
+    /// whose shard this node owns).
+    pub fn fenced(&self, fence: fence::Fence) -> Self {
+        Self {
+            fence: Some(fence),
+            ..self.clone()
+        }
     }
 
     /// Persists one conversation actor step. A customer message on its case is written
@@ -250,7 +277,10 @@ impl Store {
         &self,
         change: conversations::ConversationChange,
     ) -> Result<conversations::ChangeApplied, StoreError> {
-        if changes::coalescable(&change) {
+        if self.fence.is_some() {
+            // Fenced changes are checked one by one; they still share the group commit.
+            self.write(change).await
+        } else if changes::coalescable(&change) {
             self.changes.submit(change).await
         } else {
             self.writer.write(change).await

@@ -1,7 +1,7 @@
 use sea_orm::entity::prelude::*;
 
 /// An outbound message the gate held for a person's approval, and the decision.
-#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel, serde::Serialize, serde::Deserialize)]
 #[sea_orm(table_name = "held_messages")]
 pub struct Model {
     #[sea_orm(primary_key)]
