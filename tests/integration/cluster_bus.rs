@@ -740,3 +740,53 @@ async fn a_node_whose_redis_is_unreachable_starts_and_sends_with_its_share() {
 async fn a_node_starts_and_sends_while_its_redis_is_unreachable() {
     a_node_whose_redis_is_unreachable_starts_and_sends_with_its_share().await
 }
+
+async fn presence_set_on_one_node_reaches_a_presence_subscriber_on_the_other() {
+    let Some(redis) = redis_url().await else {
+        return;
+    };
+    let Some((a, b)) = two_nodes(&redis, "").await else {
+        return;
+    };
+    let ana = create_agent(&a, "Ana", None).await;
+    let ana_token = a.token(Role::Agent, ana.parse().ok()).await;
+    let conversation = customer_writes(&a, "447700900310", "wamid.PS1", "Hi").await;
+    let mut socket = open_socket(&b).await;
+    send_frame(
+        &mut socket,
+        json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", b.admin_token) } }),
+    )
+    .await;
+    next_message(&mut socket, Duration::from_secs(15)).await;
+    send_frame(
+        &mut socket,
+        json!({ "id": "1", "type": "subscribe", "payload": {
+            "query": "subscription($c: ID!) { conversationPresence(conversationId: $c) { present { agentName state } } }",
+            "variables": { "c": conversation } } }),
+    )
+    .await;
+    // The protocol does not confirm a subscription: report until a change comes through.
+    let mut update = None;
+    for _ in 0..30 {
+        a.graphql_as(
+            &ana_token,
+            "mutation($c: ID!) { setPresence(conversationId: $c, state: VIEWING) { state } }",
+            json!({ "c": conversation }),
+        )
+        .await;
+        if let Some(message) = next_message(&mut socket, Duration::from_millis(400)).await {
+            update = Some(message);
+            break;
+        }
+    }
+    let update = update.expect("a presence change set on node A reaches node B's subscriber");
+    assert_eq!(update["type"], "next", "{update}");
+    let present = &update["payload"]["data"]["conversationPresence"]["present"];
+    assert_eq!(present[0]["agentName"], "Ana", "{update}");
+    assert_eq!(present[0]["state"], "VIEWING", "{update}");
+}
+
+#[actix_rt::test]
+async fn a_presence_subscriber_on_one_node_sees_changes_made_on_the_other() {
+    presence_set_on_one_node_reaches_a_presence_subscriber_on_the_other().await
+}
