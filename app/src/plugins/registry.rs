@@ -113,8 +113,21 @@ pub struct LoadFailure {
 /// Breaker and statistics of one plugin id.
 #[derive(Debug)]
 struct Monitor {
+    /// Guards sends, look-ups and health checks; what `status` reports.
     breaker: CircuitBreaker,
+    /// Guards the verification of inbound webhooks, which strangers can trigger.
+    inbound: CircuitBreaker,
     stats: CallStats,
+}
+
+impl Monitor {
+    fn breaker_for(&mut self, inbound: bool) -> &mut CircuitBreaker {
+        if inbound {
+            &mut self.inbound
+        } else {
+            &mut self.breaker
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -246,11 +259,14 @@ impl PluginRegistry {
             let mut entries = self.entries.write().unwrap_or_else(PoisonError::into_inner);
             let monitor = match entries.get(&id) {
                 Some(old) => {
-                    lock(&old.monitor).breaker = CircuitBreaker::new(self.breaker);
+                    let mut monitor = lock(&old.monitor);
+                    monitor.breaker = CircuitBreaker::new(self.breaker);
+                    monitor.inbound = CircuitBreaker::new(self.breaker);
                     old.monitor.clone()
                 }
                 None => Arc::new(Mutex::new(Monitor {
                     breaker: CircuitBreaker::new(self.breaker),
+                    inbound: CircuitBreaker::new(self.breaker),
                     stats: CallStats::default(),
                 })),
             };
@@ -467,16 +483,13 @@ impl PluginHandle {
     #[tracing::instrument(skip_all, fields(plugin = %self.plugin.id(), call = call.name()))]
     pub(crate) async fn invoke(&self, call: Call) -> Result<Reply, PluginError> {
         // Verifying an inbound webhook runs before anyone is authenticated: whatever junk
-        // a stranger posts must not open the breaker that guards sends (nor would an open
-        // one refuse the provider's genuine webhooks). Such calls are bounded by the
-        // plugin's deadline and memory limit, counted in its statistics, and otherwise
-        // left out of the breaker.
-        let guarded = !matches!(call, Call::VerifyAndParse(_));
-        let admitted = if !guarded {
-            Ok(())
-        } else {
+        // a stranger posts must not open the breaker that guards sends. Those calls have
+        // a breaker of their own (an inbound path that keeps failing answers 503 at once,
+        // and the provider retries); sends keep theirs.
+        let inbound = matches!(call, Call::VerifyAndParse(_));
+        let admitted = {
             let mut monitor = lock(&self.monitor);
-            let admitted = monitor.breaker.try_acquire(Instant::now());
+            let admitted = monitor.breaker_for(inbound).try_acquire(Instant::now());
             if admitted.is_err() {
                 monitor.stats.record_rejected();
             }
@@ -494,26 +507,15 @@ impl PluginHandle {
         let mut monitor = lock(&self.monitor);
         match &outcome {
             Ok(_) => {
-                if guarded {
-                    monitor.breaker.on_success();
-                }
+                monitor.breaker_for(inbound).on_success();
                 monitor.stats.record(elapsed, None);
             }
             Err(e) => {
-                if !guarded {
-                    if e.counts_against_plugin() {
-                        tracing::warn!(error = %e, code = e.code(), elapsed_ms = millis(elapsed), "Plugin failed verifying an inbound webhook.");
-                    } else {
-                        tracing::debug!(
-                            code = e.code(),
-                            "Inbound webhook not verified by the plugin."
-                        );
-                    }
-                } else if e.counts_against_plugin() {
-                    monitor.breaker.on_failure(Instant::now());
-                    tracing::warn!(error = %e, code = e.code(), elapsed_ms = millis(elapsed), "Plugin call failed.");
+                if e.counts_against_plugin() {
+                    monitor.breaker_for(inbound).on_failure(Instant::now());
+                    tracing::warn!(error = %e, code = e.code(), elapsed_ms = millis(elapsed), inbound, "Plugin call failed.");
                 } else {
-                    monitor.breaker.on_success();
+                    monitor.breaker_for(inbound).on_success();
                     tracing::debug!(
                         code = e.code(),
                         elapsed_ms = millis(elapsed),
