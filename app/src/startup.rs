@@ -273,6 +273,9 @@ impl Application {
                 tracing::error!(error = %error, "Replaying pending webhooks failed; they are retried at the next start.");
             }
         });
+        let media = Arc::new(
+            crate::media::Media::start(&settings.media, store.clone(), clock.clone()).await?,
+        );
         let outbox = OutboxWorker::new(
             store.clone(),
             clock.clone(),
@@ -281,9 +284,19 @@ impl Application {
             &settings,
             plugins.clone(),
             conversations.clone(),
+            media.clone(),
         )
         .context("Failed to build the provider client")?;
         tokio::spawn(outbox.run());
+        let fetcher = crate::media::fetch::MediaWorker::new(
+            store.clone(),
+            clock.clone(),
+            media.clone(),
+            &settings,
+            events.clone(),
+        )
+        .context("Failed to build the media client")?;
+        tokio::spawn(fetcher.run());
         tokio::spawn(crate::store::audit::run_auditor(
             store.clone(),
             events.subscribe(),
@@ -327,6 +340,7 @@ impl Application {
             sla: sla.as_ref().map(|(actors, _)| actors.clone()),
             intake: dispatcher.clone(),
             figures,
+            media: media.clone(),
         });
         let intake = web::Data::new(Intake::new(
             settings.clone(),
@@ -350,6 +364,7 @@ impl Application {
         });
         let store_data = web::Data::new(store.clone());
         let settings_data = web::Data::new(settings.clone());
+        let media_data = web::Data::new(media);
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(intake.clone())
@@ -357,6 +372,7 @@ impl Application {
                 .app_data(gate.clone())
                 .app_data(store_data.clone())
                 .app_data(settings_data.clone())
+                .app_data(media_data.clone())
                 .configure(ingest::routes)
                 .configure(api::routes)
                 .default_service(web::to(|| async {

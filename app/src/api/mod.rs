@@ -11,6 +11,7 @@ pub mod cursor;
 pub mod endpoint;
 pub mod governance;
 pub mod inbox;
+pub mod media;
 pub mod payloads;
 pub mod plugins;
 pub mod reports;
@@ -60,6 +61,8 @@ pub struct ApiContext {
     pub intake: crate::ingest::dispatcher::Dispatcher,
     /// Report figures, read from the projection's rollups.
     pub figures: crate::reports::figures::Figures,
+    /// Media files: the blob store and the URL signer.
+    pub media: Arc<crate::media::Media>,
 }
 
 pub fn build_schema(context: ApiContext) -> ParleySchema {
@@ -425,6 +428,10 @@ impl CoreMutation {
             desc = "The text is a model-written draft sent as is: the approval boundaries apply to it as to automation."
         )]
         ai_draft: bool,
+        #[graphql(
+            desc = "A file uploaded with `POST /media` to send; the text becomes its caption (and may be empty)."
+        )]
+        media_id: Option<ID>,
     ) -> async_graphql::Result<Message> {
         let who = principal(ctx)?;
         who.require(Permission::ReplyToCustomers)?;
@@ -432,7 +439,11 @@ impl CoreMutation {
             who.require(Permission::OverrideOwnership)?;
         }
         let authority = who.reply_authority();
-        if text.trim().is_empty() {
+        let media = match &media_id {
+            Some(id) => Some(media::attachable(&api(ctx).store, id_of(id, "media")?, &text).await?),
+            None => None,
+        };
+        if text.trim().is_empty() && media.is_none() {
             return Err(ApiError::new(ErrorCode::InvalidInput, "the reply text is empty").into());
         }
         if text.chars().count() > MAX_TEXT_CHARS {
@@ -454,6 +465,7 @@ impl CoreMutation {
             } else {
                 who.origin()
             },
+            media,
         })
         .await?;
         let message = applied
@@ -722,5 +734,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/metrics", web::get().to(metrics_text))
     .route("/healthz", web::get().to(healthz))
     .route("/readyz", web::get().to(readyz))
-    .configure(inbox::routes);
+    .configure(inbox::routes)
+    .configure(media::routes);
 }
