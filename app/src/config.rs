@@ -27,6 +27,7 @@ pub struct Settings {
     pub retention: RetentionSettings,
     pub reports: ReportSettings,
     pub cluster: ClusterSettings,
+    pub media: MediaSettings,
     #[serde(default)]
     pub channels: Vec<ChannelSettings>,
 }
@@ -243,8 +244,81 @@ pub struct RetentionSettings {
     pub message_text_days: u32,
     /// The texts of held messages decided this long ago.
     pub held_messages_days: u32,
+    /// Media files (both ways) on cases closed this long ago.
+    pub media_days: u32,
     /// Time between two sweeps (service clock), at least 60.
     pub sweep_interval_secs: u64,
+}
+
+/// Media files: where their bytes are kept, what is accepted, how inbound files are
+/// fetched and how long a signed download URL lives.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaSettings {
+    /// `local` (a directory) or `s3` (any S3-compatible store).
+    pub backend: MediaBackend,
+    /// The directory of the `local` backend (created if missing).
+    pub dir: PathBuf,
+    /// The `s3` backend's bucket, endpoint (empty: AWS), region and credentials.
+    pub s3_bucket: String,
+    pub s3_endpoint: String,
+    pub s3_region: String,
+    pub s3_access_key_id: String,
+    pub s3_secret_access_key: SecretString,
+    /// Let the endpoint be plain `http://` (a local stand-in).
+    pub s3_allow_http: bool,
+    /// The key that signs download URLs; empty: one generated once and kept in the
+    /// database (shared by every node of a cluster).
+    pub url_secret: SecretString,
+    /// How long a signed URL lives when the client does not say, and at most.
+    pub url_ttl_secs: u64,
+    pub max_url_ttl_secs: u64,
+    /// Largest file accepted per kind, in bytes (Meta's own limits by default).
+    pub max_image_bytes: u64,
+    pub max_audio_bytes: u64,
+    pub max_video_bytes: u64,
+    pub max_document_bytes: u64,
+    pub max_sticker_bytes: u64,
+    /// MIME types accepted in either direction (parameters such as `; codecs=opus` are
+    /// ignored when matching).
+    pub allowed_mime_types: Vec<String>,
+    /// Attempts to fetch an inbound file before it is marked failed, and the backoff
+    /// between them (doubled each time, capped).
+    pub fetch_max_attempts: u32,
+    pub fetch_initial_backoff_ms: u64,
+    pub fetch_max_backoff_ms: u64,
+    /// Time allowed for one call to the provider while fetching or uploading.
+    pub request_timeout_ms: u64,
+    /// Files fetched at the same time.
+    pub fetch_concurrency: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaBackend {
+    Local,
+    S3,
+}
+
+impl MediaSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.backend == MediaBackend::S3 && self.s3_bucket.trim().is_empty() {
+            return Err(ConfigError::Inconsistent(
+                "media.backend is s3 but media.s3_bucket is empty".into(),
+            ));
+        }
+        if self.url_ttl_secs == 0 || self.url_ttl_secs > self.max_url_ttl_secs {
+            return Err(ConfigError::Inconsistent(
+                "media.url_ttl_secs must be between 1 and media.max_url_ttl_secs".into(),
+            ));
+        }
+        if self.fetch_max_attempts == 0 || self.fetch_concurrency == 0 {
+            return Err(ConfigError::Inconsistent(
+                "media.fetch_max_attempts and media.fetch_concurrency must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// The reporting projection (hourly rollups folded from the event log).
@@ -658,6 +732,7 @@ impl Settings {
         self.plugins.validate()?;
         self.csat.validate()?;
         self.cluster.validate(&self.database.url)?;
+        self.media.validate()?;
         let closing = &self.conversations.closing_message;
         if self.conversations.pending_close_after_secs > 0
             && (closing.trim().is_empty()

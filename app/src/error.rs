@@ -47,6 +47,14 @@ pub enum ErrorCode {
     TemplateVariablesInvalid,
     /// The template's workflow does not allow this step from its status.
     InvalidTemplateTransition,
+    /// No media file with this id (or its bytes were erased).
+    MediaNotFound,
+    /// A media download URL whose signature does not match (tampered, or not ours).
+    MediaUrlInvalid,
+    /// A media download URL past its expiry: ask the API for a fresh one.
+    MediaUrlExpired,
+    /// A media file that cannot be attached: not an upload, not stored, or already sent.
+    MediaNotUsable,
     Unavailable,
     Internal,
     /// An error of the plugin host, with its own stable code (`plugin_not_loaded`,
@@ -85,6 +93,10 @@ impl ErrorCode {
             Self::TemplateNotApproved => "template_not_approved",
             Self::TemplateVariablesInvalid => "template_variables_invalid",
             Self::InvalidTemplateTransition => "invalid_template_transition",
+            Self::MediaNotFound => "media_not_found",
+            Self::MediaUrlInvalid => "media_url_invalid",
+            Self::MediaUrlExpired => "media_url_expired",
+            Self::MediaNotUsable => "media_not_usable",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
             Self::Plugin(code) => code,
@@ -102,7 +114,10 @@ impl ErrorCode {
             | Self::DeadLetterNotFound
             | Self::TokenNotFound
             | Self::HeldMessageNotFound
-            | Self::TemplateNotFound => StatusCode::NOT_FOUND,
+            | Self::TemplateNotFound
+            | Self::MediaNotFound => StatusCode::NOT_FOUND,
+            Self::MediaUrlInvalid | Self::MediaUrlExpired => StatusCode::FORBIDDEN,
+            Self::MediaNotUsable => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::InvalidQuery => StatusCode::BAD_REQUEST,

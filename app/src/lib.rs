@@ -16,6 +16,7 @@ pub mod domain;
 pub mod error;
 pub mod events;
 pub mod ingest;
+pub mod media;
 pub mod outbound;
 pub mod plugins;
 pub mod policy;

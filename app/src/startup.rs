@@ -369,6 +369,18 @@ impl Application {
                 tracing::error!(error = %error, "Replaying pending webhooks failed; they are retried at the next start.");
             }
         });
+        let media = Arc::new(
+            crate::media::Media::start(&settings.media, store.clone(), clock.clone()).await?,
+        );
+        let fetcher = crate::media::fetch::MediaWorker::new(
+            store.clone(),
+            clock.clone(),
+            media.clone(),
+            &settings,
+            events.clone(),
+        )
+        .context("Failed to build the media client")?;
+        tokio::spawn(fetcher.run());
         if let Some(cluster) = &cluster {
             dispatcher.join_cluster(cluster.clone());
             tokio::spawn(crate::cluster::inbox::apply_pending(
@@ -387,11 +399,12 @@ impl Application {
                 &settings,
                 plugins.clone(),
                 conversations.clone(),
+                media.clone(),
             )
             .context("Failed to build the provider client")?,
         );
         {
-            let (clock, events, settings, plugins, conversations, clustered, bus) = (
+            let (clock, events, settings, plugins, conversations, clustered, bus, media) = (
                 clock.clone(),
                 events.clone(),
                 Arc::new(settings.clone()),
@@ -399,6 +412,7 @@ impl Application {
                 conversations.clone(),
                 cluster.is_some(),
                 bus.clone(),
+                media.clone(),
             );
             spawn_on_leader(cluster.clone(), store.clone(), "outbox", move |store| {
                 let outbox = OutboxWorker::new(
@@ -409,6 +423,7 @@ impl Application {
                     &settings,
                     plugins.clone(),
                     conversations.clone(),
+                    media.clone(),
                 );
                 // Across the cluster, pacing is shared through Redis.
                 let outbox = outbox.map(|outbox| match &bus {
@@ -522,6 +537,7 @@ impl Application {
             figures,
             cluster: cluster.clone(),
             relay,
+            media: media.clone(),
         });
         let intake = web::Data::new(Intake::new(
             settings.clone(),
@@ -559,6 +575,7 @@ impl Application {
         } else {
             None
         };
+        let media_data = web::Data::new(media);
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(intake.clone())
@@ -571,6 +588,7 @@ impl Application {
                         cluster::deliver::routes(forwarding.clone())(cfg);
                     }
                 })
+                .app_data(media_data.clone())
                 .configure(ingest::routes)
                 .configure(api::routes)
                 .configure(|cfg| {

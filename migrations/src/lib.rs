@@ -21,6 +21,7 @@ pub mod m0011_reports;
 mod m0012_token_expiry;
 mod m0013_window_refusal;
 mod m0014_cluster;
+mod m0015_media;
 
 pub struct Migrator;
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0012_token_expiry::Migration),
             Box::new(m0013_window_refusal::Migration),
             Box::new(m0014_cluster::Migration),
+            Box::new(m0015_media::Migration),
         ]
     }
 }

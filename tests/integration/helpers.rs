@@ -58,6 +58,8 @@ pub struct TestApp {
     pub routing: Arc<parley::routing::Routing>,
     pub plugins: Arc<parley::plugins::PluginRegistry>,
     pub connectors: parley::plugins::Connectors,
+    /// Where the local blob store keeps media files.
+    pub media_dir: std::path::PathBuf,
     server: actix_web::dev::ServerHandle,
     /// Where the SQLite database lives; carried over by [`TestApp::restart`].
     dir: Option<tempfile::TempDir>,
@@ -231,6 +233,8 @@ async fn boot(
     let (outbound_extra, extra_toml) = take_section(extra_toml, "[outbound]\n");
     let (conversations_extra, extra_toml) = take_section(&extra_toml, "[conversations]\n");
     let (http_extra, extra_toml) = take_section(&extra_toml, "[http]\n");
+    let (media_extra, extra_toml) = take_section(&extra_toml, "[media]\n");
+    let media_dir = dir.path().join("media");
     let toml = format!(
         r#"
 [http]
@@ -253,6 +257,9 @@ request_timeout_ms = 2000
 {outbound_extra}
 [telemetry]
 log_filter = "warn"
+[media]
+dir = "{}"
+{media_extra}
 {extra_toml}
 [[channels]]
 id = "{CHANNEL}"
@@ -263,6 +270,7 @@ access_token = "test-access-token"
 api_base = "{}/v21.0"
 phone_number_ids = ["{PHONE_NUMBER_ID}"]
 "#,
+        media_dir.display(),
         meta_base
     );
     let settings = Settings::from_toml(&toml).expect("test settings");
@@ -294,6 +302,7 @@ phone_number_ids = ["{PHONE_NUMBER_ID}"]
         routing,
         plugins,
         connectors,
+        media_dir,
         server,
         dir: Some(dir),
         database_url: url,

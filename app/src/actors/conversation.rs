@@ -149,6 +149,8 @@ pub struct SendReply {
     pub force: bool,
     /// Who wrote the text: a person, an integration on its own, an AI draft sent as is.
     pub origin: Origin,
+    /// An uploaded file to send, with the text as its caption.
+    pub media: Option<crate::domain::media::AttachedMedia>,
 }
 
 /// An approved template to the customer (checked and rendered by the caller).

@@ -99,6 +99,7 @@ impl ContactMutation {
             notes: erasure.notes,
             payloads: erasure.payloads,
             cancelled_sends: erasure.cancelled_sends,
+            media_files: erasure.media_files,
         })
     }
 
@@ -177,6 +178,8 @@ pub struct ErasureReport {
     pub payloads: u64,
     /// Replies still queued, cancelled.
     pub cancelled_sends: u64,
+    /// Media files either side sent, erased (their bytes are deleted from the blob store).
+    pub media_files: u64,
 }
 
 /// The caller's audit label and the API context, once the caller may act on contacts

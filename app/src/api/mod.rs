@@ -12,6 +12,7 @@ pub mod cursor;
 pub mod endpoint;
 pub mod governance;
 pub mod inbox;
+pub mod media;
 pub mod payloads;
 pub mod plugins;
 pub mod reports;
@@ -66,6 +67,8 @@ pub struct ApiContext {
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
     /// Tells the other nodes of a cluster about changes made here (nothing on one node).
     pub relay: crate::cluster::bus::Relay,
+    /// Media files: the blob store and the URL signer.
+    pub media: Arc<crate::media::Media>,
 }
 
 pub fn build_schema(context: ApiContext) -> ParleySchema {
@@ -438,6 +441,10 @@ impl CoreMutation {
             desc = "The text is a model-written draft sent as is: the approval boundaries apply to it as to automation."
         )]
         ai_draft: bool,
+        #[graphql(
+            desc = "A file uploaded with `POST /media` to send; the text becomes its caption (and may be empty)."
+        )]
+        media_id: Option<ID>,
     ) -> async_graphql::Result<Message> {
         let who = principal(ctx)?;
         who.require(Permission::ReplyToCustomers)?;
@@ -445,7 +452,11 @@ impl CoreMutation {
             who.require(Permission::OverrideOwnership)?;
         }
         let authority = who.reply_authority();
-        if text.trim().is_empty() {
+        let media = match &media_id {
+            Some(id) => Some(media::attachable(&api(ctx).store, id_of(id, "media")?, &text).await?),
+            None => None,
+        };
+        if text.trim().is_empty() && media.is_none() {
             return Err(ApiError::new(ErrorCode::InvalidInput, "the reply text is empty").into());
         }
         if text.chars().count() > MAX_TEXT_CHARS {
@@ -467,6 +478,7 @@ impl CoreMutation {
             } else {
                 who.origin()
             },
+            media,
         })
         .await?;
         let message = applied
@@ -733,5 +745,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/graphql/ws").route(web::get().to(endpoint::graphql_ws)))
     .route("/healthz", web::get().to(healthz))
     .route("/readyz", web::get().to(readyz))
-    .configure(inbox::routes);
+    .configure(inbox::routes)
+    .configure(media::routes);
 }

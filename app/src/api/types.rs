@@ -739,6 +739,22 @@ impl Message {
             self.0.content.as_deref(),
         )
     }
+    /// The file of an image, audio, video, document or sticker message: what it is,
+    /// whether it has been fetched, and a signed URL to load it.
+    async fn media(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<super::media::MediaFile>> {
+        if crate::domain::media::MediaKind::parse(&self.0.kind).is_none() {
+            return Ok(None);
+        }
+        let store = &ctx.data_unchecked::<ApiContext>().store;
+        Ok(store
+            .media_of_message(self.0.id)
+            .await
+            .map_err(ApiError::internal)?
+            .map(super::media::MediaFile))
+    }
     /// `content` as stored, as JSON: an escape hatch for details the typed field lacks.
     async fn content_json(&self) -> Option<async_graphql::Json<serde_json::Value>> {
         self.0

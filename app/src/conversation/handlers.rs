@@ -130,18 +130,25 @@ impl Handler<SendReply> for ConversationActor {
                     agent_name: typing.agent_name,
                 });
             }
-            lifecycle::plan_reply(
-                state,
-                &key,
-                msg.conversation_id,
-                &msg.text,
-                lifecycle::Replier {
-                    actor: &msg.by,
-                    agent_id: msg.agent_id,
-                    authority: msg.authority,
-                },
-                now,
-            )
+            let replier = lifecycle::Replier {
+                actor: &msg.by,
+                agent_id: msg.agent_id,
+                authority: msg.authority,
+            };
+            match &msg.media {
+                Some(media) => lifecycle::plan_media_reply(
+                    state,
+                    &key,
+                    msg.conversation_id,
+                    Some(msg.text.as_str()).filter(|t| !t.trim().is_empty()),
+                    media,
+                    replier,
+                    now,
+                ),
+                None => {
+                    lifecycle::plan_reply(state, &key, msg.conversation_id, &msg.text, replier, now)
+                }
+            }
             .map(|mut change| {
                 if let Some(outbox) = change.outbox.as_mut() {
                     outbox.origin = msg.origin;

@@ -298,6 +298,68 @@ pub fn plan_reply(
     )
 }
 
+/// A file to the customer (an upload), with `caption` as its text: like a text reply,
+/// only inside the service window. The queued request names the upload; the outbox
+/// uploads it to the provider before the send.
+pub fn plan_media_reply(
+    state: &ActorState,
+    key: &ConversationKey,
+    conversation_id: i64,
+    caption: Option<&str>,
+    media: &crate::domain::media::AttachedMedia,
+    by: Replier<'_>,
+    now: Micros,
+) -> Result<ConversationChange, ConversationError> {
+    let live = live_case(state, conversation_id)?;
+    let closes_at = live.service_window_closes_at();
+    if closes_at.is_none_or(|closes| now >= closes) {
+        return Err(ConversationError::WindowClosed {
+            conversation_id,
+            closed_at: closes_at,
+        });
+    }
+    let kind = media.kind.as_str();
+    let mut object = serde_json::Map::new();
+    if let Some(caption) = caption {
+        object.insert("caption".into(), caption.into());
+    }
+    if let (crate::domain::media::MediaKind::Document, Some(name)) = (media.kind, &media.file_name)
+    {
+        object.insert("filename".into(), name.clone().into());
+    }
+    let payload = json!({
+        "type": kind,
+        (kind): object,
+        (crate::outbound::media::MEDIA_KEY): { "id": media.id, "kind": kind },
+    });
+    let content = crate::domain::inbound::MessageContent::Media {
+        media_id: media.id.to_string(),
+        mime_type: Some(media.mime_type.clone()),
+        sha256: None,
+        caption: caption.map(str::to_owned),
+        filename: media.file_name.clone(),
+        voice: None,
+        animated: None,
+    };
+    let message = NewMessage {
+        text: caption.map(str::to_owned),
+        content: serde_json::to_string(&content).ok(),
+        ..outbound_message(kind, "")
+    };
+    plan_send(
+        state,
+        conversation_id,
+        by,
+        now,
+        message,
+        NewOutbox {
+            payload: payload.to_string(),
+            ..text_outbox(&key.wa_id, "", origin_of(by.actor))
+        },
+        json!({ "kind": kind, "media_id": media.id }),
+    )
+}
+
 /// An approved template to the customer: allowed outside the service window (the gate
 /// still checks consent for its category and the approval boundaries).
 pub fn plan_template(

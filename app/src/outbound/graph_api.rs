@@ -58,6 +58,18 @@ struct ErrorData {
     details: Option<String>,
 }
 
+#[derive(Deserialize)]
+struct UploadResponse {
+    id: String,
+}
+
+/// A file to upload to `POST /{phone_number_id}/media`.
+pub struct Upload {
+    pub bytes: bytes::Bytes,
+    pub mime_type: String,
+    pub file_name: String,
+}
+
 #[derive(Clone)]
 pub struct GraphApi {
     http: reqwest::Client,
@@ -68,6 +80,85 @@ impl GraphApi {
         Ok(Self {
             http: reqwest::Client::builder().timeout(timeout).build()?,
         })
+    }
+
+    /// Uploads a file for `phone_number_id`; `Sent` carries the provider's media id. An
+    /// upload sends nothing to anyone, so any failure that is not a refusal is retried.
+    pub async fn upload_media(
+        &self,
+        channel: &CloudChannelSettings,
+        phone_number_id: &str,
+        upload: Upload,
+    ) -> CallOutcome {
+        let part = match reqwest::multipart::Part::bytes(upload.bytes.to_vec())
+            .file_name(upload.file_name)
+            .mime_str(&upload.mime_type)
+        {
+            Ok(part) => part,
+            Err(error) => {
+                return CallOutcome::Permanent {
+                    code: "media_type_invalid".into(),
+                    title: error.to_string(),
+                };
+            }
+        };
+        let form = reqwest::multipart::Form::new()
+            .text("messaging_product", "whatsapp")
+            .text("type", upload.mime_type)
+            .part("file", part);
+        let url = format!(
+            "{}/{}/media",
+            channel.api_base.trim_end_matches('/'),
+            phone_number_id
+        );
+        let response = match self
+            .http
+            .post(&url)
+            .bearer_auth(channel.access_token.expose_secret())
+            .multipart(form)
+            .send()
+            .await
+        {
+            Ok(response) => response,
+            Err(error) => {
+                return CallOutcome::Retryable {
+                    error: format!("the media upload failed: {error}"),
+                    retry_after: None,
+                };
+            }
+        };
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        if status.is_success() {
+            return match serde_json::from_str::<UploadResponse>(&text) {
+                Ok(uploaded) => CallOutcome::Sent(uploaded.id),
+                Err(_) => CallOutcome::Retryable {
+                    error: "the media upload's answer was not understood".into(),
+                    retry_after: None,
+                },
+            };
+        }
+        let error = serde_json::from_str::<ErrorResponse>(&text)
+            .ok()
+            .map(|e| e.error);
+        let code = error.as_ref().map(|e| e.code).unwrap_or_default();
+        let title = error
+            .map(|e| e.message)
+            .unwrap_or_else(|| format!("HTTP {status}"));
+        if status.is_server_error() || status.as_u16() == 429 || RETRYABLE_CODES.contains(&code) {
+            return CallOutcome::Retryable {
+                error: format!("media upload: HTTP {status}, code {code}: {title}"),
+                retry_after: None,
+            };
+        }
+        CallOutcome::Permanent {
+            code: if code == 0 {
+                format!("http_{}", status.as_u16())
+            } else {
+                code.to_string()
+            },
+            title: format!("the media upload was refused: {title}"),
+        }
     }
 
     pub async fn send(&self, channel: &CloudChannelSettings, job: &outbox::Model) -> CallOutcome {

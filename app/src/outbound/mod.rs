@@ -14,6 +14,7 @@
 //! whose typed errors map onto the same rules.
 
 pub mod graph_api;
+pub mod media;
 pub mod pacing;
 pub mod transport;
 
@@ -55,9 +56,12 @@ pub struct OutboxWorker {
     conversations: Conversations,
     /// How often the outbox is read when nothing woke it.
     idle_poll: Duration,
+    media: Arc<crate::media::Media>,
 }
 
 impl OutboxWorker {
+    // The worker's collaborators, wired once by `Application::build`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         store: Store,
         clock: SharedClock,
@@ -66,6 +70,7 @@ impl OutboxWorker {
         config: &Settings,
         plugins: Arc<PluginRegistry>,
         conversations: Conversations,
+        media: Arc<crate::media::Media>,
     ) -> Result<Self, reqwest::Error> {
         let (channels, settings) = (&config.channels, config.outbound.clone());
         let api = GraphApi::new(Duration::from_millis(settings.request_timeout_ms))?;
@@ -89,6 +94,7 @@ impl OutboxWorker {
             settings,
             conversations,
             idle_poll: IDLE_POLL,
+            media,
         })
     }
 
@@ -307,7 +313,34 @@ impl OutboxWorker {
 
     async fn call(&self, channel: &ChannelSettings, job: &outbox::Model) -> CallOutcome {
         match channel {
-            ChannelSettings::WhatsappCloud(cloud) => self.api.send(cloud, job).await,
+            ChannelSettings::WhatsappCloud(cloud) => {
+                let job = match media::with_uploaded_media(
+                    &self.api,
+                    &self.media,
+                    &self.store,
+                    &self.clock,
+                    cloud,
+                    job.clone(),
+                )
+                .await
+                {
+                    Ok(job) => job,
+                    Err(outcome) => return outcome,
+                };
+                self.api.send(cloud, &job).await
+            }
+            ChannelSettings::Transport(_)
+                if serde_json::from_str::<serde_json::Value>(&job.payload)
+                    .ok()
+                    .and_then(|p| media::attached(&p))
+                    .is_some() =>
+            {
+                // The transport contract carries no outbound files (yet).
+                CallOutcome::Permanent {
+                    code: "media_not_supported".into(),
+                    title: "this channel's transport plugin cannot send files".into(),
+                }
+            }
             ChannelSettings::Transport(transport) => self.transports.send(transport, job).await,
         }
     }

@@ -286,6 +286,7 @@ mod tests {
             attempts: 0,
             next_attempt_at: 0,
             last_error: None,
+            provider_media_id: None,
             created_at: 0,
             updated_at: 0,
         }

@@ -303,6 +303,11 @@ async fn apply_together(
     // Every change's events, in one statement; ids grow in insertion order, so sorting
     // by id gives each case its events in the order given.
     let written: Vec<usize> = new.iter().chain(&existing).copied().collect();
+    for &i in &written {
+        if let Some(message) = &messages[i] {
+            super::media::link_message(txn, message, changes[i].conversation.updated_at).await?;
+        }
+    }
     let mut rows = Vec::new();
     for &i in &written {
         let (Some(case), Some(message)) = (&cases[i], &messages[i]) else {

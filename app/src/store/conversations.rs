@@ -240,6 +240,9 @@ impl WriteOp for ConversationChange {
                 }
                 (None, None) => None,
             };
+            if let Some(message) = &message {
+                super::media::link_message(txn, message, now).await?;
+            }
             if let (Some(held), Some(queued), Some(message)) = (
                 self.outbox.as_ref().and_then(|o| o.held.as_ref()),
                 &self.outbox,

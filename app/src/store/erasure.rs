@@ -2,7 +2,8 @@
 //! about them, their CRM profile, the raw webhook payloads that carried their number,
 //! escalation packets and reasons, survey comments, consent notes, the provider payloads
 //! of sends kept as in flight or in doubt, the sample of a scam wave they started, and
-//! their number itself. The case skeleton stays (statuses, timings, tags, assignments) so
+//! their number itself, and the media files either side sent (marked here, their bytes
+//! deleted by the media worker once this commits). The case skeleton stays (statuses, timings, tags, assignments) so
 //! that metrics still add up. The audit log never held any of it (entries keep ids and
 //! counts only, see `audit`), so it is not rewritten and its chain stays verifiable; it
 //! records that an erasure happened and by whom.
@@ -73,6 +74,9 @@ pub struct Erasure {
     pub payloads: u64,
     /// Replies still waiting to be sent, cancelled.
     pub cancelled_sends: u64,
+    /// Media files (sent and received) marked erased; their bytes are deleted from the
+    /// blob store right after.
+    pub media_files: u64,
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -116,6 +120,8 @@ async fn erase(
         .into_tuple()
         .all(txn)
         .await?;
+
+    let media_files = super::media::erase_of_messages(txn, message_ids.clone(), op.at).await?;
 
     // Sends not yet made are cancelled: nothing more goes to an erased contact.
     let pending: Vec<i64> = outbox::Entity::find()
@@ -330,6 +336,7 @@ async fn erase(
         notes,
         payloads,
         cancelled_sends: pending.len() as u64,
+        media_files,
     };
     append(
         txn,

@@ -558,3 +558,29 @@ impl Store {
             .flatten())
     }
 }
+
+/// The provider accepted the file of a queued send: its id is kept on the send, so a
+/// retry sends by it instead of uploading the file again.
+pub struct RecordProviderMedia {
+    pub outbox_id: i64,
+    pub provider_media_id: String,
+    pub now: Micros,
+}
+
+impl WriteOp for RecordProviderMedia {
+    type Output = ();
+    fn apply<'a>(&'a self, txn: &'a DatabaseTransaction) -> BoxFuture<'a, Result<(), DbErr>> {
+        Box::pin(async move {
+            outbox::Entity::update_many()
+                .col_expr(
+                    outbox::Column::ProviderMediaId,
+                    Expr::value(self.provider_media_id.clone()),
+                )
+                .col_expr(outbox::Column::UpdatedAt, Expr::value(self.now))
+                .filter(outbox::Column::Id.eq(self.outbox_id))
+                .exec(txn)
+                .await?;
+            Ok(())
+        })
+    }
+}

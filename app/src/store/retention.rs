@@ -1,11 +1,12 @@
 //! Retention: each kind of personal data is kept for its configured time, then removed
 //! by a periodic sweep. Raw webhook payloads (they carry numbers and words) once
 //! processed, dead letters, the text of messages on cases closed long ago (with the
-//! provider payloads of their finished sends), and the text of decided held messages. Case skeletons, events, metrics and the audit chain stay;
+//! provider payloads of their finished sends), the media files of such cases (their
+//! bytes deleted by the media worker), and the text of decided held messages. Case skeletons, events, metrics and the audit chain stay;
 //! every sweep that removed something is in the audit log with its counts.
 
 use super::audit::{AuditRecord, append};
-use super::entities::{conversation, dead_letter, held_message, inbox, message, outbox};
+use super::entities::{conversation, dead_letter, held_message, inbox, media, message, outbox};
 use super::{Store, StoreError, WriteOp};
 use crate::clock::SharedClock;
 use crate::config::RetentionSettings;
@@ -52,6 +53,8 @@ pub struct Swept {
     /// Provider payloads of finished sends on those cases (they repeat the text).
     pub outbox_payloads: u64,
     pub held_message_texts: u64,
+    /// Media files of cases closed long ago (their bytes are deleted right after).
+    pub media_files: u64,
 }
 
 fn cutoff(now: Micros, days: u32) -> Option<Micros> {
@@ -115,6 +118,28 @@ impl WriteOp for RetentionSweep {
                             .is_not_in([super::outbox::QUEUED, super::outbox::SENDING]),
                     )
                     .filter(outbox::Column::Payload.ne("{}"))
+                    .exec(txn)
+                    .await?
+                    .rows_affected;
+            }
+            if let Some(before) = cutoff(self.now, s.media_days) {
+                let closed_cases = Query::select()
+                    .column(conversation::Column::Id)
+                    .from(conversation::Entity)
+                    .and_where(Expr::col(conversation::Column::ClosedAt).lt(before))
+                    .to_owned();
+                let their_messages = Query::select()
+                    .column(message::Column::Id)
+                    .from(message::Entity)
+                    .and_where(message::Column::ConversationId.in_subquery(closed_cases))
+                    .to_owned();
+                swept.media_files = media::Entity::update_many()
+                    .col_expr(media::Column::State, Expr::value(super::media::ERASED))
+                    .col_expr(media::Column::Caption, Expr::value(Option::<String>::None))
+                    .col_expr(media::Column::FileName, Expr::value(Option::<String>::None))
+                    .col_expr(media::Column::UpdatedAt, Expr::value(self.now))
+                    .filter(media::Column::MessageId.in_subquery(their_messages))
+                    .filter(media::Column::State.ne(super::media::ERASED))
                     .exec(txn)
                     .await?
                     .rows_affected;

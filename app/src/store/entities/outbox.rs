@@ -14,6 +14,8 @@ pub struct Model {
     pub attempts: i32,
     pub next_attempt_at: i64,
     pub last_error: Option<String>,
+    /// The provider's id of the attached file once uploaded: a retry sends by it.
+    pub provider_media_id: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
 }
