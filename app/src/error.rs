@@ -47,6 +47,11 @@ pub enum ErrorCode {
     TemplateVariablesInvalid,
     /// The template's workflow does not allow this step from its status.
     InvalidTemplateTransition,
+    MacroNotFound,
+    /// A macro names a variable Parley does not know (refused when it is written).
+    MacroVariableUnknown,
+    /// A variable of the macro has no value on this case: nothing was sent or changed.
+    MacroValueMissing,
     Unavailable,
     Internal,
     /// An error of the plugin host, with its own stable code (`plugin_not_loaded`,
@@ -85,6 +90,9 @@ impl ErrorCode {
             Self::TemplateNotApproved => "template_not_approved",
             Self::TemplateVariablesInvalid => "template_variables_invalid",
             Self::InvalidTemplateTransition => "invalid_template_transition",
+            Self::MacroNotFound => "macro_not_found",
+            Self::MacroVariableUnknown => "macro_variable_unknown",
+            Self::MacroValueMissing => "macro_value_missing",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
             Self::Plugin(code) => code,
@@ -102,7 +110,8 @@ impl ErrorCode {
             | Self::DeadLetterNotFound
             | Self::TokenNotFound
             | Self::HeldMessageNotFound
-            | Self::TemplateNotFound => StatusCode::NOT_FOUND,
+            | Self::TemplateNotFound
+            | Self::MacroNotFound => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::InvalidQuery => StatusCode::BAD_REQUEST,
@@ -117,7 +126,9 @@ impl ErrorCode {
             Self::InvalidConfig
             | Self::TemplateNotApproved
             | Self::TemplateVariablesInvalid
-            | Self::InvalidTemplateTransition => StatusCode::UNPROCESSABLE_ENTITY,
+            | Self::InvalidTemplateTransition
+            | Self::MacroVariableUnknown
+            | Self::MacroValueMissing => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Plugin("plugin_not_loaded") => StatusCode::NOT_FOUND,

@@ -20,6 +20,7 @@ mod inbox_e2e;
 mod intake;
 mod layers;
 mod lifecycle;
+mod macros;
 mod outbound;
 mod plugins;
 mod reports;

@@ -73,6 +73,9 @@ pub enum ConversationError {
     },
     #[error("{0}")]
     InvalidEdit(String),
+    /// A macro's variable has no value on this case; nothing was sent or changed.
+    #[error("macro {name:?}: {reason}")]
+    MacroValueMissing { name: String, reason: String },
     /// The caller's role may do this in general, but not to this case (it is someone
     /// else's, or it is their own draft to approve).
     #[error("{0}")]
@@ -141,6 +144,25 @@ pub struct SendReply {
     /// A supervisor replies even though another agent is typing.
     pub force: bool,
     /// Who wrote the text: a person, an integration on its own, an AI draft sent as is.
+    pub origin: Origin,
+}
+
+/// A macro applied to a case: its body rendered for the case, sent, and its actions taken,
+/// all in one change.
+#[derive(Message, Clone)]
+#[rtype(result = "Result<ChangeApplied, ConversationError>")]
+pub struct ApplyMacro {
+    pub conversation_id: i64,
+    pub chosen: crate::conversation::macros::MacroToApply,
+    pub by: Who,
+    pub agent_id: Option<i64>,
+    /// The applying agent's name, for `{{agent.name}}`.
+    pub agent_name: Option<String>,
+    /// The contact's name as stored, for `{{contact.name}}` when the actor does not hold it.
+    pub contact_name: Option<String>,
+    pub reply_authority: ReplyAuthority,
+    /// Whose ownership rules apply to the actions.
+    pub authority: Authority,
     pub origin: Origin,
 }
 
@@ -280,6 +302,7 @@ pub enum Decision {
 pub enum Request {
     Arrived(CustomerMessageArrived),
     Reply(SendReply),
+    Macro(Box<ApplyMacro>),
     Template(SendTemplate),
     Decide(Box<DecideHeld>),
     Assign(AssignConversation),
@@ -345,6 +368,7 @@ impl ConversationRequest for CustomerMessageArrived {
     }
 }
 request!(SendReply => Reply);
+request!(ApplyMacro => Macro, Box::new);
 request!(SendTemplate => Template);
 request!(DecideHeld => Decide, Box::new);
 request!(AssignConversation => Assign);

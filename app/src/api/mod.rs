@@ -11,6 +11,7 @@ pub mod cursor;
 pub mod endpoint;
 pub mod governance;
 pub mod inbox;
+pub mod macros;
 pub mod payloads;
 pub mod plugins;
 pub mod reports;
@@ -133,6 +134,9 @@ fn conversation_error(error: ConversationError) -> ApiError {
         | ConversationError::InvalidEdit(_)) => {
             ApiError::new(ErrorCode::InvalidInput, error.to_string())
         }
+        error @ ConversationError::MacroValueMissing { .. } => {
+            ApiError::new(ErrorCode::MacroValueMissing, error.to_string())
+        }
         error @ ConversationError::AlreadyDecided { .. } => {
             ApiError::new(ErrorCode::AlreadyDecided, error.to_string())
         }
@@ -230,6 +234,7 @@ pub struct QueryRoot(
     sla::SlaQuery,
     governance::GovernanceQuery,
     templates::TemplateQuery,
+    macros::MacroQuery,
     tokens::TokenQuery,
     reports::ReportQuery,
 );
@@ -242,6 +247,7 @@ pub struct MutationRoot(
     sla::SlaMutation,
     governance::GovernanceMutation,
     templates::TemplateMutation,
+    macros::MacroMutation,
     tokens::TokenMutation,
 );
 

@@ -14,6 +14,7 @@ pub mod directory;
 pub mod entities;
 pub mod erasure;
 pub mod inbox;
+pub mod macros;
 pub mod noise;
 pub mod outbox;
 pub mod queries;
