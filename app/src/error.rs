@@ -55,6 +55,11 @@ pub enum ErrorCode {
     MediaUrlExpired,
     /// A media file that cannot be attached: not an upload, not stored, or already sent.
     MediaNotUsable,
+    MacroNotFound,
+    /// A macro names a variable Parley does not know (refused when it is written).
+    MacroVariableUnknown,
+    /// A variable of the macro has no value on this case: nothing was sent or changed.
+    MacroValueMissing,
     Unavailable,
     Internal,
     /// An error of the plugin host, with its own stable code (`plugin_not_loaded`,
@@ -97,6 +102,9 @@ impl ErrorCode {
             Self::MediaUrlInvalid => "media_url_invalid",
             Self::MediaUrlExpired => "media_url_expired",
             Self::MediaNotUsable => "media_not_usable",
+            Self::MacroNotFound => "macro_not_found",
+            Self::MacroVariableUnknown => "macro_variable_unknown",
+            Self::MacroValueMissing => "macro_value_missing",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
             Self::Plugin(code) => code,
@@ -115,7 +123,8 @@ impl ErrorCode {
             | Self::TokenNotFound
             | Self::HeldMessageNotFound
             | Self::TemplateNotFound
-            | Self::MediaNotFound => StatusCode::NOT_FOUND,
+            | Self::MediaNotFound
+            | Self::MacroNotFound => StatusCode::NOT_FOUND,
             Self::MediaUrlInvalid | Self::MediaUrlExpired => StatusCode::FORBIDDEN,
             Self::MediaNotUsable => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -132,7 +141,9 @@ impl ErrorCode {
             Self::InvalidConfig
             | Self::TemplateNotApproved
             | Self::TemplateVariablesInvalid
-            | Self::InvalidTemplateTransition => StatusCode::UNPROCESSABLE_ENTITY,
+            | Self::InvalidTemplateTransition
+            | Self::MacroVariableUnknown
+            | Self::MacroValueMissing => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Plugin("plugin_not_loaded") => StatusCode::NOT_FOUND,

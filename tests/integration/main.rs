@@ -22,6 +22,7 @@ mod inbox_e2e;
 mod intake;
 mod layers;
 mod lifecycle;
+mod macros;
 mod media;
 mod outbound;
 mod plugins;

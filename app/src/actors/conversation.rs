@@ -77,6 +77,9 @@ pub enum ConversationError {
     },
     #[error("{0}")]
     InvalidEdit(String),
+    /// A macro's variable has no value on this case; nothing was sent or changed.
+    #[error("macro {name:?}: {reason}")]
+    MacroValueMissing { name: String, reason: String },
     /// The caller's role may do this in general, but not to this case (it is someone
     /// else's, or it is their own draft to approve).
     #[error("{0}")]
@@ -151,6 +154,25 @@ pub struct SendReply {
     pub origin: Origin,
     /// An uploaded file to send, with the text as its caption.
     pub media: Option<crate::domain::media::AttachedMedia>,
+}
+
+/// A macro applied to a case: its body rendered for the case, sent, and its actions taken,
+/// all in one change.
+#[derive(Message, Clone, serde::Serialize, serde::Deserialize)]
+#[rtype(result = "Result<ChangeApplied, ConversationError>")]
+pub struct ApplyMacro {
+    pub conversation_id: i64,
+    pub chosen: crate::conversation::macros::MacroToApply,
+    pub by: Who,
+    pub agent_id: Option<i64>,
+    /// The applying agent's name, for `{{agent.name}}`.
+    pub agent_name: Option<String>,
+    /// The contact's name as stored, for `{{contact.name}}` when the actor does not hold it.
+    pub contact_name: Option<String>,
+    pub reply_authority: ReplyAuthority,
+    /// Whose ownership rules apply to the actions.
+    pub authority: Authority,
+    pub origin: Origin,
 }
 
 /// An approved template to the customer (checked and rendered by the caller).
@@ -290,6 +312,7 @@ pub enum Decision {
 pub enum Request {
     Arrived(CustomerMessageArrived),
     Reply(SendReply),
+    Macro(Box<ApplyMacro>),
     Template(SendTemplate),
     Decide(Box<DecideHeld>),
     Assign(AssignConversation),
@@ -355,6 +378,7 @@ impl ConversationRequest for CustomerMessageArrived {
     }
 }
 request!(SendReply => Reply);
+request!(ApplyMacro => Macro, Box::new);
 request!(SendTemplate => Template);
 request!(DecideHeld => Decide, Box::new);
 request!(AssignConversation => Assign);

@@ -12,6 +12,7 @@ pub mod cursor;
 pub mod endpoint;
 pub mod governance;
 pub mod inbox;
+pub mod macros;
 pub mod media;
 pub mod payloads;
 pub mod plugins;
@@ -146,6 +147,9 @@ fn conversation_error(error: ConversationError) -> ApiError {
         | ConversationError::InvalidEdit(_)) => {
             ApiError::new(ErrorCode::InvalidInput, error.to_string())
         }
+        error @ ConversationError::MacroValueMissing { .. } => {
+            ApiError::new(ErrorCode::MacroValueMissing, error.to_string())
+        }
         error @ ConversationError::AlreadyDecided { .. } => {
             ApiError::new(ErrorCode::AlreadyDecided, error.to_string())
         }
@@ -243,6 +247,7 @@ pub struct QueryRoot(
     sla::SlaQuery,
     governance::GovernanceQuery,
     templates::TemplateQuery,
+    macros::MacroQuery,
     tokens::TokenQuery,
     reports::ReportQuery,
     cluster::ClusterQuery,
@@ -256,6 +261,7 @@ pub struct MutationRoot(
     sla::SlaMutation,
     governance::GovernanceMutation,
     templates::TemplateMutation,
+    macros::MacroMutation,
     tokens::TokenMutation,
 );
 

@@ -78,6 +78,28 @@ pub enum Priority {
     Urgent,
 }
 
+impl From<Priority> for DomainPriority {
+    fn from(priority: Priority) -> Self {
+        match priority {
+            Priority::Low => Self::Low,
+            Priority::Medium => Self::Medium,
+            Priority::High => Self::High,
+            Priority::Urgent => Self::Urgent,
+        }
+    }
+}
+
+impl From<DomainPriority> for Priority {
+    fn from(priority: DomainPriority) -> Self {
+        match priority {
+            DomainPriority::Low => Self::Low,
+            DomainPriority::Medium => Self::Medium,
+            DomainPriority::High => Self::High,
+            DomainPriority::Urgent => Self::Urgent,
+        }
+    }
+}
+
 #[derive(Enum, Copy, Clone, Eq, PartialEq, Debug)]
 pub enum Role {
     Admin,

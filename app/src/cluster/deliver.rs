@@ -13,8 +13,8 @@
 
 use super::{Cluster, metrics};
 use crate::actors::conversation::{
-    AddNote, AssignConversation, ChangeStatus, ConversationError, DecideHeld, Deliver, Escalate,
-    Reply, Request, SendReply, SendTemplate, WindowRefused,
+    AddNote, ApplyMacro, AssignConversation, ChangeStatus, ConversationError, DecideHeld, Deliver,
+    Escalate, Reply, Request, SendReply, SendTemplate, WindowRefused,
 };
 use crate::domain::ConversationKey;
 use crate::store::conversations::ChangeApplied;
@@ -43,6 +43,7 @@ enum Forwarded {
     Note(AddNote),
     Escalate(Escalate),
     WindowRefused(WindowRefused),
+    Macro(Box<ApplyMacro>),
 }
 
 impl Forwarded {
@@ -58,6 +59,7 @@ impl Forwarded {
             Request::Note(m) => Self::Note(m),
             Request::Escalate(m) => Self::Escalate(m),
             Request::WindowRefused(m) => Self::WindowRefused(m),
+            Request::Macro(m) => Self::Macro(m),
             Request::Arrived(_) | Request::SlaCheck(_) | Request::Panic(_) => return None,
         })
     }
@@ -72,6 +74,7 @@ impl Forwarded {
             Self::Note(m) => Request::Note(m),
             Self::Escalate(m) => Request::Escalate(m),
             Self::WindowRefused(m) => Request::WindowRefused(m),
+            Self::Macro(m) => Request::Macro(m),
         }
     }
 }

@@ -159,6 +159,30 @@ impl Handler<SendReply> for ConversationActor {
     }
 }
 
+impl Handler<ApplyMacro> for ConversationActor {
+    type Result = AtomicResponse<Self, Result<ChangeApplied, ConversationError>>;
+
+    fn handle(&mut self, msg: ApplyMacro, _: &mut Self::Context) -> Self::Result {
+        let key = self.key.clone();
+        let span = tracing::info_span!(
+            "conversation.macro",
+            conversation_id = msg.conversation_id,
+            macro_id = msg.chosen.id
+        );
+        let presence = self.deps.routing.presence.clone();
+        self.step(span, Connect::default(), move |state, now| {
+            if let Some(typing) = presence.typing_other_than(msg.conversation_id, msg.agent_id, now)
+            {
+                return Err(ConversationError::Collision {
+                    agent_id: typing.agent_id,
+                    agent_name: typing.agent_name,
+                });
+            }
+            super::macros::plan_macro(state, &key, &msg, now)
+        })
+    }
+}
+
 impl Handler<SendTemplate> for ConversationActor {
     type Result = AtomicResponse<Self, Result<ChangeApplied, ConversationError>>;
 

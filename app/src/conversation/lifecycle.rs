@@ -174,6 +174,7 @@ pub fn plan_customer_message(
         enrichment: None,
         csat: None,
         decision: None,
+        macro_used: None,
     };
     (arrival, change)
 }
@@ -209,6 +210,7 @@ pub(crate) fn unchanged(
         enrichment: None,
         csat: None,
         decision: None,
+        macro_used: None,
     }
 }
 
@@ -521,10 +523,17 @@ pub fn plan_assignment(
     {
         return Err(ConversationError::AlreadyAssigned(conversation_id));
     }
+    let mut change = unchanged(state, live.clone(), now);
+    assign_in(&mut change, plan, by);
+    Ok(change)
+}
+
+/// Gives the case of `change` to the plan's agent and/or team, moving its status as
+/// assignment does.
+pub(crate) fn assign_in(change: &mut ConversationChange, plan: AssignmentPlan<'_>, by: &Actor) {
     let AssignmentPlan {
         agent_id, team_id, ..
     } = plan;
-    let mut change = unchanged(state, live.clone(), now);
     let c = &mut change.conversation;
     let previous = json!({ "agent_id": c.assignee_id, "team_id": c.team_id });
     c.assignee_id = agent_id;
@@ -555,7 +564,6 @@ pub fn plan_assignment(
         ));
         c.status = TicketStatus::Created.as_str().into();
     }
-    Ok(change)
 }
 
 pub fn plan_status_change(
@@ -566,12 +574,23 @@ pub fn plan_status_change(
     now: Micros,
 ) -> Result<ConversationChange, ConversationError> {
     let live = live_case(state, conversation_id)?;
-    let from = TicketStatus::parse(&live.status).unwrap_or(TicketStatus::Created);
+    let mut change = unchanged(state, live.clone(), now);
+    move_status(&mut change, to, by, now)?;
+    Ok(change)
+}
+
+/// Moves the case of `change` to `to`, if its lifecycle allows it.
+pub(crate) fn move_status(
+    change: &mut ConversationChange,
+    to: TicketStatus,
+    by: &Actor,
+    now: Micros,
+) -> Result<(), ConversationError> {
+    let c = &mut change.conversation;
+    let from = TicketStatus::parse(&c.status).unwrap_or(TicketStatus::Created);
     if !from.can_move_to(to) {
         return Err(ConversationError::InvalidTransition { from, to });
     }
-    let mut change = unchanged(state, live.clone(), now);
-    let c = &mut change.conversation;
     change.events.push(status_changed(&c.status, to, by, None));
     c.status = to.as_str().into();
     match to {
@@ -579,7 +598,7 @@ pub fn plan_status_change(
         TicketStatus::Closed => c.closed_at = Some(now),
         _ => c.resolved_at = None,
     }
-    Ok(change)
+    Ok(())
 }
 
 pub fn plan_note(
@@ -591,13 +610,18 @@ pub fn plan_note(
 ) -> Result<ConversationChange, ConversationError> {
     let live = live_case(state, conversation_id)?;
     let mut change = unchanged(state, live.clone(), now);
+    note_in(&mut change, body, by);
+    Ok(change)
+}
+
+/// Adds an internal note to `change`.
+pub(crate) fn note_in(change: &mut ConversationChange, body: &str, by: &Actor) {
     change.note = Some((body.to_owned(), by.label()));
     change.events.push(NewEvent {
         kind: "note_added",
         data: json!({}),
         actor: by.label(),
     });
-    Ok(change)
 }
 
 /// The provider refused a free-form message as outside the service window: the case's

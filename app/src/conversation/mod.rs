@@ -13,6 +13,7 @@ pub mod automation;
 pub mod csat;
 mod handlers;
 pub mod lifecycle;
+pub mod macros;
 pub mod ownership;
 mod registry;
 mod step;
@@ -20,8 +21,9 @@ pub mod timers;
 pub mod triage;
 
 pub use crate::actors::conversation::{
-    AddNote, AssignConversation, ChangeStatus, ConversationError, CustomerMessageArrived,
-    DecideHeld, Escalate, InjectPanic, SendReply, SendTemplate, SlaCheck, Stepped,
+    AddNote, ApplyMacro, AssignConversation, ChangeStatus, ConversationError,
+    CustomerMessageArrived, DecideHeld, Escalate, InjectPanic, SendReply, SendTemplate, SlaCheck,
+    Stepped,
 };
 pub use registry::ConversationRegistry;
 pub use step::Connect;

@@ -5,6 +5,7 @@
 
 pub mod consent;
 pub mod inbound;
+pub mod macros;
 pub mod media;
 pub mod order;
 pub mod outbound;

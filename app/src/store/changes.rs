@@ -507,6 +507,7 @@ mod tests {
             enrichment: None,
             csat: None,
             decision: None,
+            macro_used: None,
         }
     }
 

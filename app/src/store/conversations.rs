@@ -99,6 +99,8 @@ pub struct ConversationChange {
     pub csat: Option<CsatRecord>,
     /// A decision on a message held for approval.
     pub decision: Option<HeldDecision>,
+    /// The macro this change applied: its use is counted in the same transaction.
+    pub macro_used: Option<i64>,
 }
 
 /// The survey row a change writes (one per surveyed case).
@@ -294,6 +296,9 @@ impl WriteOp for ConversationChange {
             };
             if let Some(record) = &self.csat {
                 write_csat(txn, &conversation, record, now).await?;
+            }
+            if let Some(id) = self.macro_used {
+                super::macros::count_use(txn, id, now).await?;
             }
             if let Some(suppression) = &self.suppression {
                 super::noise::insert_suppression(

@@ -15,6 +15,7 @@ pub mod entities;
 pub mod erasure;
 pub mod fence;
 pub mod inbox;
+pub mod macros;
 pub mod media;
 pub mod noise;
 pub mod outbox;

@@ -12,6 +12,7 @@ pub mod csat_response;
 pub mod dead_letter;
 pub mod held_message;
 pub mod inbox;
+pub mod macro_entry;
 pub mod media;
 pub mod message;
 pub mod message_status;
