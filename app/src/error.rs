@@ -29,6 +29,11 @@ pub enum ErrorCode {
     TokenNotFound,
     HeldMessageNotFound,
     TemplateNotFound,
+    ContactNotFound,
+    /// No custom field on contacts has this key.
+    ContactFieldNotFound,
+    /// A custom field's value does not fit its type (or an enum's options).
+    ContactFieldValueInvalid,
     NameTaken,
     InvalidStatusTransition,
     ConversationClosed,
@@ -73,6 +78,9 @@ impl ErrorCode {
             Self::TokenNotFound => "token_not_found",
             Self::HeldMessageNotFound => "held_message_not_found",
             Self::TemplateNotFound => "template_not_found",
+            Self::ContactNotFound => "contact_not_found",
+            Self::ContactFieldNotFound => "contact_field_not_found",
+            Self::ContactFieldValueInvalid => "contact_field_value_invalid",
             Self::NameTaken => "name_taken",
             Self::InvalidStatusTransition => "invalid_status_transition",
             Self::ConversationClosed => "conversation_closed",
@@ -102,7 +110,9 @@ impl ErrorCode {
             | Self::DeadLetterNotFound
             | Self::TokenNotFound
             | Self::HeldMessageNotFound
-            | Self::TemplateNotFound => StatusCode::NOT_FOUND,
+            | Self::TemplateNotFound
+            | Self::ContactNotFound
+            | Self::ContactFieldNotFound => StatusCode::NOT_FOUND,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::InvalidQuery => StatusCode::BAD_REQUEST,
@@ -110,7 +120,8 @@ impl ErrorCode {
             | Self::InvalidStatusTransition
             | Self::ConversationClosed
             | Self::WindowClosed
-            | Self::ConsentWithdrawn => StatusCode::UNPROCESSABLE_ENTITY,
+            | Self::ConsentWithdrawn
+            | Self::ContactFieldValueInvalid => StatusCode::UNPROCESSABLE_ENTITY,
             Self::NameTaken | Self::NotAssignee | Self::Collision | Self::AlreadyDecided => {
                 StatusCode::CONFLICT
             }

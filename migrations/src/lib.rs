@@ -20,6 +20,7 @@ mod m0010_contact_cases;
 pub mod m0011_reports;
 mod m0012_token_expiry;
 mod m0013_window_refusal;
+mod m0016_search;
 
 pub struct Migrator;
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0011_reports::Migration),
             Box::new(m0012_token_expiry::Migration),
             Box::new(m0013_window_refusal::Migration),
+            Box::new(m0016_search::Migration),
         ]
     }
 }

@@ -26,6 +26,7 @@ mod reports;
 mod roles;
 mod routing;
 mod schema;
+mod search;
 mod sla;
 mod telemetry;
 mod templates;

@@ -15,6 +15,7 @@ pub mod payloads;
 pub mod plugins;
 pub mod reports;
 pub mod routing;
+pub mod search;
 pub mod sla;
 pub mod templates;
 pub mod tokens;
@@ -232,6 +233,8 @@ pub struct QueryRoot(
     templates::TemplateQuery,
     tokens::TokenQuery,
     reports::ReportQuery,
+    search::SearchQuery,
+    contacts::ContactFieldQuery,
 );
 
 #[derive(async_graphql::MergedObject, Default)]
@@ -243,6 +246,7 @@ pub struct MutationRoot(
     governance::GovernanceMutation,
     templates::TemplateMutation,
     tokens::TokenMutation,
+    contacts::ContactFieldMutation,
 );
 
 #[derive(async_graphql::MergedSubscription, Default)]

@@ -4,10 +4,12 @@
 //! rejects bad input once, at the edge; past that point the rest of Parley trusts it.
 
 pub mod consent;
+pub mod fields;
 pub mod inbound;
 pub mod order;
 pub mod outbound;
 pub mod template;
+pub mod text;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -201,6 +203,7 @@ impl Role {
                     | EraseData
                     | ReadAudit
                     | ReviewTemplates
+                    | DefineContactFields
             ),
             Self::Agent => matches!(
                 permission,
@@ -211,6 +214,7 @@ impl Role {
                     | ChangeStatus
                     | ApproveMessages
                     | TakeCases
+                    | EditContactFields
             ),
             Self::Integration => matches!(
                 permission,
@@ -264,6 +268,10 @@ pub enum Permission {
     ManageTemplates,
     /// Approve, reject or pause templates (admins only).
     ReviewTemplates,
+    /// Define custom fields on contacts (admins only: every agent fills them in).
+    DefineContactFields,
+    /// Fill in contacts' custom fields (people who work cases).
+    EditContactFields,
 }
 
 /// On whose authority a change to a case is asked for: the ownership rules apply to API
