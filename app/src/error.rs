@@ -29,6 +29,11 @@ pub enum ErrorCode {
     TokenNotFound,
     HeldMessageNotFound,
     TemplateNotFound,
+    ContactNotFound,
+    /// No custom field on contacts has this key.
+    ContactFieldNotFound,
+    /// A custom field's value does not fit its type (or an enum's options).
+    ContactFieldValueInvalid,
     NameTaken,
     InvalidStatusTransition,
     ConversationClosed,
@@ -86,6 +91,9 @@ impl ErrorCode {
             Self::TokenNotFound => "token_not_found",
             Self::HeldMessageNotFound => "held_message_not_found",
             Self::TemplateNotFound => "template_not_found",
+            Self::ContactNotFound => "contact_not_found",
+            Self::ContactFieldNotFound => "contact_field_not_found",
+            Self::ContactFieldValueInvalid => "contact_field_value_invalid",
             Self::NameTaken => "name_taken",
             Self::InvalidStatusTransition => "invalid_status_transition",
             Self::ConversationClosed => "conversation_closed",
@@ -124,7 +132,9 @@ impl ErrorCode {
             | Self::HeldMessageNotFound
             | Self::TemplateNotFound
             | Self::MediaNotFound
-            | Self::MacroNotFound => StatusCode::NOT_FOUND,
+            | Self::MacroNotFound
+            | Self::ContactNotFound
+            | Self::ContactFieldNotFound => StatusCode::NOT_FOUND,
             Self::MediaUrlInvalid | Self::MediaUrlExpired => StatusCode::FORBIDDEN,
             Self::MediaNotUsable => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -134,7 +144,8 @@ impl ErrorCode {
             | Self::InvalidStatusTransition
             | Self::ConversationClosed
             | Self::WindowClosed
-            | Self::ConsentWithdrawn => StatusCode::UNPROCESSABLE_ENTITY,
+            | Self::ConsentWithdrawn
+            | Self::ContactFieldValueInvalid => StatusCode::UNPROCESSABLE_ENTITY,
             Self::NameTaken | Self::NotAssignee | Self::Collision | Self::AlreadyDecided => {
                 StatusCode::CONFLICT
             }

@@ -22,6 +22,7 @@ mod m0012_token_expiry;
 mod m0013_window_refusal;
 mod m0014_cluster;
 mod m0015_media;
+mod m0016_search;
 mod m0017_macros;
 
 pub struct Migrator;
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0013_window_refusal::Migration),
             Box::new(m0014_cluster::Migration),
             Box::new(m0015_media::Migration),
+            Box::new(m0016_search::Migration),
             Box::new(m0017_macros::Migration),
         ]
     }

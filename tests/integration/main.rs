@@ -30,6 +30,7 @@ mod reports;
 mod roles;
 mod routing;
 mod schema;
+mod search;
 mod sla;
 mod telemetry;
 mod templates;

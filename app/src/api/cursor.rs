@@ -47,6 +47,27 @@ pub fn decode_message(s: &str) -> Result<i64, ApiError> {
         .ok_or_else(invalid)
 }
 
+/// A cursor of `N` integers under a one-letter tag (`s` for search results, `k` for a
+/// contact's cases).
+pub fn encode_parts(tag: &str, parts: &[i64]) -> String {
+    let parts: Vec<String> = parts.iter().map(i64::to_string).collect();
+    URL_SAFE_NO_PAD.encode(format!("{tag}:{}", parts.join(":")))
+}
+
+pub fn decode_parts<const N: usize>(tag: &str, s: &str) -> Result<[i64; N], ApiError> {
+    let raw = String::from_utf8(URL_SAFE_NO_PAD.decode(s).map_err(|_| invalid())?)
+        .map_err(|_| invalid())?;
+    let body = raw
+        .strip_prefix(tag)
+        .and_then(|r| r.strip_prefix(':'))
+        .ok_or_else(invalid)?;
+    let parsed: Vec<i64> = body
+        .split(':')
+        .map(|p| p.parse().map_err(|_| invalid()))
+        .collect::<Result<_, _>>()?;
+    parsed.try_into().map_err(|_| invalid())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,5 +82,11 @@ mod tests {
         assert_eq!(decode_message(&encode_message(7)).unwrap(), 7);
         assert!(decode_conversation("nonsense").is_err());
         assert!(decode_message(&encode_conversation(c)).is_err());
+        assert_eq!(
+            decode_parts::<3>("s", &encode_parts("s", &[3, -1, 9])).unwrap(),
+            [3, -1, 9]
+        );
+        assert!(decode_parts::<2>("s", &encode_parts("s", &[3, -1, 9])).is_err());
+        assert!(decode_parts::<1>("k", &encode_parts("s", &[3])).is_err());
     }
 }

@@ -19,6 +19,7 @@ pub mod plugins;
 pub mod reports;
 mod resume;
 pub mod routing;
+pub mod search;
 pub mod sla;
 pub mod templates;
 pub mod tokens;
@@ -251,6 +252,8 @@ pub struct QueryRoot(
     tokens::TokenQuery,
     reports::ReportQuery,
     cluster::ClusterQuery,
+    search::SearchQuery,
+    contacts::ContactFieldQuery,
 );
 
 #[derive(async_graphql::MergedObject, Default)]
@@ -263,6 +266,7 @@ pub struct MutationRoot(
     templates::TemplateMutation,
     macros::MacroMutation,
     tokens::TokenMutation,
+    contacts::ContactFieldMutation,
 );
 
 #[derive(async_graphql::MergedSubscription, Default)]

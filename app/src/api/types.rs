@@ -317,6 +317,25 @@ impl Conversation {
     async fn resolved_at(&self) -> Option<DateTime<Utc>> {
         self.0.resolved_at.map(micros_to_datetime)
     }
+    /// The intents of the latest triage (or correction).
+    async fn intents(&self) -> Vec<String> {
+        crate::store::search::tags_of(&self.0).0
+    }
+    /// The risks of the latest triage (or correction).
+    async fn risks(&self) -> Vec<String> {
+        crate::store::search::tags_of(&self.0).1
+    }
+    /// How the case ended, if it did: when it was resolved and closed, and whether the
+    /// case clock resolved it rather than an agent. Null while it is open.
+    async fn resolution(&self) -> Option<Resolution> {
+        let resolved_at = self.0.resolved_at.or(self.0.closed_at)?;
+        Some(Resolution {
+            resolved_at: micros_to_datetime(resolved_at),
+            closed_at: self.0.closed_at.map(micros_to_datetime),
+            auto_resolved: crate::sla::ledger::SlaLedger::from_json(self.0.sla.as_deref())
+                .auto_resolved(),
+        })
+    }
     /// Urgency of the latest customer message after the rules; null before triage or
     /// for a level a custom taxonomy added (see `urgencyLabel`).
     async fn urgency(&self) -> Option<super::payloads::Urgency> {
@@ -434,6 +453,15 @@ impl Conversation {
 
 pub struct Contact(pub contact::Model);
 
+/// How a case ended.
+#[derive(SimpleObject)]
+pub struct Resolution {
+    pub resolved_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+    /// The case clock resolved it (the customer never answered while PENDING).
+    pub auto_resolved: bool,
+}
+
 #[Object]
 impl Contact {
     /// The customer's WhatsApp id.
@@ -463,6 +491,24 @@ impl Contact {
     /// answered or it does not know them.
     async fn crm_profile(&self) -> Option<CrmProfile> {
         serde_json::from_str(self.0.crm_profile.as_deref()?).ok()
+    }
+    /// The customer's cases, newest first: their status, tags, CSAT and resolution.
+    #[graphql(complexity = "page_cost(first, child_complexity, 1)")]
+    async fn conversations(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<ConversationConnection> {
+        super::contacts::cases_of(ctx, &self.0, first, after).await
+    }
+    /// The values of the custom fields set for this customer, in the order the fields
+    /// were defined.
+    async fn fields(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<super::contacts::ContactFieldValue>> {
+        super::contacts::fields_of(ctx, &self.0).await
     }
     /// When the CRM was last asked about this customer.
     async fn crm_fetched_at(&self) -> Option<DateTime<Utc>> {

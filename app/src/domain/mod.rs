@@ -4,12 +4,14 @@
 //! rejects bad input once, at the edge; past that point the rest of Parley trusts it.
 
 pub mod consent;
+pub mod fields;
 pub mod inbound;
 pub mod macros;
 pub mod media;
 pub mod order;
 pub mod outbound;
 pub mod template;
+pub mod text;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -203,6 +205,7 @@ impl Role {
                     | EraseData
                     | ReadAudit
                     | ReviewTemplates
+                    | DefineContactFields
             ),
             Self::Agent => matches!(
                 permission,
@@ -213,6 +216,7 @@ impl Role {
                     | ChangeStatus
                     | ApproveMessages
                     | TakeCases
+                    | EditContactFields
             ),
             Self::Integration => matches!(
                 permission,
@@ -266,6 +270,10 @@ pub enum Permission {
     ManageTemplates,
     /// Approve, reject or pause templates (admins only).
     ReviewTemplates,
+    /// Define custom fields on contacts (admins only: every agent fills them in).
+    DefineContactFields,
+    /// Fill in contacts' custom fields (people who work cases).
+    EditContactFields,
 }
 
 /// On whose authority a change to a case is asked for: the ownership rules apply to API

@@ -396,6 +396,11 @@ impl SlaLedger {
         self.escalations.iter().any(|t| t == trigger)
     }
 
+    /// Whether a target of the case breached (a breach alarm was recorded).
+    pub fn breached(&self) -> bool {
+        self.fired.iter().any(|f| f.alarm == AlarmKind::Breach)
+    }
+
     pub fn paused(&self) -> bool {
         self.pauses.last().is_some_and(|p| p.to.is_none())
     }

@@ -336,6 +336,29 @@ async fn apply_together(
         events.entry(event.conversation_id).or_default().push(event);
     }
 
+    // The messages and contact names are searchable from this commit on.
+    let mut documents = Vec::with_capacity(written.len());
+    let mut names = Vec::new();
+    for &i in &written {
+        let (Some(case), Some(message)) = (&cases[i], &messages[i]) else {
+            continue;
+        };
+        documents.extend(super::search::NewDocument::message(case, message));
+        if let ContactUpsert::ByWaId {
+            name: Some(name), ..
+        } = &changes[i].contact
+        {
+            names.push((case.contact_id, name.clone()));
+        }
+    }
+    super::search::index(txn, documents).await?;
+    let now = changes
+        .iter()
+        .map(|c| c.conversation.updated_at)
+        .max()
+        .unwrap_or_default();
+    super::search::index_contact_names(txn, &names, now).await?;
+
     for &i in &written {
         let (Some(conversation), Some(message)) = (cases[i].take(), messages[i].take()) else {
             return Err(DbErr::Custom(

@@ -294,6 +294,26 @@ impl WriteOp for ConversationChange {
                 ),
                 None => None,
             };
+            // The texts are searchable from the commit that stores them.
+            let mut documents: Vec<super::search::NewDocument> = Vec::new();
+            if let Some(message) = &message {
+                documents.extend(super::search::NewDocument::message(&conversation, message));
+            }
+            if let (Some(id), Some((body, _))) = (note_id, &self.note) {
+                documents.push(super::search::NewDocument::note(
+                    &conversation,
+                    id,
+                    body,
+                    now,
+                ));
+            }
+            super::search::index(txn, documents).await?;
+            if let ContactUpsert::ByWaId {
+                name: Some(name), ..
+            } = &self.contact
+            {
+                super::search::index_contact_names(txn, &[(contact_id, name.clone())], now).await?;
+            }
             if let Some(record) = &self.csat {
                 write_csat(txn, &conversation, record, now).await?;
             }

@@ -197,6 +197,8 @@ async fn erase(
         .exec(txn)
         .await?
         .rows_affected;
+    // What the index holds of their words and name goes with them.
+    super::search::forget_contact(txn, found.id).await?;
     let notes = note::Entity::update_many()
         .col_expr(note::Column::Body, Expr::value(ERASED))
         .filter(note::Column::ConversationId.is_in(cases.clone()))

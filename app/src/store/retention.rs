@@ -110,6 +110,13 @@ impl WriteOp for RetentionSweep {
                     .from(message::Entity)
                     .and_where(message::Column::ConversationId.in_subquery(closed_cases))
                     .to_owned();
+                // The index forgets those texts too.
+                let closed_cases = Query::select()
+                    .column(conversation::Column::Id)
+                    .from(conversation::Entity)
+                    .and_where(Expr::col(conversation::Column::ClosedAt).lt(before))
+                    .to_owned();
+                super::search::forget_messages_of(txn, closed_cases).await?;
                 swept.outbox_payloads = outbox::Entity::update_many()
                     .col_expr(outbox::Column::Payload, Expr::value("{}"))
                     .filter(outbox::Column::MessageId.in_subquery(their_messages))
