@@ -162,7 +162,7 @@ pub struct SendReply {
 #[rtype(result = "Result<ChangeApplied, ConversationError>")]
 pub struct ApplyMacro {
     pub conversation_id: i64,
-    pub chosen: crate::conversation::macros::MacroToApply,
+    pub chosen: crate::domain::macros::MacroToApply,
     pub by: Who,
     pub agent_id: Option<i64>,
     /// The applying agent's name, for `{{agent.name}}`.

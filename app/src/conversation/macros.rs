@@ -4,22 +4,12 @@
 
 use super::lifecycle::{self, AssignmentPlan, Replier};
 use crate::actors::conversation::{ApplyMacro, ConversationError};
-use crate::domain::macros::{self, Actions, Variable, Variant};
+use crate::domain::macros::{self, Variable};
 use crate::domain::{ConversationKey, Micros};
 use crate::store::conversations::{ActorState, ConversationChange, NewEvent};
 use serde_json::json;
 
-/// The macro as the caller found it, with the languages to try for the case.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-pub struct MacroToApply {
-    pub id: i64,
-    pub name: String,
-    pub body: String,
-    pub variants: Vec<Variant>,
-    pub actions: Actions,
-    /// Used when no variant answers the contact's language (`[templates] fallback_language`).
-    pub fallback_language: String,
-}
+pub use crate::domain::macros::MacroToApply;
 
 pub fn plan_macro(
     state: &ActorState,

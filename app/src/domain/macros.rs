@@ -139,6 +139,18 @@ pub struct Actions {
     pub note: Option<String>,
 }
 
+/// The macro as the caller found it, with the languages to try for the case.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MacroToApply {
+    pub id: i64,
+    pub name: String,
+    pub body: String,
+    pub variants: Vec<Variant>,
+    pub actions: Actions,
+    /// Used when no variant answers the contact's language (`[templates] fallback_language`).
+    pub fallback_language: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
