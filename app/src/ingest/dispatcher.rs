@@ -161,20 +161,25 @@ impl Dispatcher {
             after = last.id;
             for row in rows {
                 let span = tracing::info_span!("intake.pending", inbox_id = row.id);
-                self.process(InboxItem {
-                    inbox_id: row.id,
-                    channel_id: row.channel_id,
-                    body: Bytes::from(row.body),
-                    received_at: row.received_at,
-                    committed: std::time::Instant::now(),
-                    span: span.clone(),
-                })
-                .instrument(span)
-                .await;
+                self.process_stored(row, span).await;
                 seen += 1;
             }
         }
         Ok(seen)
+    }
+
+    /// Processes an inbox row read back from the store (pending, or left by a previous run).
+    async fn process_stored(&self, row: crate::store::entities::inbox::Model, span: tracing::Span) {
+        self.process(InboxItem {
+            inbox_id: row.id,
+            channel_id: row.channel_id,
+            body: Bytes::from(row.body),
+            received_at: row.received_at,
+            committed: std::time::Instant::now(),
+            span: span.clone(),
+        })
+        .instrument(span)
+        .await
     }
 
     /// Processes a committed webhook in the background.
@@ -197,16 +202,7 @@ impl Dispatcher {
             after = last.id;
             for row in rows.into_iter().filter(|row| row.id <= up_to) {
                 let span = tracing::info_span!("intake.replay", inbox_id = row.id);
-                self.process(InboxItem {
-                    inbox_id: row.id,
-                    channel_id: row.channel_id,
-                    body: Bytes::from(row.body),
-                    received_at: row.received_at,
-                    committed: std::time::Instant::now(),
-                    span: span.clone(),
-                })
-                .instrument(span)
-                .await;
+                self.process_stored(row, span).await;
                 replayed += 1;
             }
             if after >= up_to {
@@ -247,24 +243,19 @@ impl Dispatcher {
         // Items about a number the channel does not list: kept as dead letters (re-drivable
         // once the number is added), never applied.
         let numbers = &inner.numbers;
-        let (listed, unlisted): (Vec<_>, Vec<_>) = std::mem::take(&mut batch.messages)
-            .into_iter()
-            .partition(|m| {
-                numbers
-                    .refusal(&item.channel_id, &m.phone_number_id)
-                    .is_none()
-            });
-        batch.messages = listed;
-        for message in unlisted {
-            let reason = numbers
-                .refusal(&item.channel_id, &message.phone_number_id)
-                .unwrap_or_default();
+        let mut listed = Vec::with_capacity(batch.messages.len());
+        for message in std::mem::take(&mut batch.messages) {
+            let Some(reason) = numbers.refusal(&item.channel_id, &message.phone_number_id) else {
+                listed.push(message);
+                continue;
+            };
             tracing::warn!(reason = %reason, "Webhook message for an unlisted number; kept as a dead letter.");
             let payload = serde_json::to_vec(&message).unwrap_or_default();
             settled &= self
                 .dead_letter(&item, "message", reason, payload.into(), false)
                 .await;
         }
+        batch.messages = listed;
         let (listed, unlisted): (Vec<_>, Vec<_>) = std::mem::take(&mut batch.statuses)
             .into_iter()
             .partition(|s| {
@@ -273,10 +264,10 @@ impl Dispatcher {
                     .is_none()
             });
         batch.statuses = listed;
-        if let Some(first) = unlisted.first() {
-            let reason = numbers
-                .refusal(&item.channel_id, &first.phone_number_id)
-                .unwrap_or_default();
+        if let Some(reason) = unlisted
+            .first()
+            .and_then(|s| numbers.refusal(&item.channel_id, &s.phone_number_id))
+        {
             let payload = serde_json::to_vec(&unlisted).unwrap_or_default();
             settled &= self
                 .dead_letter(&item, "status", reason, payload.into(), false)
