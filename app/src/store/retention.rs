@@ -78,11 +78,7 @@ impl WriteOp for RetentionSweep {
                     .rows_affected;
             }
             if let Some(before) = cutoff(self.now, s.message_text_days) {
-                let closed_cases = Query::select()
-                    .column(conversation::Column::Id)
-                    .from(conversation::Entity)
-                    .and_where(Expr::col(conversation::Column::ClosedAt).lt(before))
-                    .to_owned();
+                let closed_cases = cases_closed_before(before);
                 swept.message_texts = message::Entity::update_many()
                     .col_expr(message::Column::Text, Expr::value(Option::<String>::None))
                     .col_expr(
@@ -100,22 +96,9 @@ impl WriteOp for RetentionSweep {
                     .rows_affected;
                 // The provider payload of a send repeats its text: finished sends of
                 // those cases keep their row (the record of what happened), not the text.
-                let closed_cases = Query::select()
-                    .column(conversation::Column::Id)
-                    .from(conversation::Entity)
-                    .and_where(Expr::col(conversation::Column::ClosedAt).lt(before))
-                    .to_owned();
-                let their_messages = Query::select()
-                    .column(message::Column::Id)
-                    .from(message::Entity)
-                    .and_where(message::Column::ConversationId.in_subquery(closed_cases))
-                    .to_owned();
+                let their_messages = messages_of_cases_closed_before(before);
                 // The index forgets those texts too.
-                let closed_cases = Query::select()
-                    .column(conversation::Column::Id)
-                    .from(conversation::Entity)
-                    .and_where(Expr::col(conversation::Column::ClosedAt).lt(before))
-                    .to_owned();
+                let closed_cases = cases_closed_before(before);
                 super::search::forget_messages_of(txn, closed_cases).await?;
                 swept.outbox_payloads = outbox::Entity::update_many()
                     .col_expr(outbox::Column::Payload, Expr::value("{}"))
@@ -130,16 +113,7 @@ impl WriteOp for RetentionSweep {
                     .rows_affected;
             }
             if let Some(before) = cutoff(self.now, s.media_days) {
-                let closed_cases = Query::select()
-                    .column(conversation::Column::Id)
-                    .from(conversation::Entity)
-                    .and_where(Expr::col(conversation::Column::ClosedAt).lt(before))
-                    .to_owned();
-                let their_messages = Query::select()
-                    .column(message::Column::Id)
-                    .from(message::Entity)
-                    .and_where(message::Column::ConversationId.in_subquery(closed_cases))
-                    .to_owned();
+                let their_messages = messages_of_cases_closed_before(before);
                 swept.media_files = media::Entity::update_many()
                     .col_expr(media::Column::State, Expr::value(super::media::ERASED))
                     .col_expr(media::Column::Caption, Expr::value(Option::<String>::None))
@@ -218,4 +192,22 @@ pub async fn run_retention(store: Store, clock: SharedClock, settings: Retention
         }
         clock.sleep_until(now + interval).await;
     }
+}
+
+/// The ids of the cases closed before `before`.
+fn cases_closed_before(before: Micros) -> sea_orm::sea_query::SelectStatement {
+    Query::select()
+        .column(conversation::Column::Id)
+        .from(conversation::Entity)
+        .and_where(Expr::col(conversation::Column::ClosedAt).lt(before))
+        .to_owned()
+}
+
+/// The ids of the messages of the cases closed before `before`.
+fn messages_of_cases_closed_before(before: Micros) -> sea_orm::sea_query::SelectStatement {
+    Query::select()
+        .column(message::Column::Id)
+        .from(message::Entity)
+        .and_where(message::Column::ConversationId.in_subquery(cases_closed_before(before)))
+        .to_owned()
 }
