@@ -21,9 +21,9 @@
 #![allow(clippy::expect_used)]
 
 use parley::clock::{SharedClock, SystemClock};
-use parley::cluster::bus::limiter::SharedPacing;
-use parley::cluster::bus::{self, ClusterBus};
 use parley::events::EventBus;
+use parley::node::bus::limiter::SharedPacing;
+use parley::node::bus::{self, ClusterBus};
 use parley::outbound::pacing::{PairPacer, ThroughputPacer};
 use parley::routing::presence::PresenceBoard;
 use parley::store::Store;

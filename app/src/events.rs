@@ -6,11 +6,15 @@
 //!
 //! In a cluster the bus also hands what this node commits to the cluster stream, and takes
 //! in what other nodes committed ([`EventBus::deliver_remote`]); every event reaches local
-//! subscribers once, whichever way (or ways) it arrived.
+//! subscribers once, whichever way (or ways) it arrived. While the cluster stream cannot
+//! be read, this node's own events are held back too ([`EventBus::hold_local`]) and every
+//! event reaches subscribers from the log in id order, so a conversation's events never
+//! arrive out of order because one node heard of them later than another.
 
 use crate::cluster::bus::Relay;
 use crate::store::entities::conversation_event;
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 
@@ -30,6 +34,9 @@ pub struct EventBus {
 struct ClusterSide {
     relay: Relay,
     delivered: Mutex<Delivered>,
+    /// Set while the cluster stream cannot be read: local events then reach subscribers
+    /// from the log with everyone else's, in id order.
+    held: AtomicBool,
 }
 
 /// The ids delivered lately: the newest [`REMEMBERED_IDS`], and a floor at or below which
@@ -76,6 +83,7 @@ impl EventBus {
             cluster: Some(Arc::new(ClusterSide {
                 relay,
                 delivered: Mutex::new(Delivered::default()),
+                held: AtomicBool::new(false),
             })),
             ..Self::new()
         }
@@ -91,11 +99,13 @@ impl EventBus {
         };
         let mut shared = Vec::new();
         {
+            let held = cluster.held.load(Ordering::SeqCst);
             let mut delivered = cluster.delivered.lock().unwrap_or_else(|p| p.into_inner());
             for event in events {
-                delivered.first_time(event.id);
                 let event = Arc::new(event);
-                let _ = self.sender.send(event.clone());
+                if !held && delivered.first_time(event.id) {
+                    let _ = self.sender.send(event.clone());
+                }
                 shared.push(event);
             }
         }
@@ -117,6 +127,15 @@ impl EventBus {
             let _ = self.sender.send(event);
         }
         first
+    }
+
+    /// Holds this node's own events back from its subscribers (`true`) while the cluster
+    /// stream cannot be read, so that they are delivered from the log in id order with
+    /// the other nodes' events; `false` delivers them at once again.
+    pub fn hold_local(&self, hold: bool) {
+        if let Some(cluster) = &self.cluster {
+            cluster.held.store(hold, Ordering::SeqCst);
+        }
     }
 
     /// Where a catch-up read of the log may start, at the earliest, without delivering
@@ -187,6 +206,28 @@ mod tests {
         assert!(!bus.deliver_remote(Arc::new(event(9))));
         assert_eq!(bus.highest_delivered(), 10);
         assert!(bus.deliver_remote(Arc::new(event(11))));
+    }
+
+    #[test]
+    fn held_local_events_wait_for_the_log_and_keep_its_order() {
+        let bus = EventBus::clustered(Relay::none());
+        let mut receiver = bus.subscribe();
+        bus.publish([event(1)]);
+        bus.hold_local(true);
+        // Committed here while another node's 2 is not heard of yet.
+        bus.publish([event(3)]);
+        assert!(receiver.try_recv().is_ok_and(|e| e.id == 1));
+        assert!(receiver.try_recv().is_err(), "3 waits for the log");
+        // The log read delivers both, in id order.
+        for id in [2, 3] {
+            assert!(bus.deliver_remote(Arc::new(event(id))));
+        }
+        bus.hold_local(false);
+        bus.publish([event(4)]);
+        let ids: Vec<i64> = std::iter::from_fn(|| receiver.try_recv().ok())
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(ids, [2, 3, 4]);
     }
 
     #[test]

@@ -17,6 +17,7 @@ pub mod error;
 pub mod events;
 pub mod ingest;
 pub mod media;
+pub mod node;
 pub mod outbound;
 pub mod plugins;
 pub mod policy;

@@ -4,13 +4,13 @@
 use crate::actors::Conversations;
 use crate::api::{self, ApiContext};
 use crate::clock::SharedClock;
-use crate::cluster::deliver::{ClusterDeliver, Forwarding};
 use crate::cluster::inbox::spawn_on_leader;
 use crate::cluster::{self, Cluster};
 use crate::config::{ChannelSettings, PluginSettings, Settings};
 use crate::conversation::{ActorDeps, ConversationRegistry, SlaActors};
 use crate::events::EventBus;
 use crate::ingest::{self, Intake, dispatcher::Dispatcher};
+use crate::node::deliver::{ClusterDeliver, Forwarding};
 use crate::outbound::OutboxWorker;
 use crate::plugins::{Connectors, PluginRegistry, PluginRuntime, PluginWatcher, WorldKind};
 use crate::policy::loader as reload;
@@ -233,9 +233,9 @@ impl Application {
         // In a cluster: the Redis side, reached lazily so that a node serves while Redis
         // is away.
         let (bus, relay) = if settings.cluster.enabled() {
-            let bus = crate::cluster::bus::ClusterBus::new(&settings.cluster)?;
+            let bus = crate::node::bus::ClusterBus::new(&settings.cluster)?;
             let (relay, outgoing) = bus.start();
-            tokio::spawn(crate::cluster::bus::run_publisher(bus.clone(), outgoing));
+            tokio::spawn(crate::node::bus::run_publisher(bus.clone(), outgoing));
             tracing::info!(node = bus.node_id(), "This node joins the cluster.");
             (Some(bus), relay)
         } else {
@@ -383,7 +383,7 @@ impl Application {
         tokio::spawn(fetcher.run());
         if let Some(cluster) = &cluster {
             dispatcher.join_cluster(cluster.clone());
-            tokio::spawn(crate::cluster::inbox::apply_pending(
+            tokio::spawn(crate::node::inbox::apply_pending(
                 cluster.clone(),
                 dispatcher.clone(),
                 settings.database.inbox_url(),
@@ -428,7 +428,7 @@ impl Application {
                 // Across the cluster, pacing is shared through Redis.
                 let outbox = outbox.map(|outbox| match &bus {
                     Some(bus) => outbox.with_shared_pacing(Arc::new(
-                        crate::cluster::bus::limiter::SharedPacing::new(
+                        crate::node::bus::limiter::SharedPacing::new(
                             bus.clone(),
                             settings.outbound.messages_per_second,
                             settings.outbound.pair_burst,
@@ -463,7 +463,7 @@ impl Application {
             )
         });
         if let Some(bus) = &bus {
-            use crate::cluster::bus::{self as cluster_bus, apply};
+            use crate::node::bus::{self as cluster_bus, apply};
             let (invalidations, applied) = tokio::sync::broadcast::channel(1024);
             tokio::spawn(apply::run(
                 apply::Caches {
@@ -585,7 +585,7 @@ impl Application {
                 .app_data(settings_data.clone())
                 .configure(|cfg| {
                     if let Some(forwarding) = &forwarding {
-                        cluster::deliver::routes(forwarding.clone())(cfg);
+                        crate::node::deliver::routes(forwarding.clone())(cfg);
                     }
                 })
                 .app_data(media_data.clone())

@@ -18,7 +18,16 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("config", &["domain", "plugins"]),
     ("telemetry", &["config"]),
     ("store", &["domain", "clock", "config", "telemetry"]),
-    ("events", &["store"]),
+    // Shard ownership and the contracts for what nodes share; what runs them is `node`.
+    (
+        "cluster",
+        &["domain", "clock", "config", "telemetry", "store"],
+    ),
+    ("events", &["store", "cluster"]),
+    (
+        "media",
+        &["domain", "clock", "config", "events", "store", "telemetry"],
+    ),
     (
         "policy",
         &["domain", "triage", "store", "clock", "config", "telemetry"],
@@ -43,6 +52,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "routing",
         &[
+            "cluster",
             "actors",
             "policy",
             "store",
@@ -56,6 +66,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "outbound",
         &[
+            "cluster",
+            "media",
             "actors",
             "policy",
             "store",
@@ -70,6 +82,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "conversation",
         &[
+            "cluster",
             "actors",
             "routing",
             "sla",
@@ -88,6 +101,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "ingest",
         &[
+            "cluster",
             "actors",
             "conversation",
             "policy",
@@ -105,6 +119,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     (
         "api",
         &[
+            "cluster",
+            "media",
             "actors",
             "conversation",
             "routing",
@@ -113,6 +129,29 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "ingest",
             "policy",
             "reports",
+            "store",
+            "events",
+            "plugins",
+            "triage",
+            "domain",
+            "clock",
+            "config",
+            "error",
+            "telemetry",
+        ],
+    ),
+    (
+        "node",
+        &[
+            "actors",
+            "conversation",
+            "routing",
+            "sla",
+            "outbound",
+            "ingest",
+            "cluster",
+            "media",
+            "policy",
             "store",
             "events",
             "plugins",

@@ -8,9 +8,10 @@ use super::{api, principal};
 use crate::domain::Permission;
 use crate::domain::text::query_terms;
 use crate::error::{ApiError, ErrorCode};
+use crate::sla::ledger::SlaLedger;
+use crate::store::entities::conversation;
 use crate::store::search::{
     KIND_CONTACT, KIND_NOTE, MAX_QUERY_TERMS, SearchCursor, SearchFilter as StoreFilter,
-    SlaState as StoreSlaState,
 };
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -206,14 +207,37 @@ fn store_filter(filter: SearchFilter) -> Result<StoreFilter, ApiError> {
             .map(|id| id_of(id, "agent"))
             .transpose()?,
         channel_id: filter.channel_id,
-        sla: filter.sla.map(|s| match s {
-            SlaState::Breached => StoreSlaState::Breached,
-            SlaState::Paused => StoreSlaState::Paused,
-            SlaState::OnTrack => StoreSlaState::OnTrack,
+        sla: filter.sla.map(|want| match want {
+            SlaState::Breached => sla_breached as fn(&conversation::Model) -> bool,
+            SlaState::Paused => sla_paused,
+            SlaState::OnTrack => sla_on_track,
         }),
         active_from: filter.active_from.map(|t| t.timestamp_micros()),
         opened_before: filter.opened_before.map(|t| t.timestamp_micros()),
     })
+}
+
+fn sla_state(case: &conversation::Model) -> SlaState {
+    let ledger = SlaLedger::from_json(case.sla.as_deref());
+    if ledger.breached() {
+        SlaState::Breached
+    } else if ledger.paused() {
+        SlaState::Paused
+    } else {
+        SlaState::OnTrack
+    }
+}
+
+fn sla_breached(case: &conversation::Model) -> bool {
+    sla_state(case) == SlaState::Breached
+}
+
+fn sla_paused(case: &conversation::Model) -> bool {
+    sla_state(case) == SlaState::Paused
+}
+
+fn sla_on_track(case: &conversation::Model) -> bool {
+    sla_state(case) == SlaState::OnTrack
 }
 
 fn encode_cursor(c: SearchCursor) -> String {

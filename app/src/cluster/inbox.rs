@@ -1,16 +1,15 @@
-//! Pending webhooks applied by the owners of their conversations, and tasks that run on
-//! the leader only.
+//! Waking the owners of pending webhooks, and tasks that run on the leader only. The
+//! owners' side is [`crate::node::inbox`].
 //!
 //! Any node stores any webhook and acknowledges it after the commit, as a single node
 //! does; it applies at once the messages of cases it owns. A message of a case owned
 //! elsewhere leaves its inbox row pending, and the node says so on PostgreSQL's
 //! `parley_inbox` channel (`NOTIFY`). Every node listens there and, woken or not (every
-//! [`SCAN_EVERY`], and whenever it gains shards), reads the pending rows and applies the
+//! [`crate::node::inbox::SCAN_EVERY`], and whenever it gains shards), reads the pending rows and applies the
 //! messages of its own cases. The work is always read from PostgreSQL, so a lost wake-up
 //! only delays it, and a message applied twice is recorded once (its unique key).
 
 use super::Cluster;
-use crate::ingest::dispatcher::Dispatcher;
 use crate::store::Store;
 use std::future::Future;
 use std::sync::Arc;
@@ -18,55 +17,12 @@ use std::time::Duration;
 
 /// The channel wake-ups about pending inbox rows travel on.
 pub const INBOX_CHANNEL: &str = "parley_inbox";
-/// Pending rows are looked at this often even without a wake-up.
-const SCAN_EVERY: Duration = Duration::from_secs(1);
-
 /// Wakes the owners of pending work (best effort: they also look on their own).
 pub async fn wake_owners(store: &Store) {
     use sea_orm::ConnectionTrait;
     let notify = format!("NOTIFY {INBOX_CHANNEL}");
     if let Err(error) = store.inbox_db().execute_unprepared(&notify).await {
         tracing::debug!(error = %error, "Could not wake the owners of pending webhooks.");
-    }
-}
-
-/// Applies pending inbox rows of this node's shards, woken by `NOTIFY`, by shards gained,
-/// or every [`SCAN_EVERY`].
-pub async fn apply_pending(cluster: Arc<Cluster>, dispatcher: Dispatcher, database_url: String) {
-    let mut gains = cluster.subscribe_gains();
-    let mut listener = None;
-    loop {
-        if listener.is_none() {
-            match sqlx::postgres::PgListener::connect(&database_url).await {
-                Ok(mut l) => match l.listen(INBOX_CHANNEL).await {
-                    Ok(()) => listener = Some(l),
-                    Err(error) => {
-                        tracing::warn!(error = %error, "Could not listen for pending webhooks; polling.")
-                    }
-                },
-                Err(error) => {
-                    tracing::warn!(error = %error, "Could not listen for pending webhooks; polling.")
-                }
-            }
-        }
-        if let Err(error) = dispatcher.apply_pending_owned().await {
-            tracing::warn!(error = %error, "Could not read pending webhooks; retrying.");
-        }
-        let notified = async {
-            match listener.as_mut() {
-                Some(l) => l.recv().await.is_ok(),
-                None => futures::future::pending().await,
-            }
-        };
-        tokio::select! {
-            ok = notified => {
-                if !ok {
-                    listener = None;
-                }
-            }
-            _ = gains.recv() => {}
-            _ = tokio::time::sleep(SCAN_EVERY) => {}
-        }
     }
 }
 

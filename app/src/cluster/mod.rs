@@ -11,16 +11,17 @@
 //! sweeps run on its holder, their effects fenced the same way.
 //!
 //! Work always reaches the owner through the database or from node to node: inbox rows
-//! are applied by the owner of each message's shard ([`inbox`]), and a request for a
-//! case owned elsewhere is forwarded to its owner's advertised address ([`deliver`]).
+//! are applied by the owner of each message's shard ([`crate::node::inbox`]), and a request for a
+//! case owned elsewhere is forwarded to its owner's advertised address ([`crate::node::deliver`]).
 //! This module never keeps anything whose loss loses data.
 //!
-//! [`bus`] is everything a node shares through Redis, all of it safe to lose: the
-//! fan-out of committed events to subscribers on every node, the outbound pacing every
-//! node draws from, presence and collision state, and cache invalidations.
+//! [`bus`] names what a node shares with the others, all of it safe to lose: committed
+//! events for subscribers on every node, presence and collision state, and cache
+//! invalidations. The parts that run them (the Redis bus, the shared outbound pacing,
+//! forwarding, applying pending webhooks) are in [`crate::node`], above every module
+//! whose work they carry.
 
 pub mod bus;
-pub mod deliver;
 pub mod inbox;
 pub mod leases;
 

@@ -10,6 +10,7 @@ pub mod macros;
 pub mod media;
 pub mod order;
 pub mod outbound;
+pub mod presence;
 pub mod template;
 pub mod text;
 

@@ -52,7 +52,7 @@ pub struct OutboxWorker {
     pair: pacing::PairPacer,
     throughput: pacing::ThroughputPacer,
     /// In a cluster: the limits every node draws from (the two above are then unused).
-    shared: Option<Arc<crate::cluster::bus::limiter::SharedPacing>>,
+    shared: Option<Arc<dyn pacing::SharedLimits>>,
     conversations: Conversations,
     /// How often the outbox is read when nothing woke it.
     idle_poll: Duration,
@@ -106,10 +106,7 @@ impl OutboxWorker {
     }
 
     /// Paces with the cluster's shared limits instead of this node's own.
-    pub fn with_shared_pacing(
-        mut self,
-        shared: Arc<crate::cluster::bus::limiter::SharedPacing>,
-    ) -> Self {
+    pub fn with_shared_pacing(mut self, shared: Arc<dyn pacing::SharedLimits>) -> Self {
         self.shared = Some(shared);
         self
     }

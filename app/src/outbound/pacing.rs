@@ -8,9 +8,11 @@
 //!   are spaced in real time per number.
 //!
 //! Both are per process. In a cluster the same limits are taken from Redis by every node
-//! ([`crate::cluster::bus::limiter`]), and these pace one node's share when Redis is away.
+//! (a [`SharedLimits`], [`crate::node::bus::limiter`]), and these pace one node's share
+//! when Redis is away.
 
 use crate::domain::Micros;
+use futures::future::BoxFuture;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -109,6 +111,22 @@ impl ThroughputPacer {
             false
         }
     }
+}
+
+/// Pacing limits shared with other processes (a cluster's), taken instead of this
+/// process's own pacers.
+pub trait SharedLimits: Send + Sync {
+    /// Takes a pair token for a message to `user` from `number` at `now`, or says when
+    /// one will be there.
+    fn take_pair<'a>(
+        &'a self,
+        number: &'a str,
+        user: &'a str,
+        now: Micros,
+    ) -> BoxFuture<'a, Result<(), Micros>>;
+
+    /// Waits for `number`'s next slot; true when it had to wait.
+    fn wait_turn<'a>(&'a self, number: &'a str) -> BoxFuture<'a, bool>;
 }
 
 #[cfg(test)]

@@ -11,36 +11,10 @@
 //! agent is connected to.
 
 use crate::cluster::bus::{PresenceChange, Relay};
-use crate::domain::{Micros, SECOND_MICROS};
+use crate::domain::Micros;
+pub use crate::domain::presence::{Presence, PresenceState};
 use dashmap::DashMap;
-use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PresenceState {
-    Viewing,
-    Typing,
-}
-
-impl PresenceState {
-    /// How long a report lasts without a refresh.
-    pub fn ttl(self) -> Micros {
-        match self {
-            Self::Viewing => 60 * SECOND_MICROS,
-            Self::Typing => 10 * SECOND_MICROS,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Presence {
-    pub agent_id: i64,
-    pub agent_name: String,
-    pub state: PresenceState,
-    pub since: Micros,
-    pub expires_at: Micros,
-}
 
 /// Everyone present on one conversation, after a change.
 #[derive(Debug, Clone)]
@@ -172,6 +146,7 @@ impl PresenceBoard {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::SECOND_MICROS;
 
     #[test]
     fn typing_lapses_and_is_per_agent() {

@@ -166,17 +166,6 @@ pub async fn forget_messages_of(
         .rows_affected)
 }
 
-/// A case's SLA, as a search filter sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SlaState {
-    /// A target breached (and the case was not reopened since).
-    Breached,
-    /// The clock is paused (waiting on the customer, outside business hours).
-    Paused,
-    /// Neither breached nor paused.
-    OnTrack,
-}
-
 /// Which cases a search considers; empty lists and `None` do not filter.
 #[derive(Debug, Clone, Default)]
 pub struct SearchFilter {
@@ -191,7 +180,9 @@ pub struct SearchFilter {
     pub team_id: Option<i64>,
     pub assignee_id: Option<i64>,
     pub channel_id: Option<String>,
-    pub sla: Option<SlaState>,
+    /// Keeps the cases it answers true for: a reading of the case's SLA ledger, which
+    /// the store leaves to the SLA module.
+    pub sla: Option<fn(&conversation::Model) -> bool>,
     /// Cases active at or after this instant.
     pub active_from: Option<Micros>,
     /// Cases opened before this instant.
@@ -368,17 +359,6 @@ pub fn tags_of(case: &conversation::Model) -> (Vec<String>, Vec<String>) {
     (labels("intents"), labels("risks"))
 }
 
-pub fn sla_state_of(case: &conversation::Model) -> SlaState {
-    let ledger = crate::sla::ledger::SlaLedger::from_json(case.sla.as_deref());
-    if ledger.breached() {
-        SlaState::Breached
-    } else if ledger.paused() {
-        SlaState::Paused
-    } else {
-        SlaState::OnTrack
-    }
-}
-
 /// Whether a case passes the filters the database did not check (tags, SLA).
 fn passes(case: &conversation::Model, filter: &SearchFilter) -> bool {
     if !filter.intents.is_empty() || !filter.risks.is_empty() {
@@ -390,7 +370,7 @@ fn passes(case: &conversation::Model, filter: &SearchFilter) -> bool {
             return false;
         }
     }
-    filter.sla.is_none_or(|want| sla_state_of(case) == want)
+    filter.sla.is_none_or(|keep| keep(case))
 }
 
 impl Store {

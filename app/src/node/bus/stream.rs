@@ -32,6 +32,10 @@ const PENDING_INVALIDATIONS: usize = 1_000;
 /// events committed on other nodes shortly before Redis went away may carry lower ids
 /// than ones delivered already.
 const CATCH_UP_OVERLAP: i64 = 10_000;
+/// How far before the highest event delivered the reads of the log made while the
+/// stream is unreadable start (they run every [`RETRY_PAUSE`]; a longer overlap only
+/// matters for events whose transaction took longer to commit than others').
+const OUTAGE_OVERLAP: i64 = 1_000;
 /// Events read from the database per page of a catch-up.
 const CATCH_UP_PAGE: u64 = 500;
 /// A presence key outlives its longest entry by this much.
@@ -228,10 +232,11 @@ pub struct Sinks {
     pub clock: SharedClock,
 }
 
-/// Reads the other nodes' entries and delivers them on this node. After Redis failed
-/// it, the reader starts again at the stream's end and reads from the database what
-/// it may have missed (events), from Redis what lives there (presence), and drops every
-/// cache (invalidations).
+/// Reads the other nodes' entries and delivers them on this node. While Redis fails
+/// it, every event (this node's own too) reaches subscribers from the database, in id
+/// order. When Redis is back, the reader starts again at the stream's end and reads from
+/// the database what it may have missed (events), from Redis what lives there
+/// (presence), and drops every cache (invalidations).
 pub async fn run_reader(bus: Arc<ClusterBus>, sinks: Sinks) {
     // A connection of its own: a blocking read must not hold up other commands.
     let link = match RedisLink::open(&bus.url, READ_BLOCK * 3) {
@@ -260,9 +265,8 @@ pub async fn run_reader(bus: Arc<ClusterBus>, sinks: Sinks) {
         }
         let mut connection = match link.connection().await {
             Ok(connection) => connection,
-            Err(_) => {
-                missed = true;
-                tokio::time::sleep(RETRY_PAUSE).await;
+            Err(error) => {
+                read_failed(&sinks, &error, &mut missed).await;
                 continue;
             }
         };
@@ -284,13 +288,16 @@ pub async fn run_reader(bus: Arc<ClusterBus>, sinks: Sinks) {
                             .map_or_else(|| "0-0".to_owned(), |e| e.id.clone()),
                     );
                     if !first_start {
+                        // Live again first, so that nothing committed meanwhile falls
+                        // between the last read of the log and live delivery.
+                        sinks.events.hold_local(false);
                         recover(&bus, &sinks).await;
                     }
                     missed = false;
                     last_read = std::time::Instant::now();
                 }
                 Err(error) => {
-                    read_failed(&error, &mut missed).await;
+                    read_failed(&sinks, &error, &mut missed).await;
                     continue;
                 }
             }
@@ -312,7 +319,7 @@ pub async fn run_reader(bus: Arc<ClusterBus>, sinks: Sinks) {
                 reply
             }
             Err(error) => {
-                read_failed(&error, &mut missed).await;
+                read_failed(&sinks, &error, &mut missed).await;
                 continue;
             }
         };
@@ -326,13 +333,17 @@ pub async fn run_reader(bus: Arc<ClusterBus>, sinks: Sinks) {
     }
 }
 
-async fn read_failed(error: &redis::RedisError, missed: &mut bool) {
+/// The stream could not be read: until it can, subscribers here get every event from
+/// the database, read every [`RETRY_PAUSE`].
+async fn read_failed(sinks: &Sinks, error: &redis::RedisError, missed: &mut bool) {
     if !*missed {
         bus_metrics().fallbacks.with_label_values(&["read"]).inc();
         bus_metrics().up.set(0);
-        tracing::warn!(error = %error, "The cluster stream cannot be read; this node catches up from the database when Redis is back.");
+        tracing::warn!(error = %error, "The cluster stream cannot be read; events reach this node's subscribers from the database until it can.");
+        sinks.events.hold_local(true);
     }
     *missed = true;
+    catch_up(sinks, sinks.events.highest_delivered() - OUTAGE_OVERLAP).await;
     tokio::time::sleep(RETRY_PAUSE).await;
 }
 

@@ -14,7 +14,8 @@
 
 use super::{ClusterBus, bus_metrics};
 use crate::domain::Micros;
-use crate::outbound::pacing::{PairPacer, ThroughputPacer};
+use crate::outbound::pacing::{PairPacer, SharedLimits, ThroughputPacer};
+use futures::future::BoxFuture;
 use sha2::{Digest, Sha256};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -188,6 +189,21 @@ impl SharedPacing {
                 pacer
             }
         }
+    }
+}
+
+impl SharedLimits for SharedPacing {
+    fn take_pair<'a>(
+        &'a self,
+        number: &'a str,
+        user: &'a str,
+        now: Micros,
+    ) -> BoxFuture<'a, Result<(), Micros>> {
+        Box::pin(SharedPacing::take_pair(self, number, user, now))
+    }
+
+    fn wait_turn<'a>(&'a self, number: &'a str) -> BoxFuture<'a, bool> {
+        Box::pin(SharedPacing::wait_turn(self, number))
     }
 }
 

@@ -11,11 +11,11 @@
 //!
 //! SLA checks are never forwarded: the clock of the owner fires them.
 
-use super::{Cluster, metrics};
 use crate::actors::conversation::{
     AddNote, ApplyMacro, AssignConversation, ChangeStatus, ConversationError, DecideHeld, Deliver,
     Escalate, Reply, Request, SendReply, SendTemplate, WindowRefused,
 };
+use crate::cluster::{Cluster, metrics};
 use crate::domain::ConversationKey;
 use crate::store::conversations::ChangeApplied;
 use actix_web::{HttpRequest, HttpResponse, web};
