@@ -388,6 +388,25 @@ async fn reply(cluster: &Cluster3, node: usize, conversation: i64, text: &str) -
     Some(answer["errors"].is_null())
 }
 
+/// Once the outbox has drained (replies leave through the leader), [`assert_replies`].
+async fn assert_replies_sent(
+    cluster: &Cluster3,
+    accepted: &[(String, String)],
+    unknown: &HashSet<String>,
+) {
+    let started = Instant::now();
+    while cluster
+        .count("SELECT count(*) FROM outbox WHERE state = 'queued'")
+        .await
+        > 0
+        && started.elapsed() < Duration::from_secs(30)
+    {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(!accepted.is_empty(), "no reply was accepted");
+    assert_replies(cluster, accepted, unknown);
+}
+
 /// Each text sent at most once; each accepted reply sent exactly once; per customer, in
 /// the order the replies were accepted.
 fn assert_replies(cluster: &Cluster3, accepted: &[(String, String)], unknown: &HashSet<String>) {
@@ -525,18 +544,8 @@ async fn killing_one_of_three_nodes_loses_doubles_and_reorders_nothing() {
         "takeover took {takeover:?}"
     );
     assert_each_stored_once(&cluster, &acknowledged, Duration::from_secs(30)).await;
-    // Replies leave through the leader; wait for the outbox to drain.
-    let started = Instant::now();
-    while cluster
-        .count("SELECT count(*) FROM outbox WHERE state = 'queued'")
-        .await
-        > 0
-        && started.elapsed() < Duration::from_secs(30)
-    {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert!(!accepted.is_empty(), "no reply was accepted");
-    assert_replies(&cluster, &accepted, &unknown);
+    // Replies leave through the leader.
+    assert_replies_sent(&cluster, &accepted, &unknown).await;
     drop(cluster.nodes.remove(1));
 }
 
@@ -643,17 +652,7 @@ async fn a_node_frozen_past_its_lease_commits_nothing_stale_and_sends_nothing_tw
         }
     }
     assert_each_stored_once(&cluster, &acknowledged, Duration::from_secs(30)).await;
-    let started = Instant::now();
-    while cluster
-        .count("SELECT count(*) FROM outbox WHERE state = 'queued'")
-        .await
-        > 0
-        && started.elapsed() < Duration::from_secs(30)
-    {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    assert!(!accepted.is_empty(), "no reply was accepted");
-    assert_replies(&cluster, &accepted, &unknown);
+    assert_replies_sent(&cluster, &accepted, &unknown).await;
     let refused = cluster
         .metric(2, "parley_cluster_fenced_writes_total")
         .await;
