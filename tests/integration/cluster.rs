@@ -60,12 +60,22 @@ impl Respond for Provider {
 struct Node {
     child: Child,
     base: String,
+    /// Its warnings and errors, printed when a test fails.
+    log: std::path::PathBuf,
 }
 
 impl Drop for Node {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(60).collect();
+            eprintln!("--- {} ({}), last lines:", self.base, self.log.display());
+            for line in tail.into_iter().rev() {
+                eprintln!("{line}");
+            }
+        }
     }
 }
 
@@ -151,16 +161,19 @@ phone_number_ids = ["{PHONE_NUMBER_ID}"]
             ),
         )
         .unwrap();
+        let log = dir.path().join(format!("node{n}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_parley"))
             .args(["--config", config.to_str().unwrap(), "serve"])
             .env("RUST_LOG", "warn")
+            .env("NO_COLOR", "1")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("parley starts");
         let node = Node {
             child,
             base: format!("http://127.0.0.1:{port}"),
+            log,
         };
         wait_ready(&client, &node.base).await;
         nodes.push(node);
@@ -394,13 +407,15 @@ async fn assert_replies_sent(
     accepted: &[(String, String)],
     unknown: &HashSet<String>,
 ) {
+    // Drained: nothing waiting and nothing on its way to the provider (a reply the
+    // leader is sending right now is not sent yet).
+    let pending = "SELECT count(*) FROM outbox WHERE state IN ('queued', 'sending')";
     let started = Instant::now();
-    while cluster
-        .count("SELECT count(*) FROM outbox WHERE state = 'queued'")
-        .await
-        > 0
-        && started.elapsed() < Duration::from_secs(30)
-    {
+    while cluster.count(pending).await > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the outbox did not drain in 60 s"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     assert!(!accepted.is_empty(), "no reply was accepted");

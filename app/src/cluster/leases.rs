@@ -5,7 +5,8 @@
 //! hands back shards above its fair share (shards / live nodes, rounded up) and claims
 //! free or expired shards up to it, and the leader lease when nobody holds it. A claim
 //! locks the lease row `FOR UPDATE` and increments its epoch: it waits for every write
-//! still checking the old epoch, and refuses every one after it. A clean stop releases
+//! still checking the old epoch (briefly: see [`crate::store::fence`]), and refuses
+//! every one after it. A clean stop releases
 //! the node's leases at once; a killed node's leases expire after `lease_secs`.
 
 use super::{Cluster, LEADER_SHARD, metrics};
@@ -122,13 +123,31 @@ impl Cluster {
     /// Takes `shard` if it is free or its lease expired; answers the new epoch.
     async fn claim(&self, shard: i32) -> Result<Option<i64>, DbErr> {
         let txn = self.db.begin().await?;
-        let current = txn
+        // A write still checking the old epoch holds the row; a heartbeat does not wait
+        // long for it (it has leases to renew) and tries again at the next beat.
+        txn.execute(statement(
+            "SELECT set_config('lock_timeout', $1, true)",
+            [format!("{}ms", (self.settings.heartbeat_ms / 2).max(50)).into()],
+        ))
+        .await?;
+        let current = match txn
             .query_one(statement(
                 "SELECT epoch, expires_at <= now() AS free FROM shard_leases \
                  WHERE shard = $1 FOR UPDATE",
                 [shard.into()],
             ))
-            .await?;
+            .await
+        {
+            Ok(current) => current,
+            Err(error) if error.to_string().contains("lock timeout") => {
+                tracing::info!(
+                    shard,
+                    "A write under the shard's old lease is still open; claiming it later."
+                );
+                return Ok(None);
+            }
+            Err(error) => return Err(error),
+        };
         let node = self.node_id.to_string();
         let claimed = match current {
             None => txn

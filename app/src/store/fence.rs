@@ -7,11 +7,20 @@
 //! checked the old epoch to commit or roll back, and every check after it sees the new
 //! epoch. A node paused past its lease and resumed therefore cannot commit anything
 //! once another node took its shard over: its writes are refused here.
+//!
+//! A node paused in the middle of such a transaction would hold the lock, and stall the
+//! takeover, for as long as it stays paused; so the check also tells PostgreSQL to end
+//! the transaction once it has sat idle for [`IDLE_LIMIT`] (a live writer never pauses
+//! that long between two statements), and takeovers wait for a lock only briefly.
 
 use super::WriteOp;
 use futures::future::BoxFuture;
 use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, Statement};
 use std::sync::Arc;
+
+/// How long a fenced transaction may sit idle before PostgreSQL ends it (and with it
+/// the lock that holds back a takeover).
+pub const IDLE_LIMIT: &str = "5s";
 
 /// The error text of a refused write (carried in `DbErr::Custom`).
 pub const FENCED: &str = "fenced: this node no longer holds the shard's lease";
@@ -38,12 +47,15 @@ impl Fence {
         } else {
             txn.query_one(Statement::from_sql_and_values(
                 DbBackend::Postgres,
-                "SELECT 1 AS held FROM shard_leases \
+                "SELECT 1 AS held, \
+                 set_config('idle_in_transaction_session_timeout', $4, true) AS idle_limit \
+                 FROM shard_leases \
                  WHERE shard = $1 AND node_id = $2 AND epoch = $3 FOR KEY SHARE",
                 [
                     self.shard.into(),
                     self.node_id.to_string().into(),
                     self.epoch.into(),
+                    IDLE_LIMIT.into(),
                 ],
             ))
             .await?
