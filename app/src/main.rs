@@ -110,6 +110,15 @@ enum TriageCommand {
         #[arg(long)]
         taxonomy: Option<PathBuf>,
     },
+    /// Writes the tag corrections agents made (`setTags`) as labelled JSONL, the lines
+    /// `triage eval` reads: the case's latest customer message with the intents and
+    /// risks after the correction. Reads the configured database.
+    ExportCorrections {
+        /// Only corrections logged after this event id (the last line's id, to go on
+        /// from an earlier export).
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -197,7 +206,9 @@ async fn main() -> ExitCode {
             })
             .await;
         }
-        Command::Triage { command } => {
+        Command::Triage { command }
+            if !matches!(command, TriageCommand::ExportCorrections { .. }) =>
+        {
             return match triage(command) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(error) => {
@@ -241,6 +252,9 @@ async fn main() -> ExitCode {
         Command::DeadLetter {
             command: DeadLetterCommand::Redrive { id, url },
         } => redrive_dead_letter(&settings, id, url).await,
+        Command::Triage {
+            command: TriageCommand::ExportCorrections { after },
+        } => export_corrections(&settings, after).await,
         Command::Schema | Command::Triage { .. } | Command::Demo { .. } => Ok(()),
     };
     match result {
@@ -336,6 +350,28 @@ async fn rebuild_reports(settings: Settings) -> anyhow::Result<()> {
         "{}",
         serde_json::json!({ "events": events, "seconds": started.elapsed().as_secs_f64() })
     );
+    Ok(())
+}
+
+/// `parley triage export-corrections`: labelled JSONL on standard output.
+async fn export_corrections(settings: &Settings, after: i64) -> anyhow::Result<()> {
+    use std::io::Write;
+    let store = Store::connect(&settings.database).await?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut after = after;
+    loop {
+        let (examples, last) = store.tag_corrections(after, 500).await?;
+        for example in &examples {
+            serde_json::to_writer(&mut out, example)?;
+            out.write_all(b"\n")?;
+        }
+        match last {
+            Some(last) => after = last,
+            None => break,
+        }
+    }
+    out.flush()?;
     Ok(())
 }
 
@@ -575,6 +611,7 @@ fn triage(command: TriageCommand) -> anyhow::Result<()> {
         TriageCommand::Eval { taxonomy, .. } | TriageCommand::Classify { taxonomy } => {
             taxonomy.clone()
         }
+        TriageCommand::ExportCorrections { .. } => None,
     };
     let text = match &taxonomy {
         Some(path) => std::fs::read_to_string(path)
@@ -593,6 +630,9 @@ fn triage(command: TriageCommand) -> anyhow::Result<()> {
         TriageCommand::Classify { .. } => {
             let stdout = std::io::stdout();
             parley::triage::classify_stream(&classifier, std::io::stdin().lock(), stdout.lock())?;
+        }
+        TriageCommand::ExportCorrections { .. } => {
+            anyhow::bail!("export-corrections reads the database (run through main)")
         }
     }
     Ok(())

@@ -149,6 +149,11 @@ pub async fn spawn_app_with(backend: Backend, extra_toml: &str) -> Option<TestAp
 }
 
 impl TestApp {
+    /// The database this application runs on (for the CLI's commands).
+    pub fn database_url(&self) -> &str {
+        &self.database_url
+    }
+
     /// Stops this application and starts a new one on the same database and clock, as
     /// after a crash or a deploy, with `down` passing on the clock while no application
     /// runs (a new fake Graph API stands in for Meta).

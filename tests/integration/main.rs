@@ -11,6 +11,7 @@ mod audit;
 mod cluster;
 mod cluster_bus;
 mod consent;
+mod corrections;
 mod crash;
 mod csat;
 mod demo;

@@ -233,6 +233,31 @@ pub struct AddNote {
     pub by: Who,
 }
 
+/// A person's correction of what triage said about a case, with why: intents and risks
+/// added or removed (the routing policy decides again on the corrected tags, as it
+/// would on a triage result) and/or the priority set. Kept as an event, and as a
+/// labelled example for the taxonomy (`parley triage export-corrections`).
+#[derive(Message, Clone, serde::Serialize, serde::Deserialize)]
+#[rtype(result = "Result<ChangeApplied, ConversationError>")]
+pub struct CorrectTriage {
+    pub conversation_id: i64,
+    pub tags: Option<TagCorrection>,
+    pub priority: Option<crate::domain::Priority>,
+    pub reason: String,
+    pub by: Who,
+    /// Whose ownership rules apply.
+    pub authority: Authority,
+}
+
+/// Tags a person adds to a case or takes off it (labels of the taxonomy in force).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct TagCorrection {
+    pub add_intents: Vec<String>,
+    pub remove_intents: Vec<String>,
+    pub add_risks: Vec<String>,
+    pub remove_risks: Vec<String>,
+}
+
 /// The provider refused a free-form message to this case as outside the customer service
 /// window (Meta's 131047): the window is closed from `at` until the customer writes again.
 #[derive(Message, Clone, serde::Serialize, serde::Deserialize)]
@@ -318,6 +343,7 @@ pub enum Request {
     Assign(AssignConversation),
     Status(ChangeStatus),
     Note(AddNote),
+    Correct(Box<CorrectTriage>),
     SlaCheck(SlaCheck),
     Escalate(Escalate),
     WindowRefused(WindowRefused),
@@ -384,6 +410,7 @@ request!(DecideHeld => Decide, Box::new);
 request!(AssignConversation => Assign);
 request!(ChangeStatus => Status);
 request!(AddNote => Note);
+request!(CorrectTriage => Correct, Box::new);
 request!(SlaCheck => SlaCheck);
 request!(Escalate => Escalate);
 request!(WindowRefused => WindowRefused);

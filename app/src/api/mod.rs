@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod cluster;
 pub mod contacts;
+pub mod corrections;
 pub mod cursor;
 pub mod endpoint;
 pub mod governance;
@@ -267,6 +268,7 @@ pub struct MutationRoot(
     macros::MacroMutation,
     tokens::TokenMutation,
     contacts::ContactFieldMutation,
+    corrections::CorrectionMutation,
 );
 
 #[derive(async_graphql::MergedSubscription, Default)]

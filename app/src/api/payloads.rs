@@ -467,6 +467,8 @@ pub enum EventData {
     MessageApproved(MessageApprovedEventData),
     MessageRejected(MessageRejectedEventData),
     MessageBlocked(MessageBlockedEventData),
+    PriorityChanged(PriorityChangedEventData),
+    TagsCorrected(TagsCorrectedEventData),
     Other(OtherEventData),
 }
 
@@ -537,6 +539,28 @@ pub struct ReopenedEventData {
 pub struct NoteAddedEventData {
     /// Always true; the event has no other details.
     pub added: bool,
+}
+
+/// `priority_changed`: a person (by hand or with a macro) set the priority.
+#[derive(SimpleObject)]
+pub struct PriorityChangedEventData {
+    pub from: Option<Priority>,
+    pub to: Option<Priority>,
+    pub reason: Option<String>,
+}
+
+/// `tags_corrected`: a person added or removed intents or risks (`setTags`); the
+/// `triaged` event beside it has the rules' new decision.
+#[derive(SimpleObject)]
+pub struct TagsCorrectedEventData {
+    pub added_intents: Vec<String>,
+    pub removed_intents: Vec<String>,
+    pub added_risks: Vec<String>,
+    pub removed_risks: Vec<String>,
+    /// The case's intents and risks after the correction.
+    pub intents: Vec<String>,
+    pub risks: Vec<String>,
+    pub reason: Option<String>,
 }
 
 /// `triaged`: the tags of a customer message and the rules' decision.
@@ -771,6 +795,26 @@ impl EventData {
             }),
             "message_blocked" => Self::MessageBlocked(MessageBlockedEventData {
                 origin: text(&d["origin"]),
+                reason: text(&d["reason"]),
+            }),
+            "priority_changed" => Self::PriorityChanged(PriorityChangedEventData {
+                from: d["from"]
+                    .as_str()
+                    .and_then(DomainPriority::parse)
+                    .map(priority),
+                to: d["to"]
+                    .as_str()
+                    .and_then(DomainPriority::parse)
+                    .map(priority),
+                reason: text(&d["reason"]),
+            }),
+            "tags_corrected" => Self::TagsCorrected(TagsCorrectedEventData {
+                added_intents: strings(&d["added_intents"]),
+                removed_intents: strings(&d["removed_intents"]),
+                added_risks: strings(&d["added_risks"]),
+                removed_risks: strings(&d["removed_risks"]),
+                intents: strings(&d["intents"]),
+                risks: strings(&d["risks"]),
                 reason: text(&d["reason"]),
             }),
             other => Self::Other(OtherEventData {

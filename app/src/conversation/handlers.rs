@@ -281,6 +281,24 @@ impl Handler<AddNote> for ConversationActor {
     }
 }
 
+impl Handler<CorrectTriage> for ConversationActor {
+    type Result = AtomicResponse<Self, Result<ChangeApplied, ConversationError>>;
+
+    fn handle(&mut self, msg: CorrectTriage, _: &mut Self::Context) -> Self::Result {
+        let span = tracing::info_span!(
+            "conversation.correct",
+            conversation_id = msg.conversation_id
+        );
+        let engine = self.deps.routing.engine.current();
+        let stepped = self.step_plan(span, None, Connect::default(), move |state, now| {
+            super::corrections::plan_correction(state, &msg, &engine, now)
+        });
+        AtomicResponse::new(Box::pin(
+            stepped.map(|result, _, _| result.and_then(Stepped::into_change)),
+        ))
+    }
+}
+
 impl Handler<WindowRefused> for ConversationActor {
     type Result = AtomicResponse<Self, Result<ChangeApplied, ConversationError>>;
 

@@ -10,6 +10,7 @@
 
 pub mod approval;
 pub mod automation;
+pub mod corrections;
 pub mod csat;
 mod handlers;
 pub mod lifecycle;

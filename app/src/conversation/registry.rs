@@ -176,6 +176,7 @@ impl Deliver for ConversationRegistry {
                 Request::Assign(m) => applied(registry.send(&key, m).await),
                 Request::Status(m) => applied(registry.send(&key, m).await),
                 Request::Note(m) => applied(registry.send(&key, m).await),
+                Request::Correct(m) => applied(registry.send(&key, *m).await),
                 Request::Macro(m) => applied(registry.send(&key, *m).await),
                 Request::SlaCheck(m) => applied(registry.send(&key, m).await),
                 Request::Escalate(m) => applied(registry.send(&key, m).await),

@@ -12,8 +12,8 @@
 //! SLA checks are never forwarded: the clock of the owner fires them.
 
 use crate::actors::conversation::{
-    AddNote, ApplyMacro, AssignConversation, ChangeStatus, ConversationError, DecideHeld, Deliver,
-    Escalate, Reply, Request, SendReply, SendTemplate, WindowRefused,
+    AddNote, ApplyMacro, AssignConversation, ChangeStatus, ConversationError, CorrectTriage,
+    DecideHeld, Deliver, Escalate, Reply, Request, SendReply, SendTemplate, WindowRefused,
 };
 use crate::cluster::{Cluster, metrics};
 use crate::domain::ConversationKey;
@@ -41,6 +41,7 @@ enum Forwarded {
     Assign(AssignConversation),
     Status(ChangeStatus),
     Note(AddNote),
+    Correct(Box<CorrectTriage>),
     Escalate(Escalate),
     WindowRefused(WindowRefused),
     Macro(Box<ApplyMacro>),
@@ -57,6 +58,7 @@ impl Forwarded {
             Request::Assign(m) => Self::Assign(m),
             Request::Status(m) => Self::Status(m),
             Request::Note(m) => Self::Note(m),
+            Request::Correct(m) => Self::Correct(m),
             Request::Escalate(m) => Self::Escalate(m),
             Request::WindowRefused(m) => Self::WindowRefused(m),
             Request::Macro(m) => Self::Macro(m),
@@ -72,6 +74,7 @@ impl Forwarded {
             Self::Assign(m) => Request::Assign(m),
             Self::Status(m) => Request::Status(m),
             Self::Note(m) => Request::Note(m),
+            Self::Correct(m) => Request::Correct(m),
             Self::Escalate(m) => Request::Escalate(m),
             Self::WindowRefused(m) => Request::WindowRefused(m),
             Self::Macro(m) => Request::Macro(m),

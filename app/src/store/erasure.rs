@@ -226,21 +226,27 @@ async fn erase(
             "message_approved",
             "message_rejected",
             "csat_comment",
+            // A person's correction: its reason may quote the customer; the labels
+            // stay on the case's columns.
+            "tags_corrected",
         ]))
         .exec(txn)
         .await?;
     // An escalation's packet quotes the customer (number, name, CRM e-mail and phone,
     // the last messages) and its reason may too; the rest of the event (teams, levels,
-    // trigger) drives the SLA replay and stays.
-    let escalations = conversation_event::Entity::find()
+    // trigger) drives the SLA replay and stays. So does a priority change's, without
+    // the reason given for it.
+    let reasoned = conversation_event::Entity::find()
         .filter(conversation_event::Column::ConversationId.is_in(cases.clone()))
-        .filter(conversation_event::Column::Kind.eq("escalated"))
+        .filter(conversation_event::Column::Kind.is_in(["escalated", "priority_changed"]))
         .all(txn)
         .await?;
-    for event in escalations {
+    for event in reasoned {
         let mut data: serde_json::Value = serde_json::from_str(&event.data).unwrap_or_default();
         if let Some(map) = data.as_object_mut() {
-            map.insert("packet".into(), serde_json::json!({ "erased": true }));
+            if event.kind == "escalated" {
+                map.insert("packet".into(), serde_json::json!({ "erased": true }));
+            }
             if map.get("reason").is_some_and(|r| !r.is_null()) {
                 map.insert("reason".into(), ERASED.into());
             }

@@ -11,6 +11,7 @@ pub mod changes;
 pub mod consent;
 pub mod contact_fields;
 pub mod conversations;
+pub mod corrections;
 pub mod directory;
 pub mod entities;
 pub mod erasure;
