@@ -28,6 +28,9 @@ pub struct Settings {
     pub reports: ReportSettings,
     pub cluster: ClusterSettings,
     pub media: MediaSettings,
+    /// `[texts.<language>]`: the closing message and the survey in other languages.
+    #[serde(default)]
+    pub texts: std::collections::BTreeMap<String, crate::domain::texts::TextsOverride>,
     #[serde(default)]
     pub channels: Vec<ChannelSettings>,
 }
@@ -663,6 +666,17 @@ pub enum ConfigError {
 }
 
 impl Settings {
+    /// The texts Parley writes to customers itself, per language (checked).
+    pub fn customer_texts(&self) -> Result<crate::domain::texts::LocalizedTexts, ConfigError> {
+        use crate::domain::texts::{CustomerTexts, LocalizedTexts};
+        let english = CustomerTexts::english(
+            &self.conversations.closing_message,
+            &self.csat.question,
+            &self.csat.follow_up,
+        );
+        LocalizedTexts::new(english, &self.texts).map_err(ConfigError::Inconsistent)
+    }
+
     /// Reads the layers: defaults, then `file` if given, then the environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         let mut builder = config::Config::builder().add_source(config::File::from_str(
@@ -733,6 +747,7 @@ impl Settings {
         self.csat.validate()?;
         self.cluster.validate(&self.database.url)?;
         self.media.validate()?;
+        self.customer_texts()?;
         let closing = &self.conversations.closing_message;
         if self.conversations.pending_close_after_secs > 0
             && (closing.trim().is_empty()
@@ -805,6 +820,27 @@ mod tests {
         assert_eq!(
             settings.database.sqlite_synchronous,
             SqliteSynchronous::Full
+        );
+    }
+
+    #[test]
+    fn the_shipped_texts_cover_every_language_of_the_taxonomy() {
+        let settings = Settings::from_toml("").unwrap();
+        let texts = settings.customer_texts().unwrap();
+        let shipped: Vec<&str> = texts.languages().collect();
+        assert_eq!(shipped, ["ar", "es", "hi", "id", "pt"]);
+        // A user's section is merged over the shipped one; a bad one stops the start.
+        let settings = Settings::from_toml("[texts.es]\ncsat_question = \"¿Qué tal?\"\n").unwrap();
+        let texts = settings.customer_texts().unwrap();
+        assert_eq!(texts.for_language(Some("es")).csat_question, "¿Qué tal?");
+        assert_eq!(texts.for_language(Some("es")).csat_button, "Valorar");
+        let error = Settings::from_toml(
+            "[texts.es]\ncsat_choices = [\"1\", \"2\", \"3\", \"4\", \"5 - Absolutamente excelente\"]\n",
+        )
+        .unwrap_err();
+        assert!(
+            error.to_string().contains("[texts.es] csat_choices"),
+            "{error}"
         );
     }
 

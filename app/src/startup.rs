@@ -129,23 +129,21 @@ fn warn_about_missing_plugins(settings: &Settings, plugins: &PluginRegistry) {
 }
 
 /// Closing the loop and the survey, from the configuration.
-fn case_timers(settings: &Settings) -> crate::conversation::timers::CaseTimers {
+fn case_timers(settings: &Settings) -> anyhow::Result<crate::conversation::timers::CaseTimers> {
     let secs =
         |s: u64| i64::try_from(s).unwrap_or(i64::MAX / 1_000_000) * crate::domain::SECOND_MICROS;
     let csat = &settings.csat;
-    crate::conversation::timers::CaseTimers {
+    Ok(crate::conversation::timers::CaseTimers {
         survey: csat.enabled.then(|| crate::conversation::csat::Survey {
             after: secs(csat.delay_secs),
-            question: csat.question.clone(),
-            follow_up: csat.follow_up.clone(),
             template: (!csat.template.is_empty())
                 .then(|| (csat.template.clone(), csat.template_language.clone())),
         }),
         pending_close_after: (settings.conversations.pending_close_after_secs > 0)
             .then(|| secs(settings.conversations.pending_close_after_secs)),
-        closing_message: settings.conversations.closing_message.clone(),
+        texts: Arc::new(settings.customer_texts()?),
         close_resolved_after: secs(settings.conversations.reopen_window_secs),
-    }
+    })
 }
 
 /// Joins the cluster: the shared token, the first heartbeat (this node's share of the
@@ -290,7 +288,7 @@ impl Application {
                 crm_refresh: settings.plugins.crm_refresh_secs as i64
                     * crate::domain::SECOND_MICROS,
                 sla: sla.as_ref().map(|(actors, _)| actors.clone()),
-                timers: Arc::new(case_timers(&settings)),
+                timers: Arc::new(case_timers(&settings)?),
                 cluster: cluster.as_ref().map(|(cluster, _)| cluster.clone()),
             },
             threads,

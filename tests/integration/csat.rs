@@ -12,6 +12,7 @@ on_both_databases!(
     a_resolved_case_is_surveyed_and_a_low_score_gets_one_follow_up,
     no_survey_after_a_reopen_or_an_opt_out,
     silent_pending_cases_resolve_with_a_closing_message_and_resolved_ones_close,
+    the_closing_message_and_the_survey_speak_the_customers_language,
 );
 
 const DELAY: Duration = Duration::from_secs(600);
@@ -261,4 +262,77 @@ async fn silent_pending_cases_resolve_with_a_closing_message_and_resolved_ones_c
     // A message now opens a new case.
     let third = customer_writes(&app, wa_id, "wamid.p3", "hello again, one more question").await;
     assert_ne!(third, id);
+}
+
+async fn the_closing_message_and_the_survey_speak_the_customers_language(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    app.meta_accepts_sends().await;
+    let wa_id = "34600990001";
+    let id = customer_writes(
+        &app,
+        wa_id,
+        "wamid.es.1",
+        "hola, dónde está mi pedido? lo compré hace una semana y todavía no llega",
+    )
+    .await;
+    let language = app
+        .graphql(
+            "query($id: ID!) { conversation(id: $id) { language } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(
+        language["data"]["conversation"]["language"], "es",
+        "{language}"
+    );
+    reply(&app, &id, "¿Nos envías el correo del pedido?").await;
+    set_status(&app, &id, "PENDING").await;
+    app.clock.advance(Duration::from_secs(20 * 3600));
+    // The closing message and the survey, in Spanish ([texts.es] in the shipped config).
+    eventually_some("the Spanish closing message reaches Meta", || async {
+        sent_payloads(&app).await.into_iter().find(|p| {
+            p["text"]["body"]
+                .as_str()
+                .is_some_and(|b| b.starts_with("Como no hemos tenido noticias tuyas"))
+        })
+    })
+    .await;
+    app.clock.advance(DELAY);
+    wait_for_kind(&app, &id, "csat_sent", 1).await;
+    let survey = eventually_some("the survey reaches Meta", || async {
+        sent_payloads(&app)
+            .await
+            .into_iter()
+            .find(|p| p["type"] == "interactive")
+    })
+    .await;
+    let interactive = &survey["interactive"];
+    assert_eq!(
+        interactive["body"]["text"],
+        "¿Cómo valorarías la atención que recibiste?"
+    );
+    assert_eq!(interactive["action"]["button"], "Valorar", "{survey}");
+    let rows = interactive["action"]["sections"][0]["rows"]
+        .as_array()
+        .unwrap();
+    let one = rows.iter().find(|r| r["title"] == "1 - Muy mala").unwrap();
+    // A low score gets the follow-up in Spanish too.
+    let timestamp = app.clock.now() / 1_000_000;
+    let answer = list_reply_webhook(
+        wa_id,
+        "wamid.es.csat",
+        one["id"].as_str().unwrap(),
+        "1 - Muy mala",
+        timestamp,
+    );
+    assert_eq!(app.post_webhook(&answer).await.status(), 200);
+    eventually_some("the Spanish follow-up reaches Meta", || async {
+        sent_payloads(&app)
+            .await
+            .into_iter()
+            .find(|p| p["text"]["body"] == "Gracias. ¿Qué podríamos haber hecho mejor?")
+    })
+    .await;
 }

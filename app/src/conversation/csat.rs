@@ -8,6 +8,7 @@ use super::lifecycle::{outbound_message, status_changed, text_outbox, unchanged}
 use crate::domain::consent::Purpose;
 use crate::domain::inbound::{InboundMessage, MessageContent, MessageKind};
 use crate::domain::outbound::Origin;
+use crate::domain::texts::CustomerTexts;
 use crate::domain::{Actor, ConversationKey, Micros, TicketStatus};
 use crate::store::conversations::{
     ActorState, ConversationChange, CsatRecord, NewEvent, NewOutbox,
@@ -16,13 +17,12 @@ use crate::store::entities::conversation;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-/// When the survey is sent, what it says and how.
+/// When the survey is sent and how (what it says is in the case's language: see
+/// [`CustomerTexts`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Survey {
     /// Wait after RESOLVED before asking.
     pub after: Micros,
-    pub question: String,
-    pub follow_up: String,
     /// An approved template (name, language) for outside the 24-hour window.
     pub template: Option<(String, String)>,
 }
@@ -63,15 +63,6 @@ fn set_state(case: &mut conversation::Model, state: &SurveyState) {
     case.csat = serde_json::to_string(state).ok();
 }
 
-/// The labels of the five choices.
-const CHOICES: [&str; 5] = [
-    "1 - Very poor",
-    "2 - Poor",
-    "3 - Okay",
-    "4 - Good",
-    "5 - Excellent",
-];
-
 fn window_open(case: &conversation::Model, now: Micros) -> bool {
     case.service_window_closes_at()
         .is_some_and(|closes| now < closes)
@@ -82,7 +73,8 @@ pub fn plan_survey(
     state: &ActorState,
     key: &ConversationKey,
     case: &conversation::Model,
-    texts: &Survey,
+    survey: &Survey,
+    texts: &CustomerTexts,
     surveys_allowed: bool,
     now: Micros,
 ) -> ConversationChange {
@@ -93,7 +85,7 @@ pub fn plan_survey(
         Some("nobody_answered")
     } else if !surveys_allowed {
         Some("opted_out")
-    } else if !open && texts.template.is_none() {
+    } else if !open && survey.template.is_none() {
         Some("window_closed")
     } else {
         None
@@ -115,7 +107,7 @@ pub fn plan_survey(
         });
         return change;
     }
-    let (via, payload) = match (open, &texts.template) {
+    let (via, payload) = match (open, &survey.template) {
         (false, Some((name, language))) => (
             "template",
             json!({
@@ -129,12 +121,12 @@ pub fn plan_survey(
                 "type": "interactive",
                 "interactive": {
                     "type": "list",
-                    "body": { "text": texts.question },
+                    "body": { "text": texts.csat_question },
                     "action": {
-                        "button": "Rate us",
+                        "button": texts.csat_button,
                         "sections": [{
-                            "title": "Your rating",
-                            "rows": CHOICES.iter().enumerate().rev().map(|(i, title)| json!({
+                            "title": texts.csat_section,
+                            "rows": texts.csat_choices.iter().enumerate().rev().map(|(i, title)| json!({
                                 "id": format!("csat:{}:{}", case.id, i + 1),
                                 "title": title,
                             })).collect::<Vec<_>>(),
@@ -150,7 +142,7 @@ pub fn plan_survey(
         } else {
             "interactive"
         },
-        &texts.question,
+        &texts.csat_question,
     ));
     change.outbox = Some(NewOutbox {
         recipient: key.wa_id.clone(),
@@ -171,7 +163,7 @@ pub fn plan_survey(
     );
     change.events.push(NewEvent {
         kind: "csat_sent",
-        data: json!({ "via": via, "question": texts.question }),
+        data: json!({ "via": via, "question": texts.csat_question }),
         actor: Actor::System.label(),
     });
     change.csat = Some(CsatRecord::Surveyed {
@@ -188,19 +180,19 @@ pub fn plan_follow_up(
     state: &ActorState,
     key: &ConversationKey,
     case: &conversation::Model,
-    texts: &Survey,
+    texts: &CustomerTexts,
     now: Micros,
 ) -> ConversationChange {
     let mut change = unchanged(state, case.clone(), now);
     let survey = survey_state(case);
-    change.message = Some(outbound_message("text", &texts.follow_up));
+    change.message = Some(outbound_message("text", &texts.csat_follow_up));
     change.outbox = Some(NewOutbox {
         purpose: Purpose::Surveys,
-        ..text_outbox(&key.wa_id, &texts.follow_up, Origin::Survey)
+        ..text_outbox(&key.wa_id, &texts.csat_follow_up, Origin::Survey)
     });
     change.events.push(NewEvent {
         kind: "csat_follow_up_sent",
-        data: json!({ "question": texts.follow_up }),
+        data: json!({ "question": texts.csat_follow_up }),
         actor: Actor::System.label(),
     });
     set_state(

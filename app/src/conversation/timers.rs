@@ -18,7 +18,8 @@ pub struct CaseTimers {
     pub survey: Option<csat::Survey>,
     /// Resolve a PENDING case after this long without an answer; `None`: never.
     pub pending_close_after: Option<Micros>,
-    pub closing_message: String,
+    /// What the closing message and the survey say, per language.
+    pub texts: std::sync::Arc<crate::domain::texts::LocalizedTexts>,
     /// Close a RESOLVED case after this long (the reopen window).
     pub close_resolved_after: Micros,
 }
@@ -110,15 +111,17 @@ pub fn clock_change(
     let ledger = SlaLedger::from_json(live.sla.as_deref());
     let report = ledger.report(&terms.measure(), now);
     let step = lifecycle_next(live, &ledger, timers).filter(|(at, _)| *at <= now);
+    // In the language the customer last wrote in.
+    let texts = timers.texts.for_language(live.language.as_deref());
     let mut change = match (step.map(|(_, step)| step), &timers.survey) {
         (Some(LifecycleDue::Survey), Some(survey)) => {
-            csat::plan_survey(state, key, live, survey, surveys_allowed, now)
+            csat::plan_survey(state, key, live, survey, texts, surveys_allowed, now)
         }
-        (Some(LifecycleDue::SurveyFollowUp), Some(survey)) => {
-            csat::plan_follow_up(state, key, live, survey, now)
+        (Some(LifecycleDue::SurveyFollowUp), Some(_)) => {
+            csat::plan_follow_up(state, key, live, texts, now)
         }
         (Some(LifecycleDue::ResolvePending), _) => {
-            csat::plan_pending_timeout(state, key, live, &timers.closing_message, now)
+            csat::plan_pending_timeout(state, key, live, &texts.closing_message, now)
         }
         (Some(LifecycleDue::CloseResolved), _) => csat::plan_close_resolved(state, live, now),
         _ => lifecycle::unchanged(state, live.clone(), now),

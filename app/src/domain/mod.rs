@@ -13,6 +13,7 @@ pub mod outbound;
 pub mod presence;
 pub mod template;
 pub mod text;
+pub mod texts;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
