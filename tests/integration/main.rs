@@ -25,6 +25,7 @@ mod layers;
 mod lifecycle;
 mod macros;
 mod media;
+mod notifications;
 mod outbound;
 mod plugins;
 mod reports;

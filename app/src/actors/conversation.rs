@@ -231,6 +231,9 @@ pub struct AddNote {
     pub conversation_id: i64,
     pub body: String,
     pub by: Who,
+    /// Agents the note mentions (`@Name`): told through `notifications`.
+    #[serde(default)]
+    pub mentions: Vec<i64>,
 }
 
 /// A person's correction of what triage said about a case, with why: intents and risks

@@ -15,6 +15,7 @@ pub mod governance;
 pub mod inbox;
 pub mod macros;
 pub mod media;
+pub mod notifications;
 pub mod payloads;
 pub mod plugins;
 pub mod reports;
@@ -277,6 +278,7 @@ pub struct SubscriptionRoot(
     routing::RoutingSubscription,
     governance::GovernanceSubscription,
     reports::ReportSubscription,
+    notifications::NotificationSubscription,
 );
 
 #[derive(Default)]
@@ -567,7 +569,8 @@ impl CoreMutation {
         Ok(Conversation(applied.conversation))
     }
 
-    /// Adds an internal note (never sent to the customer).
+    /// Adds an internal note (never sent to the customer). `@Name` mentions an agent, who
+    /// is told through `notifications`.
     async fn add_note(
         &self,
         ctx: &Context<'_>,
@@ -579,10 +582,24 @@ impl CoreMutation {
         if body.trim().is_empty() {
             return Err(ApiError::new(ErrorCode::InvalidInput, "the note is empty").into());
         }
+        let agents: Vec<(i64, String)> = if body.contains('@') {
+            api(ctx)
+                .store
+                .agents()
+                .await
+                .map_err(ApiError::internal)?
+                .into_iter()
+                .map(|a| (a.id, a.name))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let mentions = notifications::mentions_in(&body, &agents, who.agent_id);
         let applied = ask_conversation(ctx, &conversation_id, |id| AddNote {
             conversation_id: id,
             body,
             by: who.actor(),
+            mentions,
         })
         .await?;
         let note_id = applied

@@ -537,8 +537,10 @@ pub struct ReopenedEventData {
 /// `note_added`: the note itself is in `Conversation.notes`.
 #[derive(SimpleObject)]
 pub struct NoteAddedEventData {
-    /// Always true; the event has no other details.
+    /// Always true.
     pub added: bool,
+    /// The agents the note mentions (`@Name`).
+    pub mentioned_agent_ids: Vec<ID>,
 }
 
 /// `priority_changed`: a person (by hand or with a macro) set the priority.
@@ -757,7 +759,13 @@ impl EventData {
                     .and_then(|n| i32::try_from(n).ok())
                     .unwrap_or(0),
             }),
-            "note_added" => Self::NoteAdded(NoteAddedEventData { added: true }),
+            "note_added" => Self::NoteAdded(NoteAddedEventData {
+                added: true,
+                mentioned_agent_ids: d["mentions"]
+                    .as_array()
+                    .map(|ids| ids.iter().filter_map(an_id).collect())
+                    .unwrap_or_default(),
+            }),
             "triaged" => Self::Triaged(TriagedEventData {
                 triage: Box::new(Triage::of_event(d)),
             }),

@@ -276,7 +276,7 @@ impl Handler<AddNote> for ConversationActor {
     fn handle(&mut self, msg: AddNote, _: &mut Self::Context) -> Self::Result {
         let span = tracing::info_span!("conversation.note", conversation_id = msg.conversation_id);
         self.step(span, Connect::default(), move |state, now| {
-            lifecycle::plan_note(state, msg.conversation_id, &msg.body, &msg.by, now)
+            lifecycle::plan_note(state, &msg, now)
         })
     }
 }

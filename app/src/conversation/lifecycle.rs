@@ -2,7 +2,7 @@
 //! the [`ConversationChange`] to persist. No I/O, so every rule here is unit-tested.
 
 use super::ConversationError;
-use crate::actors::conversation::WindowRefused;
+use crate::actors::conversation::{AddNote, WindowRefused};
 pub use crate::actors::conversation::{ReplyAuthority, TemplateSend};
 use crate::domain::consent::Purpose;
 use crate::domain::inbound::InboundMessage;
@@ -603,23 +603,25 @@ pub(crate) fn move_status(
 
 pub fn plan_note(
     state: &ActorState,
-    conversation_id: i64,
-    body: &str,
-    by: &Actor,
+    note: &AddNote,
     now: Micros,
 ) -> Result<ConversationChange, ConversationError> {
-    let live = live_case(state, conversation_id)?;
+    let live = live_case(state, note.conversation_id)?;
     let mut change = unchanged(state, live.clone(), now);
-    note_in(&mut change, body, by);
+    note_in(&mut change, &note.body, &note.by, &note.mentions);
     Ok(change)
 }
 
-/// Adds an internal note to `change`.
-pub(crate) fn note_in(change: &mut ConversationChange, body: &str, by: &Actor) {
+/// Adds an internal note to `change`; the agents it mentions are named in its event.
+pub(crate) fn note_in(change: &mut ConversationChange, body: &str, by: &Actor, mentions: &[i64]) {
     change.note = Some((body.to_owned(), by.label()));
     change.events.push(NewEvent {
         kind: "note_added",
-        data: json!({}),
+        data: if mentions.is_empty() {
+            json!({})
+        } else {
+            json!({ "mentions": mentions })
+        },
         actor: by.label(),
     });
 }

@@ -83,7 +83,7 @@ pub fn plan_macro(
         set_priority_in(&mut change, priority, &msg.by, Some("macro"));
     }
     if let Some(note) = &actions.note {
-        lifecycle::note_in(&mut change, note, &msg.by);
+        lifecycle::note_in(&mut change, note, &msg.by, &[]);
     }
     if let Some(status) = actions.status
         && status.as_str() != change.conversation.status
