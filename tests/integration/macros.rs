@@ -17,6 +17,7 @@ on_both_databases!(
     a_macro_with_an_unknown_variable_is_refused_when_written,
     a_missing_value_sends_nothing_and_changes_nothing,
     macros_are_listed_for_a_team_updated_and_deleted,
+    a_macro_that_tags_the_case_has_it_routed_again,
 );
 
 async fn create_macro(app: &TestApp, input: Value) -> Value {
@@ -300,5 +301,71 @@ async fn macros_are_listed_for_a_team_updated_and_deleted(backend: Backend) {
     let actions = audit_actions(&app).await;
     for action in ["macro.created", "macro.updated", "macro.deleted"] {
         assert!(actions.iter().any(|a| a == action), "{actions:?}");
+    }
+}
+
+async fn a_macro_that_tags_the_case_has_it_routed_again(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    app.meta_accepts_sends().await;
+    // Tags the taxonomy does not have are refused when the macro is written.
+    let answer = app
+        .graphql(
+            CREATE,
+            json!({ "i": { "name": "Typo", "body": "Noted.", "actions": { "addRisks": ["legal_treat"] } } }),
+        )
+        .await;
+    assert_eq!(error_code(&answer), "invalid_input", "{answer}");
+    let created = create_macro(
+        &app,
+        json!({
+            "name": "Legal hand-over",
+            "body": "Thank you, {{contact.name}}. A colleague from our legal team will contact you.",
+            "actions": { "addRisks": ["legal_threat"], "note": "handed to legal by macro" },
+        }),
+    )
+    .await;
+    let macro_id = created["id"].as_str().unwrap().to_owned();
+    let listed = macro_usage(&app, &macro_id).await;
+    assert_eq!(listed["id"], macro_id);
+
+    let id = customer_writes(&app, CUSTOMER, "wamid.TAG1", "where is my parcel?").await;
+    let answer = app.graphql(APPLY, json!({ "c": id, "m": macro_id })).await;
+    assert!(
+        answer["data"]["applyMacro"].is_object(),
+        "applyMacro refused: {answer}"
+    );
+    let case = app
+        .graphql(
+            "query($id: ID!) { conversation(id: $id) { risks priority review team { name } macros: events(first: 50) { kind } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let case = &case["data"]["conversation"];
+    assert!(
+        case["risks"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("legal_threat")),
+        "{case}"
+    );
+    // The legal rule decides: management owns it, a person reviews, urgent.
+    assert_eq!(case["team"]["name"], "management", "{case}");
+    assert_eq!(case["review"], "HUMAN", "{case}");
+    assert_eq!(case["priority"], "URGENT", "{case}");
+    let kinds: Vec<&str> = case["macros"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    for kind in [
+        "macro_applied",
+        "tags_corrected",
+        "note_added",
+        "message_out",
+    ] {
+        assert!(kinds.contains(&kind), "no {kind}: {kinds:?}");
     }
 }

@@ -110,7 +110,7 @@ fn reason_of(reason: String) -> Result<String, ApiError> {
 }
 
 /// `given`, trimmed and without repeats, each a label of `known`.
-fn labels(
+pub(super) fn labels(
     field: &str,
     given: Option<Vec<String>>,
     known: &[String],

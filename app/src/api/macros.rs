@@ -33,6 +33,11 @@ pub struct MacroActionsInput {
     pub priority: Option<Priority>,
     pub assign_agent_id: Option<ID>,
     pub note: Option<String>,
+    /// Intents to tag the case with (labels of the taxonomy); the routing rules decide
+    /// again, as after `setTags`.
+    pub add_intents: Option<Vec<String>>,
+    /// Risks to tag the case with.
+    pub add_risks: Option<Vec<String>>,
 }
 
 #[derive(InputObject)]
@@ -66,6 +71,8 @@ pub struct MacroActions {
     pub priority: Option<Priority>,
     pub assign_agent_id: Option<ID>,
     pub note: Option<String>,
+    pub add_intents: Vec<String>,
+    pub add_risks: Vec<String>,
 }
 
 #[Object]
@@ -98,6 +105,8 @@ impl Macro {
             priority: a.priority.map(Into::into),
             assign_agent_id: a.assign_agent_id.map(|id| ID(id.to_string())),
             note: a.note,
+            add_intents: a.add_intents,
+            add_risks: a.add_risks,
         }
     }
     /// How many times it was applied.
@@ -213,11 +222,22 @@ async fn content(ctx: &Context<'_>, input: MacroInput) -> Result<MacroContent, A
             "a macro's note must have 1 to {MAX_NOTE_CHARS} characters"
         )));
     }
+    let engine = api(ctx).routing.engine.current();
     let actions = Actions {
         status: a.status.map(Into::into),
         priority: a.priority.map(Into::into),
         assign_agent_id,
         note: a.note,
+        add_intents: super::corrections::labels(
+            "addIntents",
+            a.add_intents,
+            engine.classifier.intent_labels(),
+        )?,
+        add_risks: super::corrections::labels(
+            "addRisks",
+            a.add_risks,
+            engine.classifier.risk_labels(),
+        )?,
     };
     Ok(MacroContent {
         name,
@@ -349,8 +369,22 @@ impl MacroMutation {
             .map_err(ApiError::internal)?
             .ok_or_else(|| not_found(id))?;
         let actions = actions_of(&found);
-        if actions.status.is_some() || actions.priority.is_some() {
+        if actions.status.is_some() || actions.priority.is_some() || actions.tags() {
             who.require(Permission::ChangeStatus)?;
+        }
+        if actions.tags() {
+            // The taxonomy may have changed since the macro was written.
+            let engine = api(ctx).routing.engine.current();
+            super::corrections::labels(
+                "addIntents",
+                Some(actions.add_intents.clone()),
+                engine.classifier.intent_labels(),
+            )?;
+            super::corrections::labels(
+                "addRisks",
+                Some(actions.add_risks.clone()),
+                engine.classifier.risk_labels(),
+            )?;
         }
         if actions.assign_agent_id.is_some() {
             who.require(Permission::AssignConversations)?;

@@ -11,10 +11,11 @@
 use super::Plan;
 use super::lifecycle;
 use crate::actors::conversation::{ConversationError, CorrectTriage, TagCorrection};
-use crate::domain::Micros;
+use crate::domain::{Actor, Micros};
 use crate::policy::Policies;
 use crate::routing::apply::{apply_triage, needs_of};
-use crate::store::conversations::{ActorState, NewEvent};
+use crate::routing::router::RoutingNeeds;
+use crate::store::conversations::{ActorState, ConversationChange, NewEvent};
 use crate::triage::{Classification, Scored};
 use serde_json::{Value, json};
 
@@ -31,34 +32,10 @@ pub fn plan_correction(
     let live = lifecycle::live_case(state, msg.conversation_id)?;
     super::ownership::check_work(msg.authority, live, "correct the triage of")?;
     let mut change = lifecycle::unchanged(state, live.clone(), now);
-    let mut needs = None;
-    if let Some(fix) = &msg.tags {
-        let gist: Value = live
-            .triage
-            .as_deref()
-            .and_then(|t| serde_json::from_str(t).ok())
-            .unwrap_or_default();
-        let (classification, context) = corrected(&gist, fix);
-        let triaged = engine.decide(classification, context);
-        let case_needs = needs_of(&triaged, state.contact_vip);
-        apply_triage(&mut change, &triaged, engine, &case_needs);
-        let labels = |scored: &[Scored]| scored.iter().map(|s| s.label.clone()).collect::<Vec<_>>();
-        change.events.push(NewEvent {
-            kind: TAGS_CORRECTED,
-            data: json!({
-                "added_intents": fix.add_intents,
-                "removed_intents": fix.remove_intents,
-                "added_risks": fix.add_risks,
-                "removed_risks": fix.remove_risks,
-                "intents": labels(&triaged.classification.intents),
-                "risks": labels(&triaged.classification.risks),
-                "language": triaged.tags.language,
-                "reason": msg.reason,
-            }),
-            actor: msg.by.label(),
-        });
-        needs = Some(case_needs);
-    }
+    let needs = msg
+        .tags
+        .as_ref()
+        .map(|fix| correct_tags_in(&mut change, state, fix, engine, &msg.by, &msg.reason));
     if let Some(priority) = msg.priority {
         super::macros::set_priority_in(&mut change, priority, &msg.by, Some(&msg.reason));
     }
@@ -66,6 +43,47 @@ pub fn plan_correction(
         change: Box::new(change),
         needs,
     })
+}
+
+/// Applies `fix` to the case in `change`: the corrected tags go through the routing
+/// policy as a triage result would, and a `tags_corrected` event records what changed
+/// and why. Answers the case's routing needs for the router.
+pub fn correct_tags_in(
+    change: &mut ConversationChange,
+    state: &ActorState,
+    fix: &TagCorrection,
+    engine: &Policies,
+    by: &Actor,
+    reason: &str,
+) -> RoutingNeeds {
+    let gist: Value = change
+        .conversation
+        .triage
+        .as_deref()
+        .and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or_default();
+    let (classification, context) = corrected(&gist, fix);
+    let triaged = engine.decide(classification, context);
+    let needs = needs_of(&triaged, state.contact_vip);
+    apply_triage(change, &triaged, engine, &needs);
+    fn labels(scored: &[Scored]) -> Vec<&str> {
+        scored.iter().map(|s| s.label.as_str()).collect()
+    }
+    change.events.push(NewEvent {
+        kind: TAGS_CORRECTED,
+        data: json!({
+            "added_intents": fix.add_intents,
+            "removed_intents": fix.remove_intents,
+            "added_risks": fix.add_risks,
+            "removed_risks": fix.remove_risks,
+            "intents": labels(&triaged.classification.intents),
+            "risks": labels(&triaged.classification.risks),
+            "language": triaged.tags.language,
+            "reason": reason,
+        }),
+        actor: by.label(),
+    });
+    needs
 }
 
 /// The case's last classification (from its triage gist) with `fix` applied. Tags a

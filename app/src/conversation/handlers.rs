@@ -170,7 +170,8 @@ impl Handler<ApplyMacro> for ConversationActor {
             macro_id = msg.chosen.id
         );
         let presence = self.deps.routing.presence.clone();
-        self.step(span, Connect::default(), move |state, now| {
+        let engine = self.deps.routing.engine.current();
+        let stepped = self.step_plan(span, None, Connect::default(), move |state, now| {
             if let Some(typing) = presence.typing_other_than(msg.conversation_id, msg.agent_id, now)
             {
                 return Err(ConversationError::Collision {
@@ -178,8 +179,11 @@ impl Handler<ApplyMacro> for ConversationActor {
                     agent_name: typing.agent_name,
                 });
             }
-            super::macros::plan_macro(state, &key, &msg, now)
-        })
+            super::macros::plan_macro(state, &key, &msg, &engine, now)
+        });
+        AtomicResponse::new(Box::pin(
+            stepped.map(|result, _, _| result.and_then(Stepped::into_change)),
+        ))
     }
 }
 

@@ -2,25 +2,29 @@
 //! case's values, sent like an agent's reply (the outbound gate decides next), and the
 //! macro's actions taken, all in one change: either everything is written or nothing.
 
+use super::Plan;
 use super::lifecycle::{self, AssignmentPlan, Replier};
-use crate::actors::conversation::{ApplyMacro, ConversationError};
+use crate::actors::conversation::{ApplyMacro, ConversationError, TagCorrection};
 use crate::domain::macros::{self, Variable};
 use crate::domain::{ConversationKey, Micros};
+use crate::policy::Policies;
 use crate::store::conversations::{ActorState, ConversationChange, NewEvent};
 use serde_json::json;
 
 pub use crate::domain::macros::MacroToApply;
 
+/// The macro's change, and the case's routing needs when its actions tag the case.
 pub fn plan_macro(
     state: &ActorState,
     key: &ConversationKey,
     msg: &ApplyMacro,
+    engine: &Policies,
     now: Micros,
-) -> Result<ConversationChange, ConversationError> {
+) -> Result<Plan, ConversationError> {
     let live = lifecycle::live_case(state, msg.conversation_id)?;
     let chosen = &msg.chosen;
     let actions = &chosen.actions;
-    if actions.status.is_some() || actions.priority.is_some() {
+    if actions.status.is_some() || actions.priority.is_some() || actions.tags() {
         super::ownership::check_work(msg.authority, live, "change the status of")?;
     }
     if let Some(agent) = actions.assign_agent_id {
@@ -79,6 +83,16 @@ pub fn plan_macro(
         };
         lifecycle::assign_in(&mut change, plan, &msg.by);
     }
+    // Tags first: a priority the macro sets wins over the one the rules give.
+    let needs = actions.tags().then(|| {
+        let fix = TagCorrection {
+            add_intents: actions.add_intents.clone(),
+            add_risks: actions.add_risks.clone(),
+            ..TagCorrection::default()
+        };
+        let reason = format!("macro {:?}", chosen.name);
+        super::corrections::correct_tags_in(&mut change, state, &fix, engine, &msg.by, &reason)
+    });
     if let Some(priority) = actions.priority {
         set_priority_in(&mut change, priority, &msg.by, Some("macro"));
     }
@@ -91,7 +105,10 @@ pub fn plan_macro(
         lifecycle::move_status(&mut change, status, &msg.by, now)?;
     }
     change.macro_used = Some(chosen.id);
-    Ok(change)
+    Ok(Plan::Change {
+        change: Box::new(change),
+        needs,
+    })
 }
 
 /// Sets the case's priority in `change` (its SLA targets follow with the change).

@@ -137,6 +137,20 @@ pub struct Actions {
     pub assign_agent_id: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// Intents to tag the case with (taxonomy labels); the rules decide again, as after
+    /// a person's correction.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub add_intents: Vec<String>,
+    /// Risks to tag the case with.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub add_risks: Vec<String>,
+}
+
+impl Actions {
+    /// Whether the macro tags the case.
+    pub fn tags(&self) -> bool {
+        !self.add_intents.is_empty() || !self.add_risks.is_empty()
+    }
 }
 
 /// The macro as the caller found it, with the languages to try for the case.
