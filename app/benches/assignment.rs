@@ -56,6 +56,7 @@ fn message(customer: usize, n: usize) -> CustomerMessageArrived {
         received_at: SystemClock.now(),
         committed: Instant::now(),
         span: tracing::Span::none(),
+        redriven: false,
     }
 }
 

@@ -784,3 +784,87 @@ async fn presence_set_on_one_node_reaches_a_presence_subscriber_on_the_other() {
 async fn a_presence_subscriber_on_one_node_sees_changes_made_on_the_other() {
     presence_set_on_one_node_reaches_a_presence_subscriber_on_the_other().await
 }
+
+/// A dead letter re-driven through the node that does not own its case: the owner's actor
+/// applies it (a customer message is otherwise applied only on its owner, from the inbox).
+#[actix_rt::test]
+async fn a_dead_letter_redriven_through_another_node_is_applied_by_the_owner() {
+    use parley::clock::Clock;
+    use sea_orm::ConnectionTrait;
+    let Some(redis) = redis_url().await else {
+        return;
+    };
+    let Some((a, b)) = two_nodes(&redis, "[conversations]\nmax_apply_attempts = 2\n").await else {
+        return;
+    };
+    let customer = "447700900777";
+    let db = a.store.db();
+    for sql in [
+        "CREATE OR REPLACE FUNCTION redrive_fault() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected fault'; END $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER redrive_fault BEFORE INSERT ON messages FOR EACH ROW EXECUTE FUNCTION redrive_fault()",
+    ] {
+        db.execute_unprepared(sql).await.expect("fault installed");
+    }
+    let stamped = a.clock.now() / 1_000_000;
+    let body = text_webhook(customer, "wamid.DLR1", "my parcel is lost", stamped);
+    assert_eq!(a.post_webhook(&body).await.status(), 200);
+    eventually("the message is a dead letter", || async {
+        a.count("dead_letters").await == 1
+    })
+    .await;
+    db.execute_unprepared("DROP TRIGGER redrive_fault ON messages")
+        .await
+        .expect("fault removed");
+
+    // The node that does not own the customer's shard.
+    let key = parley::domain::ConversationKey {
+        channel_id: CHANNEL.into(),
+        phone_number_id: PHONE_NUMBER_ID.into(),
+        wa_id: customer.into(),
+    };
+    let status = a
+        .graphql(
+            "{ clusterStatus { shards nodes { nodeId shards { shard expired } } } }",
+            json!({}),
+        )
+        .await;
+    let shards = status["data"]["clusterStatus"]["shards"].as_u64().unwrap() as u32;
+    let shard = i64::from(parley::cluster::shard_of(&key, shards));
+    let owner = status["data"]["clusterStatus"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| {
+            n["shards"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s["shard"] == shard && s["expired"] == false)
+        })
+        .map(|n| n["nodeId"].as_str().unwrap().to_owned())
+        .unwrap_or_else(|| panic!("nobody owns shard {shard}: {status}"));
+    let other = if owner == "node-a" { &b } else { &a };
+
+    let letters = other
+        .graphql("{ deadLetters { id source } }", json!({}))
+        .await;
+    let id = letters["data"]["deadLetters"][0]["id"].clone();
+    let answer = other
+        .graphql(
+            "mutation($id: ID!) { redriveDeadLetter(id: $id) }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(
+        answer["data"]["redriveDeadLetter"],
+        "message",
+        "re-driven through {} while {owner} owns the case: {answer}",
+        if owner == "node-a" {
+            "node-b"
+        } else {
+            "node-a"
+        }
+    );
+    conversation_holding(other, customer, "wamid.DLR1").await;
+    assert_eq!(a.count("dead_letters").await, 0);
+}

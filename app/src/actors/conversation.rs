@@ -137,6 +137,9 @@ pub struct CustomerMessageArrived {
     /// The same instant on the monotonic clock, for the apply-lag metric.
     pub committed: std::time::Instant,
     pub span: tracing::Span,
+    /// Applied again from a dead letter at an admin's request: in a cluster it goes to
+    /// the case's owner (messages from the inbox are applied there in the first place).
+    pub redriven: bool,
 }
 
 /// An agent's (or integration's) text reply.

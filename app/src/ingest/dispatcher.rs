@@ -441,6 +441,7 @@ impl Dispatcher {
         message: Arc<InboundMessage>,
         received_at: i64,
         committed: std::time::Instant,
+        redriven: bool,
     ) -> Result<(), String> {
         let inner = &self.inner;
         let arrived = CustomerMessageArrived {
@@ -448,6 +449,7 @@ impl Dispatcher {
             received_at,
             committed,
             span: tracing::Span::current(),
+            redriven,
         };
         let arrived = &arrived;
         with_retries(inner.max_attempts, "Message", || async move {
@@ -493,6 +495,7 @@ impl Dispatcher {
                     Arc::new(message),
                     received_at,
                     std::time::Instant::now(),
+                    true,
                 )
                 .await
             }
@@ -539,7 +542,13 @@ impl Dispatcher {
         message: Arc<InboundMessage>,
     ) -> bool {
         let applied = self
-            .deliver_message(key, message.clone(), item.received_at, item.committed)
+            .deliver_message(
+                key,
+                message.clone(),
+                item.received_at,
+                item.committed,
+                false,
+            )
             .await;
         let Err(last_error) = applied else {
             return true;

@@ -13,11 +13,14 @@
 
 use crate::actors::conversation::{
     AddNote, ApplyMacro, AssignConversation, ChangeStatus, ConversationError, CorrectTriage,
-    DecideHeld, Deliver, Escalate, Reply, Request, SendReply, SendTemplate, WindowRefused,
+    CustomerMessageArrived, DecideHeld, Deliver, Escalate, Reply, Request, SendReply, SendTemplate,
+    Stepped, WindowRefused,
 };
 use crate::cluster::{Cluster, metrics};
 use crate::domain::ConversationKey;
+use crate::domain::inbound::InboundMessage;
 use crate::store::conversations::ChangeApplied;
+use crate::store::noise::SuppressionRecorded;
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures::future::BoxFuture;
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
@@ -45,11 +48,17 @@ enum Forwarded {
     Escalate(Escalate),
     WindowRefused(WindowRefused),
     Macro(Box<ApplyMacro>),
+    /// A customer message applied again from a dead letter.
+    Redriven {
+        message: Box<InboundMessage>,
+        received_at: i64,
+    },
 }
 
 impl Forwarded {
     /// The forwardable form of `request`; `None` for those applied only where they arise
-    /// (customer messages come from the inbox on the owner, SLA checks from its clock).
+    /// (customer messages come from the inbox on the owner, SLA checks from its clock),
+    /// but a message re-driven from a dead letter goes to the owner like any request.
     fn from_request(request: Request) -> Option<Self> {
         Some(match request {
             Request::Reply(m) => Self::Reply(m),
@@ -62,6 +71,10 @@ impl Forwarded {
             Request::Escalate(m) => Self::Escalate(m),
             Request::WindowRefused(m) => Self::WindowRefused(m),
             Request::Macro(m) => Self::Macro(m),
+            Request::Arrived(m) if m.redriven => Self::Redriven {
+                message: Box::new(m.message.as_ref().clone()),
+                received_at: m.received_at,
+            },
             Request::Arrived(_) | Request::SlaCheck(_) | Request::Panic(_) => return None,
         })
     }
@@ -78,6 +91,16 @@ impl Forwarded {
             Self::Escalate(m) => Request::Escalate(m),
             Self::WindowRefused(m) => Request::WindowRefused(m),
             Self::Macro(m) => Request::Macro(m),
+            Self::Redriven {
+                message,
+                received_at,
+            } => Request::Arrived(CustomerMessageArrived {
+                message: Arc::new(*message),
+                received_at,
+                committed: Instant::now(),
+                span: tracing::Span::current(),
+                redriven: true,
+            }),
         }
     }
 }
@@ -91,6 +114,8 @@ struct Envelope {
 #[derive(Serialize, Deserialize)]
 enum Answer {
     Applied(Box<ChangeApplied>),
+    /// A forwarded customer message the owner recorded as noise (its reason stays there).
+    Suppressed(SuppressionRecorded),
     Refused(ConversationError),
 }
 
@@ -204,6 +229,12 @@ impl Deliver for ClusterDeliver {
                             metrics().forwarded.inc();
                             match this.forward(&address, &key, forwarded).await {
                                 Ok(Answer::Applied(applied)) => return Ok(Reply::Applied(applied)),
+                                Ok(Answer::Suppressed(recorded)) => {
+                                    return Ok(Reply::Stepped(Stepped::Suppressed {
+                                        reason: "forwarded",
+                                        recorded,
+                                    }));
+                                }
                                 Ok(Answer::Refused(ConversationError::NotOwner)) => {}
                                 Ok(Answer::Refused(error)) => return Err(error),
                                 Err(true) => {}
@@ -264,10 +295,10 @@ async fn deliver_forwarded(
     let answer = if forwarding.cluster.owns(&key) {
         match forwarding.local.deliver(key, request.into_request()).await {
             Ok(Reply::Applied(applied)) => Answer::Applied(applied),
-            Ok(Reply::Stepped(stepped)) => match stepped.into_change() {
-                Ok(applied) => Answer::Applied(Box::new(applied)),
-                Err(error) => Answer::Refused(error),
-            },
+            Ok(Reply::Stepped(Stepped::Applied(applied))) => Answer::Applied(applied),
+            Ok(Reply::Stepped(Stepped::Suppressed { recorded, .. })) => {
+                Answer::Suppressed(recorded)
+            }
             Err(error) => Answer::Refused(error),
         }
     } else {

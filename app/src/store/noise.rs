@@ -44,7 +44,7 @@ pub struct RecordSuppression {
 }
 
 /// What was recorded: the cluster's id, and whether the message was already recorded.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct SuppressionRecorded {
     pub cluster_id: Option<i64>,
     pub duplicate: bool,
