@@ -6,8 +6,8 @@
 //! free or expired shards up to it, and the leader lease when nobody holds it. A claim
 //! locks the lease row `FOR UPDATE` and increments its epoch: it waits for every write
 //! still checking the old epoch (briefly: see [`crate::store::fence`]), and refuses
-//! every one after it. A clean stop releases
-//! the node's leases at once; a killed node's leases expire after `lease_secs`.
+//! every one after it. A clean stop releases the node's leases at once; a killed node's
+//! leases expire after `lease_secs`.
 
 use super::{Cluster, LEADER_SHARD, metrics};
 use sea_orm::{
