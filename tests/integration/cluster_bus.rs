@@ -798,6 +798,48 @@ async fn a_dead_letter_redriven_through_another_node_is_applied_by_the_owner() {
         return;
     };
     let customer = "447700900777";
+    // The node that does not own the customer's shard.
+    let key = parley::domain::ConversationKey {
+        channel_id: CHANNEL.into(),
+        phone_number_id: PHONE_NUMBER_ID.into(),
+        wa_id: customer.into(),
+    };
+    // Once the two nodes have shared the shards out (node B joined after node A took
+    // them all, so for a few heartbeats some are between owners).
+    let owner = eventually_some("the shards are shared between both nodes", || async {
+        let status = a
+            .graphql(
+                "{ clusterStatus { shards nodes { nodeId shards { shard expired } } } }",
+                json!({}),
+            )
+            .await;
+        let status = &status["data"]["clusterStatus"];
+        let shards = status["shards"].as_u64()? as u32;
+        let held = |node: &Value| -> Vec<i64> {
+            node["shards"]
+                .as_array()
+                .map(|s| {
+                    s.iter()
+                        .filter(|s| s["expired"] == false)
+                        .filter_map(|s| s["shard"].as_i64())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let nodes = status["nodes"].as_array()?;
+        let balanced = nodes.len() == 2
+            && nodes.iter().all(|n| !held(n).is_empty())
+            && nodes.iter().map(|n| held(n).len()).sum::<usize>() == shards as usize;
+        if !balanced {
+            return None;
+        }
+        let shard = i64::from(parley::cluster::shard_of(&key, shards));
+        nodes
+            .iter()
+            .find(|n| held(n).contains(&shard))
+            .map(|n| n["nodeId"].as_str().unwrap_or_default().to_owned())
+    })
+    .await;
     let db = a.store.db();
     for sql in [
         "CREATE OR REPLACE FUNCTION redrive_fault() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected fault'; END $$ LANGUAGE plpgsql",
@@ -816,33 +858,6 @@ async fn a_dead_letter_redriven_through_another_node_is_applied_by_the_owner() {
         .await
         .expect("fault removed");
 
-    // The node that does not own the customer's shard.
-    let key = parley::domain::ConversationKey {
-        channel_id: CHANNEL.into(),
-        phone_number_id: PHONE_NUMBER_ID.into(),
-        wa_id: customer.into(),
-    };
-    let status = a
-        .graphql(
-            "{ clusterStatus { shards nodes { nodeId shards { shard expired } } } }",
-            json!({}),
-        )
-        .await;
-    let shards = status["data"]["clusterStatus"]["shards"].as_u64().unwrap() as u32;
-    let shard = i64::from(parley::cluster::shard_of(&key, shards));
-    let owner = status["data"]["clusterStatus"]["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| {
-            n["shards"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|s| s["shard"] == shard && s["expired"] == false)
-        })
-        .map(|n| n["nodeId"].as_str().unwrap().to_owned())
-        .unwrap_or_else(|| panic!("nobody owns shard {shard}: {status}"));
     let other = if owner == "node-a" { &b } else { &a };
 
     let letters = other
