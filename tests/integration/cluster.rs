@@ -401,6 +401,24 @@ async fn reply(cluster: &Cluster3, node: usize, conversation: i64, text: &str) -
     Some(answer["errors"].is_null())
 }
 
+/// Files each reply sent to a customer's case: accepted (must go out once), refused
+/// (nothing to check) or unknown (its answer was lost: may go out at most once).
+fn file_replies(
+    outcomes: Vec<Option<(usize, String, Option<bool>)>>,
+    accepted: &mut Vec<(String, String)>,
+    unknown: &mut HashSet<String>,
+) {
+    for (c, text, outcome) in outcomes.into_iter().flatten() {
+        match outcome {
+            Some(true) => accepted.push((customer(c), text)),
+            Some(false) => {}
+            None => {
+                unknown.insert(text);
+            }
+        }
+    }
+}
+
 /// Once the outbox has drained (replies leave through the leader), [`assert_replies`].
 async fn assert_replies_sent(
     cluster: &Cluster3,
@@ -535,19 +553,11 @@ async fn killing_one_of_three_nodes_loses_doubles_and_reorders_nothing() {
                 ))
             }
         });
-        for (c, text, outcome) in futures::future::join_all(replies)
-            .await
-            .into_iter()
-            .flatten()
-        {
-            match outcome {
-                Some(true) => accepted.push((customer(c), text)),
-                Some(false) => {}
-                None => {
-                    unknown.insert(text);
-                }
-            }
-        }
+        file_replies(
+            futures::future::join_all(replies).await,
+            &mut accepted,
+            &mut unknown,
+        );
     }
     let takeover = takeover.unwrap();
     eprintln!(
@@ -652,19 +662,11 @@ async fn a_node_frozen_past_its_lease_commits_nothing_stale_and_sends_nothing_tw
                 ))
             }
         });
-        for (c, text, outcome) in futures::future::join_all(replies)
-            .await
-            .into_iter()
-            .flatten()
-        {
-            match outcome {
-                Some(true) => accepted.push((customer(c), text)),
-                Some(false) => {}
-                None => {
-                    unknown.insert(text);
-                }
-            }
-        }
+        file_replies(
+            futures::future::join_all(replies).await,
+            &mut accepted,
+            &mut unknown,
+        );
     }
     assert_each_stored_once(&cluster, &acknowledged, Duration::from_secs(30)).await;
     assert_replies_sent(&cluster, &accepted, &unknown).await;
