@@ -110,6 +110,52 @@ async fn the_demo_opens_cases_serves_the_inbox_and_stops_on_ctrl_c() {
         "the spam wave opened cases: {cases:?}"
     );
 
+    // The photo of a broken item is fetched from the fake Graph API like a customer's file
+    // from Meta, and loads as a PNG through its signed URL.
+    let photo = loop {
+        let answer = graphql(
+            &client,
+            &base,
+            &token,
+            "{ conversations(first: 50) { edges { node { contact { waId }
+               messages(first: 20) { edges { node { kind text
+                 media { kind mimeType size caption fetchState failureReason url } } } } } } } }",
+        )
+        .await;
+        let media = answer["data"]["conversations"]["edges"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| c["node"]["contact"]["waId"] == "919800000003")
+            .flat_map(|c| c["node"]["messages"]["edges"].as_array().cloned())
+            .flatten()
+            .map(|m| m["node"]["media"].clone())
+            .find(|m| m["kind"] == "IMAGE");
+        if let Some(media) = media.filter(|m| m["fetchState"] != "PENDING") {
+            break media;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "the photo was never fetched: {answer}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(photo["fetchState"], "STORED", "{photo}");
+    assert_eq!(photo["mimeType"], "image/png", "{photo}");
+    assert!(
+        photo["caption"]
+            .as_str()
+            .is_some_and(|c| c.contains("broken")),
+        "{photo}"
+    );
+    let url = photo["url"].as_str().expect("a stored photo has a URL");
+    let download = client.get(format!("{base}{url}")).send().await.unwrap();
+    assert_eq!(download.status(), 200);
+    assert_eq!(download.headers()["content-type"], "image/png");
+    let bytes = download.bytes().await.unwrap();
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+    assert_eq!(photo["size"], bytes.len(), "{photo}");
+
     // A reply goes through the fake Graph API and comes back delivered.
     let case = held[0]["conversationId"].as_str().unwrap();
     let sent = graphql(

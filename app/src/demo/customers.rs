@@ -2,7 +2,8 @@
 //! message reaches Parley as Meta would send it, a signed webhook.
 
 use super::APP_SECRET;
-use super::graph::REFUSING_RECIPIENT;
+use super::graph::{PHOTO_ID_PREFIX, REFUSING_RECIPIENT};
+use super::photo;
 use crate::ingest::signature::sign_meta;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -10,7 +11,8 @@ use std::time::Duration;
 /// What a simulated customer sends.
 pub enum Says {
     Text(&'static str),
-    /// A photo (the media id is made up: Parley records it, the file is not fetched).
+    /// A photo: the webhook names it by media id, Parley fetches it from the fake Graph
+    /// API ([`super::photo`]) and the inbox shows it.
     Photo {
         caption: &'static str,
     },
@@ -133,9 +135,9 @@ pub fn webhook(line: &Line, round: u32, index: usize) -> String {
         Says::Photo { caption } => {
             message["type"] = json!("image");
             message["image"] = json!({
-                "id": format!("demo-media-{round}-{index}"),
-                "mime_type": "image/jpeg",
-                "sha256": "0d3cfd2f2b1e7d1c6a4f1b7c0e9d8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e1f",
+                "id": format!("{PHOTO_ID_PREFIX}{round}-{index}"),
+                "mime_type": photo::MIME_TYPE,
+                "sha256": photo::sha256(),
                 "caption": caption
             });
         }

@@ -1,14 +1,17 @@
 //! The demo's stand-in for Meta's Graph API: it accepts sends like
 //! `POST /{version}/{phone_number_id}/messages` does, then reports each message
 //! delivered and read through status webhooks signed with the app secret, as Meta does.
+//! It serves the customers' photos in Meta's two steps, to the channel's token only:
+//! `GET /{version}/{media_id}` answers where the bytes are (with their type, size and
+//! sha256), `GET /download/{media_id}` gives them.
 //! Sends to [`REFUSING_RECIPIENT`] are refused as outside the 24-hour window (131047);
 //! Parley refuses free-form replies to that customer itself first (`window_closed`), since
 //! by Meta's clock they last wrote more than a day ago.
 
-use super::APP_SECRET;
+use super::{ACCESS_TOKEN, APP_SECRET, photo};
 use crate::ingest::signature::sign_meta;
 use actix_web::dev::Server;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::{Value, json};
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -19,6 +22,9 @@ use tokio::sync::watch;
 /// The simulated customer whose replies Meta refuses (they last wrote over a day ago).
 pub const REFUSING_RECIPIENT: &str = "971500000009";
 
+/// Media ids of the customers' photos start with this; each is served the same photo.
+pub const PHOTO_ID_PREFIX: &str = "demo-media-";
+
 struct FakeMeta {
     sent: AtomicU64,
     /// Parley's webhook URL, known once Parley listens.
@@ -26,6 +32,8 @@ struct FakeMeta {
     http: reqwest::Client,
     /// Delay before `delivered`; `read` follows after twice as long.
     delivery_delay: Duration,
+    /// `http://127.0.0.1:{port}`, for the download URLs of media lookups.
+    base: String,
 }
 
 /// The fake Graph API, listening on a loopback port.
@@ -39,19 +47,23 @@ impl FakeGraphApi {
     /// Binds the server; it serves once the returned `Server` is polled.
     pub fn start(delivery_delay: Duration) -> anyhow::Result<(Self, Server)> {
         let (webhook, receiver) = watch::channel(None);
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        let port = listener.local_addr()?.port();
         let meta = Arc::new(FakeMeta {
             sent: AtomicU64::new(0),
             webhook: receiver,
             http: reqwest::Client::new(),
             delivery_delay,
+            base: format!("http://127.0.0.1:{port}"),
         });
-        let listener = TcpListener::bind("127.0.0.1:0")?;
-        let port = listener.local_addr()?.port();
         let data = web::Data::from(meta.clone());
         let server = actix_web::HttpServer::new(move || {
             actix_web::App::new()
                 .app_data(data.clone())
                 .route("/{version}/{phone}/messages", web::post().to(send))
+                // Before the lookup, which would take `download` for a version.
+                .route("/download/{media_id}", web::get().to(download))
+                .route("/{version}/{media_id}", web::get().to(media_info))
         })
         .workers(1)
         .disable_signals()
@@ -132,6 +144,64 @@ async fn send(meta: web::Data<FakeMeta>, body: web::Json<Value>) -> HttpResponse
         "contacts": [{ "input": body["to"], "wa_id": body["to"] }],
         "messages": [{ "id": wamid }]
     }))
+}
+
+/// Meta answers a call without the channel's token with 401 and an OAuth error.
+fn unauthorized(req: &HttpRequest) -> Option<HttpResponse> {
+    let expected = format!("Bearer {ACCESS_TOKEN}");
+    let given = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    (given != Some(expected.as_str())).then(|| {
+        HttpResponse::Unauthorized().json(json!({
+            "error": { "message": "Invalid OAuth access token.", "type": "OAuthException",
+                       "code": 190, "fbtrace_id": "DemoTrace" }
+        }))
+    })
+}
+
+fn no_such_media(media_id: &str) -> HttpResponse {
+    HttpResponse::NotFound().json(json!({
+        "error": { "message": format!("Unsupported get request. Object with ID '{media_id}' does not exist"),
+                   "type": "GraphMethodException", "code": 100, "fbtrace_id": "DemoTrace" }
+    }))
+}
+
+/// Step one: where a customer's photo is, what it is and its hash.
+async fn media_info(
+    meta: web::Data<FakeMeta>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    if let Some(refused) = unauthorized(&req) {
+        return refused;
+    }
+    let (_, media_id) = path.into_inner();
+    if !media_id.starts_with(PHOTO_ID_PREFIX) {
+        return no_such_media(&media_id);
+    }
+    HttpResponse::Ok().json(json!({
+        "messaging_product": "whatsapp",
+        "url": format!("{}/download/{media_id}", meta.base),
+        "mime_type": photo::MIME_TYPE,
+        "sha256": photo::sha256(),
+        "file_size": photo::png().len(),
+        "id": media_id,
+    }))
+}
+
+/// Step two: the bytes.
+async fn download(req: HttpRequest, media_id: web::Path<String>) -> HttpResponse {
+    if let Some(refused) = unauthorized(&req) {
+        return refused;
+    }
+    if !media_id.starts_with(PHOTO_ID_PREFIX) {
+        return no_such_media(&media_id);
+    }
+    HttpResponse::Ok()
+        .content_type(photo::MIME_TYPE)
+        .body(photo::png())
 }
 
 fn status_webhook(wamid: &str, status: &str, recipient: &str) -> Value {

@@ -2,14 +2,16 @@
 //! business number, so that a newcomer sees a working inbox without a Meta account.
 //!
 //! Inside the one process: the real server ([`crate::startup::Application`]), a fake
-//! Graph API that accepts sends and answers with signed delivery and read status
-//! webhooks ([`graph`]), and simulated customers writing in several languages at a pace a
+//! Graph API that accepts sends, answers with signed delivery and read status webhooks
+//! and serves the customers' photos for Parley to fetch ([`graph`], [`photo`]), and
+//! simulated customers writing in several languages at a pace a
 //! person can follow ([`customers`]). Demo teams come from the shipped routing rules;
 //! demo agents and tokens are created through the GraphQL API like anyone's would be.
 //! Ctrl-C stops it; the data stays in the data directory for the next run.
 
 pub mod customers;
 pub mod graph;
+pub mod photo;
 
 use crate::api::auth::generate_token;
 use crate::clock::{Clock, SystemClock};
@@ -27,6 +29,7 @@ use std::time::Duration;
 /// The simulated channel's id and secrets (known only to this process and its fakes).
 pub const CHANNEL: &str = "demo";
 pub const APP_SECRET: &str = "demo-app-secret";
+pub const ACCESS_TOKEN: &str = "demo-access-token";
 pub const PHONE_NUMBER_ID: &str = "100000000000001";
 
 pub struct DemoOptions {
@@ -53,10 +56,11 @@ const AGENTS: &[(&str, &str, &[&str], &str)] = &[
     ("Diego Alvarez", "comms_pr", &["en", "es"], "AGENT"),
 ];
 
-/// The settings of a demo run: the shipped defaults, a SQLite database in `data_dir`, and
-/// one WhatsApp channel pointed at the fake Graph API.
+/// The settings of a demo run: the shipped defaults, a SQLite database and the media
+/// files in `data_dir`, and one WhatsApp channel pointed at the fake Graph API.
 pub fn settings(options: &DemoOptions, api_base: &str) -> anyhow::Result<Settings> {
     let db = options.data_dir.join("parley.db");
+    let media = options.data_dir.join("media");
     let toml = format!(
         r#"
 [http]
@@ -66,12 +70,15 @@ graphiql = true
 [database]
 url = {url:?}
 
+[media]
+dir = {media:?}
+
 [[channels]]
 id = {CHANNEL:?}
 kind = "whatsapp_cloud"
 app_secret = {APP_SECRET:?}
 verify_token = "demo-verify-token"
-access_token = "demo-access-token"
+access_token = {ACCESS_TOKEN:?}
 api_base = {api_base:?}
 phone_number_ids = [{PHONE_NUMBER_ID:?}]
 "#,
