@@ -114,6 +114,7 @@ export const DETAIL = `query($id: ID!) {
     messages(first: 100) { edges { node {
       id direction kind text deliveryStatus createdAt authorAgentId
       error { code title reason }
+      media { id kind mimeType size fileName caption fetchState failureReason url }
       content { __typename
         ... on MediaContent { mediaId mimeType caption filename voice }
         ... on LocationContent { latitude longitude name address }

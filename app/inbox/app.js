@@ -2,11 +2,13 @@
 // conversation, and (supervisors) the approval queue, all live over subscriptions.
 import { Api, ApiError, LIST, DETAIL } from './api.js';
 import * as v from './view.js';
+import { Shelf } from './media.js';
 
 const $ = (id) => document.getElementById(id);
 const OPEN = ['CREATED', 'ASSIGNED', 'IN_PROGRESS', 'PENDING'];
 const state = { api: null, me: null, live: null, teams: [], agents: [], list: [], selected: null,
-  detail: null, fresh: new Set(), unwatch: null, presenceTimer: null, typingUntil: 0 };
+  detail: null, fresh: new Set(), unwatch: null, presenceTimer: null, typingUntil: 0,
+  shelf: new Shelf(), refreshTimer: null };
 
 function toast(text, bad = false) {
   const t = $('toast');
@@ -107,6 +109,8 @@ async function open(id) {
   if (state.selected !== id) {
     state.unwatch?.();
     clearInterval(state.presenceTimer);
+    clearTimeout(state.refreshTimer);
+    state.shelf.clear();
     state.selected = id;
     state.detail = null;
     state.present = [];
@@ -162,6 +166,7 @@ function renderDetail() {
   const keep = pane.querySelector('#reply')?.value ?? '';
   const keepNote = pane.querySelector('#note')?.value ?? '';
   const hadFocus = document.activeElement?.id;
+  const focused = document.activeElement;
   const messages = c.messages.edges.map((e) => e.node);
   const select = (name, options, current, label) => v.h('select', { name, 'aria-label': label },
     options.map(([value, text]) => v.h('option', { value, selected: value === current }, text)));
@@ -183,7 +188,7 @@ function renderDetail() {
       v.h('button', { type: 'button', onclick: (e) => act('transfer', e) }, 'Transfer')),
     v.h('div', { class: 'presence', 'aria-live': 'polite' }));
   const main = v.h('div', { class: 'thread' },
-    v.h('ol', { class: 'messages', 'aria-label': 'Messages' }, messages.map(v.message)),
+    v.h('ol', { class: 'messages', 'aria-label': 'Messages' }, messages.map((m) => v.message(m, state.shelf))),
     v.h('form', { class: 'composer', id: 'composer', onsubmit: reply },
       v.h('label', { for: 'reply' }, 'Reply to the customer ', v.h('kbd', {}, 'r, Ctrl+Enter sends')),
       v.h('textarea', { id: 'reply', dir: 'auto', oninput: typing, onkeydown: (e) => { if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) reply(e); } }),
@@ -199,7 +204,11 @@ function renderDetail() {
   pane.querySelector('#reply').value = keep;
   pane.querySelector('#note').value = keepNote;
   if (hadFocus) $(hadFocus)?.focus();
+  else if (focused?.isConnected && focused !== document.activeElement) focused.focus({ preventScroll: true });
   renderPresence();
+  clearTimeout(state.refreshTimer);
+  const wait = state.shelf.refreshIn(messages);
+  if (wait !== null) state.refreshTimer = setTimeout(loadDetail, wait);
   const thread = pane.querySelector('.messages');
   thread.lastElementChild?.scrollIntoView({ block: 'nearest' });
 }
@@ -310,6 +319,7 @@ function moveInList(step) {
 let pendingG = false;
 document.addEventListener('keydown', (event) => {
   if (!state.api || event.ctrlKey || event.metaKey || event.altKey) return;
+  if (event.target.closest?.('dialog')) return; // the image viewer's own keys
   const inField = ['INPUT', 'TEXTAREA', 'SELECT'].includes(event.target.tagName);
   if (event.key === 'Escape') { event.target.blur?.(); $('inbox').classList.remove('reading'); return; }
   if (inField) return;

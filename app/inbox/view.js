@@ -83,12 +83,14 @@ export function listItem(c, selected) {
 
 const TICKS = { PENDING: '🕓', SENT: '✓', DELIVERED: '✓✓', READ: '✓✓', PLAYED: '✓✓', FAILED: '⚠ failed', HELD: 'held for approval', REJECTED: 'rejected' };
 
-function content(m) {
+// `shelf` (media.js) shows a message's file, once Parley has it.
+function content(m, shelf) {
   const c = m.content;
+  if (m.media && shelf) return shelf.figure(m);
   switch (c?.__typename) {
     case 'MediaContent':
-      return h('figure', { class: 'media', 'data-media-id': c.mediaId },
-        h('span', { class: 'kind' }, `${m.kind}${c.mimeType ? ` (${c.mimeType})` : ''}: the file stays with the provider (media id ${c.mediaId})`),
+      return h('figure', { class: 'media' },
+        h('span', { class: 'kind' }, `${m.kind}${c.mimeType ? ` (${c.mimeType})` : ''}: Parley has no copy of this file (media id ${c.mediaId})`),
         c.caption && said(c.caption, 'figcaption'), c.filename && h('span', {}, c.filename));
     case 'LocationContent':
       return h('div', { class: 'media' }, h('span', { class: 'kind' }, 'location'), said(c.name ?? '', 'div'), `${c.latitude}, ${c.longitude}`);
@@ -98,10 +100,10 @@ function content(m) {
   }
 }
 
-export function message(m) {
+export function message(m, shelf) {
   const status = m.deliveryStatus;
   return h('li', { class: `msg ${m.direction} ${status ?? ''}`, 'data-id': m.id, 'data-status': status ?? '' },
-    content(m),
+    content(m, shelf),
     m.error && h('div', { class: 'failure', role: 'note' }, `${m.error.reason}: ${m.error.title} (${m.error.code})`),
     h('div', { class: 'meta' }, time(m.createdAt),
       status && h('span', { class: `tick ${status}`, title: status.toLowerCase(), 'aria-label': status.toLowerCase() }, TICKS[status] ?? status)));

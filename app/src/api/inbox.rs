@@ -22,6 +22,11 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../inbox/view.js"),
     ),
     (
+        "media.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../inbox/media.js"),
+    ),
+    (
         "style.css",
         "text/css; charset=utf-8",
         include_str!("../../inbox/style.css"),
@@ -30,10 +35,11 @@ const FILES: &[(&str, &str, &str)] = &[
 
 const INDEX: &str = include_str!("../../inbox/index.html");
 
-/// Only this origin: scripts, styles, GraphQL and its WebSocket.
-const POLICY: &str = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; \
-                      style-src 'self'; script-src 'self'; base-uri 'none'; form-action 'none'; \
-                      frame-ancestors 'none'";
+/// Only this origin: scripts, styles, GraphQL and its WebSocket; images, audio and video
+/// also from blob: URLs, which hold media files the page loaded from this origin.
+const POLICY: &str = "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data: blob:; \
+                      media-src 'self' blob:; style-src 'self'; script-src 'self'; base-uri 'none'; \
+                      form-action 'none'; frame-ancestors 'none'";
 
 fn page(content_type: &str, body: &'static str) -> HttpResponse {
     HttpResponse::Ok()
