@@ -165,6 +165,8 @@ function renderDetail() {
   if (!c) { pane.replaceChildren(v.h('p', { class: 'empty' }, 'Conversation not found.')); return; }
   const keep = pane.querySelector('#reply')?.value ?? '';
   const keepNote = pane.querySelector('#note')?.value ?? '';
+  // A refused reply's error stays until the next send, though an event re-renders.
+  const keepError = pane.dataset.id === c.id ? pane.querySelector('#reply-error')?.textContent ?? '' : '';
   const hadFocus = document.activeElement?.id;
   const focused = document.activeElement;
   const messages = c.messages.edges.map((e) => e.node);
@@ -203,6 +205,8 @@ function renderDetail() {
   pane.replaceChildren(head, main, side);
   pane.querySelector('#reply').value = keep;
   pane.querySelector('#note').value = keepNote;
+  pane.querySelector('#reply-error').textContent = keepError;
+  pane.dataset.id = c.id;
   if (hadFocus) $(hadFocus)?.focus();
   else if (focused?.isConnected && focused !== document.activeElement) focused.focus({ preventScroll: true });
   renderPresence();
