@@ -295,8 +295,8 @@ pub struct TextContent {
     pub body: String,
 }
 
-/// An image, audio, video, document or sticker. Parley keeps the provider's media id;
-/// the file itself is not downloaded.
+/// An image, audio, video, document or sticker, as the provider named it. The file
+/// itself, once Parley has fetched it, is the message's `media`.
 #[derive(SimpleObject)]
 pub struct MediaContent {
     /// The provider's media id.
