@@ -139,6 +139,10 @@ pub struct RoutingSettings {
     pub enabled: bool,
     /// Empty: the built-in `config/triage.toml`.
     pub triage_file: String,
+    /// Labelled corpus files (JSONL, see `config/triage/LABELS.md`) trained on besides
+    /// the examples of the triage file and, when it says so, the shipped corpus.
+    #[serde(default)]
+    pub triage_corpus: Vec<String>,
     /// Empty: the built-in `config/routing.toml`.
     pub rules_file: String,
     /// Empty: the built-in `config/sla.toml`.

@@ -27,4 +27,4 @@ pub mod sla;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
-pub mod triage;
+pub use parley_triage as triage;

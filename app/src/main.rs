@@ -104,11 +104,17 @@ enum TriageCommand {
         /// A triage configuration other than the shipped one.
         #[arg(long)]
         taxonomy: Option<PathBuf>,
+        /// A labelled corpus file to train on as well (repeatable).
+        #[arg(long)]
+        corpus: Vec<PathBuf>,
     },
     /// Reads JSONL lines with a "text" on stdin; writes one JSON classification per line.
     Classify {
         #[arg(long)]
         taxonomy: Option<PathBuf>,
+        /// A labelled corpus file to train on as well (repeatable).
+        #[arg(long)]
+        corpus: Vec<PathBuf>,
     },
     /// Writes the tag corrections agents made (`setTags`) as labelled JSONL, the lines
     /// `triage eval` reads: the case's latest customer message with the intents and
@@ -607,18 +613,25 @@ async fn create_token(
 fn triage(command: TriageCommand) -> anyhow::Result<()> {
     use parley::triage::{Classifier, TriageConfig};
     use std::io::BufReader;
-    let taxonomy = match &command {
-        TriageCommand::Eval { taxonomy, .. } | TriageCommand::Classify { taxonomy } => {
-            taxonomy.clone()
+    let (taxonomy, corpus) = match &command {
+        TriageCommand::Eval {
+            taxonomy, corpus, ..
         }
-        TriageCommand::ExportCorrections { .. } => None,
+        | TriageCommand::Classify { taxonomy, corpus } => (taxonomy.clone(), corpus.clone()),
+        TriageCommand::ExportCorrections { .. } => (None, Vec::new()),
+    };
+    let read = |path: &PathBuf| {
+        std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))
     };
     let text = match &taxonomy {
-        Some(path) => std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?,
+        Some(path) => read(path)?,
         None => parley::triage::DEFAULT_CONFIG.to_owned(),
     };
-    let config = TriageConfig::from_toml(&text)?;
+    let mut config = TriageConfig::from_toml(&text)?;
+    for path in &corpus {
+        config.add_corpus(&path.display().to_string(), &read(path)?)?;
+    }
     let classifier = Classifier::train(&config)?;
     match command {
         TriageCommand::Eval { file, .. } => {

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 const ALLOWED: &[(&str, &[&str])] = &[
     ("domain", &[]),
     ("error", &[]),
+    // Its own crate (app/triage), re-exported as `crate::triage`: it names nothing of the app.
     ("triage", &[]),
     ("plugins", &[]),
     ("clock", &["domain"]),

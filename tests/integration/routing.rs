@@ -16,6 +16,7 @@ on_both_databases!(
     thanks_after_resolution_closes_the_loop,
     replies_respect_ownership_and_collisions,
     a_rule_file_with_a_typo_is_refused_and_the_old_rules_stay,
+    a_business_corpus_teaches_triage_on_reload_and_a_bad_line_is_refused,
 );
 
 const TRIAGE_FIELDS: &str =
@@ -669,4 +670,82 @@ async fn a_rule_file_with_a_typo_is_refused_and_the_old_rules_stay(backend: Back
         .filter(|a| a.starts_with("routing."))
         .collect();
     assert_eq!(routing.len(), 3, "{routing:?}");
+}
+
+async fn a_business_corpus_teaches_triage_on_reload_and_a_bad_line_is_refused(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let corpus = dir.path().join("ours.jsonl");
+    std::fs::write(&corpus, "").unwrap();
+    let extra = format!(
+        "[routing]\ntriage_corpus = [{:?}]\n",
+        corpus.display().to_string()
+    );
+    let Some(app) = spawn_app_with(backend, &extra).await else {
+        return;
+    };
+    // "Zorblax" is this business's word for its tax invoice; nothing shipped knows it.
+    let message = "zorblax for 7731 pls";
+    let tagged = |id: String| {
+        let app = &app;
+        async move {
+            eventually_some("triaged", || async {
+                let c = case(app, &id).await;
+                c["triage"]["intents"].is_array().then(|| intents(&c))
+            })
+            .await
+        }
+    };
+    let before = customer_writes(&app, "5215500000001", "wamid.corpus.1", message).await;
+    assert!(
+        !tagged(before).await.contains(&"invoice_request".to_owned()),
+        "known before the corpus was added"
+    );
+
+    let lines: Vec<String> = [
+        "send me the zorblax",
+        "need a zorblax for my last order",
+        "where is the zorblax of order 5521",
+        "zorblax please, company name on it",
+        "can i get the zorblax by email",
+        "my accountant needs the zorblax",
+        "zorblax missing from the box",
+        "the zorblax has the wrong tax number",
+        "mándame el zorblax",
+        "preciso do zorblax do pedido",
+        "zorblax chahiye order ka",
+        "minta zorblax nya kak",
+    ]
+    .iter()
+    .map(|text| {
+        json!({ "text": text, "intents": ["invoice_request"], "risk": [], "language": "en" })
+            .to_string()
+    })
+    .collect();
+    std::fs::write(&corpus, lines.join("\n")).unwrap();
+    let reload = "mutation { reloadRouting { triageSha256 } }";
+    let applied = app.graphql(reload, json!({})).await;
+    let sha = applied["data"]["reloadRouting"]["triageSha256"].clone();
+    assert!(sha.is_string(), "{applied}");
+    let after = customer_writes(&app, "5215500000002", "wamid.corpus.2", message).await;
+    assert!(
+        tagged(after).await.contains(&"invoice_request".to_owned()),
+        "the corpus added on reload was not learned"
+    );
+
+    // A misspelt label is refused with its file and line; the classifier in force stays.
+    let mut broken = lines.clone();
+    broken.push(
+        json!({ "text": "zorblax again", "intents": ["invoce_request"], "language": "en" })
+            .to_string(),
+    );
+    std::fs::write(&corpus, broken.join("\n")).unwrap();
+    let refused = app.graphql(reload, json!({})).await;
+    assert_eq!(error_code(&refused), "invalid_config", "{refused}");
+    let text = refused["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(text.contains("ours.jsonl line 13"), "{text}");
+    assert!(text.contains("invoce_request"), "{text}");
+    let policy = app
+        .graphql("{ routingPolicy { triageSha256 } }", json!({}))
+        .await;
+    assert_eq!(policy["data"]["routingPolicy"]["triageSha256"], sha);
 }

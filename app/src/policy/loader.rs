@@ -35,6 +35,9 @@ pub enum LoadError {
         path: String,
         error: TriageConfigError,
     },
+    /// A corpus file's line at fault (the error names the file).
+    #[error("{0}")]
+    Corpus(TriageConfigError),
     #[error("{path}: {error}")]
     Routing { path: String, error: PolicyError },
     #[error("{path}: {error}")]
@@ -53,6 +56,8 @@ pub enum LoadError {
 #[derive(Debug, Clone, Default)]
 pub struct PolicySources {
     pub triage: Option<PathBuf>,
+    /// Labelled corpus files trained on besides the triage file's examples.
+    pub corpus: Vec<PathBuf>,
     pub routing: Option<PathBuf>,
     pub sla: Option<PathBuf>,
     pub approvals: Option<PathBuf>,
@@ -63,6 +68,8 @@ pub struct PolicySources {
 pub struct PolicyTexts {
     pub triage: String,
     pub triage_source: String,
+    /// Each corpus file's path and text.
+    pub corpus: Vec<(String, String)>,
     pub routing: String,
     pub routing_source: String,
     pub sla: String,
@@ -89,6 +96,7 @@ impl PolicySources {
         let path = |s: &str| (!s.is_empty()).then(|| PathBuf::from(s));
         Self {
             triage: path(&settings.triage_file),
+            corpus: settings.triage_corpus.iter().map(PathBuf::from).collect(),
             routing: path(&settings.rules_file),
             sla: path(&settings.sla_file),
             approvals: path(&settings.approvals_file),
@@ -97,12 +105,18 @@ impl PolicySources {
 
     pub fn read(&self) -> Result<PolicyTexts, LoadError> {
         let (triage, triage_source) = read(&self.triage, crate::triage::DEFAULT_CONFIG)?;
+        let corpus = self
+            .corpus
+            .iter()
+            .map(|path| read(&Some(path.clone()), "").map(|(text, source)| (source, text)))
+            .collect::<Result<_, _>>()?;
         let (routing, routing_source) = read(&self.routing, DEFAULT_ROUTING)?;
         let (sla, sla_source) = read(&self.sla, DEFAULT_SLA)?;
         let (approvals, approvals_source) = read(&self.approvals, DEFAULT_APPROVALS)?;
         Ok(PolicyTexts {
             triage,
             triage_source,
+            corpus,
             routing,
             routing_source,
             sla,
@@ -117,6 +131,23 @@ fn sha(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
+/// The triage file's SHA-256, or, with corpus files, the SHA-256 over it and each corpus
+/// file's path and text: a changed corpus is a changed classifier.
+fn triage_sha(texts: &PolicyTexts) -> String {
+    if texts.corpus.is_empty() {
+        return sha(&texts.triage);
+    }
+    let mut hasher = Sha256::new();
+    hasher.update(texts.triage.as_bytes());
+    for (source, text) in &texts.corpus {
+        hasher.update([0]);
+        hasher.update(source.as_bytes());
+        hasher.update([0]);
+        hasher.update(text.as_bytes());
+    }
+    hex::encode(hasher.finalize())
+}
+
 impl Policies {
     /// Trains the classifier and validates every policy against its taxonomy (and the SLA
     /// policy against the routing policy's teams). Team ids are filled in by the caller
@@ -126,7 +157,10 @@ impl Policies {
             path: texts.triage_source.clone(),
             error,
         };
-        let config = TriageConfig::from_toml(&texts.triage).map_err(triage_error)?;
+        let mut config = TriageConfig::from_toml(&texts.triage).map_err(triage_error)?;
+        for (source, text) in &texts.corpus {
+            config.add_corpus(source, text).map_err(LoadError::Corpus)?;
+        }
         let classifier = Classifier::train(&config).map_err(triage_error)?;
         let known = known_tags(&config);
         let approvals = ApprovalPolicy::from_toml(&texts.approvals, &known).map_err(|error| {
@@ -151,7 +185,7 @@ impl Policies {
             sla,
             approvals,
             team_ids: HashMap::new(),
-            triage_sha256: sha(&texts.triage),
+            triage_sha256: triage_sha(texts),
             routing_sha256: sha(&texts.routing),
             sla_sha256: sha(&texts.sla),
             approvals_sha256: sha(&texts.approvals),

@@ -280,7 +280,7 @@ pub struct Lexicon {
 }
 
 impl Lexicon {
-    /// Adds a cue phrase (see [`crate::triage::taxonomy::LabelConfig::cues`] for the syntax).
+    /// Adds a cue phrase (see [`crate::taxonomy::LabelConfig::cues`] for the syntax).
     pub fn add(&mut self, normalizer: &Normalizer, phrase: &str, label: usize, weight: f32) {
         let mut parts = Vec::new();
         for piece in phrase.split_whitespace() {

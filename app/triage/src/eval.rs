@@ -11,7 +11,7 @@ use std::io::{BufRead, Write};
 
 use serde::{Deserialize, Serialize};
 
-use crate::triage::classifier::{Classification, Classifier};
+use crate::classifier::{Classification, Classifier};
 
 /// Evaluating or classifying a stream failed.
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +124,108 @@ pub struct EvalReport {
     /// lines. A risk both expected and predicted counts on the diagonal; a missed risk
     /// counts against each wrongly predicted one, or `none`.
     pub risk_confusion: BTreeMap<String, BTreeMap<String, usize>>,
+    /// Each label's calibration and threshold, as the classifier was trained.
+    pub calibration: Vec<crate::classifier::CalibratedLabel>,
+    /// How the lines tagged `low_confidence` (sent to human review) fared against the rest.
+    pub review: ReviewReport,
+    /// Whether confidences mean what they say: every reported intent and risk, binned by
+    /// its confidence, with the share that was right.
+    pub reliability: Vec<ReliabilityBin>,
+}
+
+/// Lines tagged `low_confidence` against the others, on lines labelling intents and risks.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ReviewReport {
+    /// Lines scored.
+    pub lines: usize,
+    /// Lines tagged `low_confidence`.
+    pub flagged: usize,
+    /// Share of the flagged lines whose intents and risks were both exactly right.
+    pub exact_when_flagged: f64,
+    /// The same share on the lines not flagged.
+    pub exact_when_confident: f64,
+}
+
+/// Reported labels whose confidence fell in `[from, to)`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ReliabilityBin {
+    pub from: f64,
+    pub to: f64,
+    /// Labels reported with such a confidence.
+    pub reported: usize,
+    /// Share of them the line was labelled with.
+    pub right: f64,
+}
+
+/// Bin edges of [`EvalReport::reliability`].
+const RELIABILITY_EDGES: [f64; 7] = [0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 1.0001];
+
+/// Counts behind [`ReviewReport`] and [`EvalReport::reliability`].
+#[derive(Default)]
+struct Trust {
+    lines: usize,
+    flagged: (usize, usize),
+    confident: (usize, usize),
+    bins: [(usize, usize); RELIABILITY_EDGES.len() - 1],
+}
+
+impl Trust {
+    fn add(&mut self, labelled: &Labelled, c: &crate::Classification) {
+        let (Some(intents), Some(risks)) = (&labelled.intents, &labelled.risk) else {
+            return;
+        };
+        self.lines += 1;
+        let same = |expected: &[String], got: &[crate::Scored]| {
+            let mut e: Vec<&str> = expected.iter().map(String::as_str).collect();
+            let mut g: Vec<&str> = got.iter().map(|s| s.label.as_str()).collect();
+            e.sort_unstable();
+            e.dedup();
+            g.sort_unstable();
+            g.dedup();
+            e == g
+        };
+        let exact = same(intents, &c.intents) && same(risks, &c.risks);
+        let slot = if c.low_confidence {
+            &mut self.flagged
+        } else {
+            &mut self.confident
+        };
+        slot.0 += 1;
+        slot.1 += usize::from(exact);
+        for (reported, expected) in [(&c.intents, intents), (&c.risks, risks)] {
+            for s in reported {
+                let confidence = f64::from(s.confidence);
+                if let Some(bin) = RELIABILITY_EDGES
+                    .windows(2)
+                    .position(|w| confidence >= w[0] && confidence < w[1])
+                {
+                    self.bins[bin].0 += 1;
+                    self.bins[bin].1 += usize::from(expected.contains(&s.label));
+                }
+            }
+        }
+    }
+
+    fn report(&self) -> (ReviewReport, Vec<ReliabilityBin>) {
+        let share = |(n, k): (usize, usize)| if n == 0 { 0.0 } else { k as f64 / n as f64 };
+        let review = ReviewReport {
+            lines: self.lines,
+            flagged: self.flagged.0,
+            exact_when_flagged: share(self.flagged),
+            exact_when_confident: share(self.confident),
+        };
+        let bins = RELIABILITY_EDGES
+            .windows(2)
+            .zip(&self.bins)
+            .map(|(w, &counts)| ReliabilityBin {
+                from: w[0],
+                to: w[1].min(1.0),
+                reported: counts.0,
+                right: share(counts),
+            })
+            .collect();
+        (review, bins)
+    }
 }
 
 /// Scores of the lines written in one language.
@@ -155,12 +257,11 @@ impl Slice {
     fn add(
         &mut self,
         labelled: &Labelled,
-        c: &crate::triage::Classification,
+        c: &crate::Classification,
         confusions: &mut HashMap<(String, String, String), usize>,
     ) {
         self.lines += 1;
-        let names =
-            |s: &[crate::triage::Scored]| s.iter().map(|s| s.label.clone()).collect::<Vec<_>>();
+        let names = |s: &[crate::Scored]| s.iter().map(|s| s.label.clone()).collect::<Vec<_>>();
         if let Some(expected) = &labelled.intents {
             self.intents
                 .add(expected, &names(&c.intents), "intent", confusions);
@@ -371,6 +472,7 @@ pub fn eval(classifier: &Classifier, reader: impl BufRead) -> Result<EvalReport,
     let mut risk_confusion = BTreeMap::new();
     let mut confusions: HashMap<(String, String, String), usize> = HashMap::new();
     let mut ignored = HashMap::new();
+    let mut trust = Trust::default();
     for (index, line) in reader.lines().enumerate() {
         let number = index + 1;
         let line = line.map_err(|source| EvalError::Io {
@@ -383,6 +485,7 @@ pub fn eval(classifier: &Classifier, reader: impl BufRead) -> Result<EvalReport,
         let labelled = parse_line(&line, number)?;
         let c = classifier.classify(&labelled.text);
         all.add(&labelled, &c, &mut confusions);
+        trust.add(&labelled, &c);
         let language = labelled
             .language
             .clone()
@@ -412,6 +515,7 @@ pub fn eval(classifier: &Classifier, reader: impl BufRead) -> Result<EvalReport,
     });
     confusions.truncate(MAX_CONFUSIONS);
     let overall = all.report();
+    let (review, reliability) = trust.report();
     Ok(EvalReport {
         lines: overall.lines,
         intent: overall.intent,
@@ -424,6 +528,9 @@ pub fn eval(classifier: &Classifier, reader: impl BufRead) -> Result<EvalReport,
             .map(|(language, slice)| (language, slice.report()))
             .collect(),
         risk_confusion,
+        calibration: classifier.calibration(),
+        review,
+        reliability,
     })
 }
 
@@ -503,9 +610,8 @@ pub fn classify_stream(
 }
 
 fn output<'a>(c: &'a Classification, id: Option<&'a serde_json::Value>) -> Output<'a> {
-    let names =
-        |s: &'a [crate::triage::Scored]| s.iter().map(|s| s.label.as_str()).collect::<Vec<_>>();
-    let confidences = |s: &'a [crate::triage::Scored]| {
+    let names = |s: &'a [crate::Scored]| s.iter().map(|s| s.label.as_str()).collect::<Vec<_>>();
+    let confidences = |s: &'a [crate::Scored]| {
         s.iter()
             .map(|s| (s.label.as_str(), round(s.confidence)))
             .collect()
@@ -539,13 +645,12 @@ mod tests {
     use std::sync::OnceLock;
 
     use super::*;
-    use crate::triage::{Classifier, TriageConfig};
+    use crate::{Classifier, TriageConfig};
 
     fn classifier() -> &'static Classifier {
         static CLASSIFIER: OnceLock<Classifier> = OnceLock::new();
         CLASSIFIER.get_or_init(|| {
-            Classifier::train(&TriageConfig::from_toml(crate::triage::DEFAULT_CONFIG).unwrap())
-                .unwrap()
+            Classifier::train(&TriageConfig::from_toml(crate::DEFAULT_CONFIG).unwrap()).unwrap()
         })
     }
 

@@ -48,6 +48,17 @@ pub enum TriageConfigError {
         /// What is wrong.
         message: String,
     },
+    /// A line of a labelled corpus file is malformed or uses a label or language the
+    /// taxonomy does not declare.
+    #[error("{file} line {line}: {message}")]
+    Corpus {
+        /// Where the corpus came from (a path, or the shipped file's name).
+        file: String,
+        /// 1-based line at fault.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// The whole triage configuration.
@@ -82,6 +93,44 @@ pub struct TriageConfig {
     /// Fully labelled examples, for messages that carry several tags at once.
     #[serde(default)]
     pub labelled: Vec<LabelledExample>,
+    /// Which labelled corpus files are trained on besides the examples above.
+    #[serde(default)]
+    pub corpus: CorpusConfig,
+    /// The corpus lines read (the shipped corpus when `corpus.shipped`, then every file
+    /// given to [`TriageConfig::add_corpus`]).
+    #[serde(skip)]
+    pub corpus_examples: Vec<LabelledExample>,
+}
+
+/// The labelled corpus: JSONL files of whole messages with all their tags, in the line
+/// format `parley triage eval` reads (see `config/triage/LABELS.md`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CorpusConfig {
+    /// Train on the corpus shipped with Parley (`config/triage/corpus/*.jsonl`, built
+    /// into the binary). Its lines that name a label this taxonomy does not have are left
+    /// out, so a taxonomy with fewer intents can still use the rest.
+    pub shipped: bool,
+}
+
+/// One line of a corpus file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CorpusLine {
+    text: String,
+    language: String,
+    #[serde(default)]
+    intents: Vec<String>,
+    #[serde(default)]
+    risk: Vec<String>,
+    /// Accepted so that evaluation files and exported corrections can be used as they
+    /// are; urgency is taught by cues, not examples.
+    #[serde(default)]
+    #[allow(dead_code)]
+    urgency: Option<String>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    id: Option<serde_json::Value>,
 }
 
 /// Thresholds and model sizes.
@@ -109,6 +158,14 @@ pub struct Settings {
     pub weak_cue_weight: f32,
     /// Language reported when nothing else can be told (emoji only, digits only).
     pub default_language: String,
+    /// Share of the examples held out of a probe model to calibrate confidences and
+    /// choose each label's threshold (0 turns calibration off: every label is reported
+    /// at `intent_threshold` or `risk_threshold`).
+    pub validation_share: f32,
+    /// Recall on the held-out share that the threshold of each `recall_first` risk keeps
+    /// (a missed fraud report or legal threat costs more than a second look). Such a
+    /// threshold never rises above `risk_threshold`.
+    pub risk_recall_target: f32,
 }
 
 impl Default for Settings {
@@ -124,6 +181,8 @@ impl Default for Settings {
             cue_weight: 4.0,
             weak_cue_weight: 1.5,
             default_language: "en".to_owned(),
+            validation_share: 0.0,
+            risk_recall_target: 0.95,
         }
     }
 }
@@ -171,6 +230,10 @@ pub struct LabelConfig {
     pub implies_risks: Vec<String>,
     /// Reported only when no other intent is (e.g. `greeting_or_thanks`).
     pub solo: bool,
+    /// For a risk: its threshold is chosen to keep `settings.risk_recall_target` on the
+    /// held-out share (a missed one costs more than a second look: fraud, legal threats).
+    /// Otherwise the threshold with the best F1 is used.
+    pub recall_first: bool,
     /// Intents dropped when this one is reported with a higher confidence (cancelling an
     /// appointment is `appointment_change`, not `cancellation`).
     pub overrides: Vec<String>,
@@ -253,6 +316,15 @@ pub struct LabelledExample {
     pub risks: Vec<String>,
 }
 
+/// What to do with a corpus line naming a label the taxonomy does not have.
+#[derive(Debug, Clone, Copy)]
+enum UnknownLabels {
+    /// Leave the line out (the shipped corpus under a smaller taxonomy).
+    Skip,
+    /// Refuse the file (a business's own corpus: the label is a typo).
+    Refuse,
+}
+
 /// The tone the classifier sets itself when it is unsure.
 pub const LOW_CONFIDENCE_TONE: &str = "low_confidence";
 
@@ -268,8 +340,75 @@ impl TriageConfig {
                 message: e.message().trim().to_owned(),
             }
         })?;
+        let mut config = config;
         config.validate(text)?;
+        if config.corpus.shipped {
+            for (source, text) in crate::SHIPPED_CORPUS {
+                config.read_corpus(source, text, UnknownLabels::Skip)?;
+            }
+        }
         Ok(config)
+    }
+
+    /// Adds a labelled corpus file (JSONL, one message with all its tags per line) to the
+    /// training examples; returns how many lines it added. A line that is not valid JSON,
+    /// or names a label or language the taxonomy does not declare, is refused with its
+    /// line number and nothing of the file is added.
+    pub fn add_corpus(&mut self, source: &str, text: &str) -> Result<usize, TriageConfigError> {
+        self.read_corpus(source, text, UnknownLabels::Refuse)
+    }
+
+    fn read_corpus(
+        &mut self,
+        source: &str,
+        text: &str,
+        unknown: UnknownLabels,
+    ) -> Result<usize, TriageConfigError> {
+        let error = |line: usize, message: String| TriageConfigError::Corpus {
+            file: source.to_owned(),
+            line,
+            message,
+        };
+        let mut read = Vec::new();
+        for (index, raw) in text.lines().enumerate() {
+            let number = index + 1;
+            if raw.trim().is_empty() {
+                continue;
+            }
+            let line: CorpusLine =
+                serde_json::from_str(raw).map_err(|e| error(number, e.to_string()))?;
+            if line.text.trim().is_empty() {
+                return Err(error(number, "empty text".to_owned()));
+            }
+            if !self.languages.contains_key(&line.language) {
+                return Err(error(
+                    number,
+                    format!("undeclared language {:?}", line.language),
+                ));
+            }
+            let stranger = line
+                .intents
+                .iter()
+                .find(|i| !self.intents.contains_key(*i))
+                .or_else(|| line.risk.iter().find(|r| !self.risks.contains_key(*r)));
+            if let Some(label) = stranger {
+                match unknown {
+                    UnknownLabels::Skip => continue,
+                    UnknownLabels::Refuse => {
+                        return Err(error(number, format!("unknown label {label:?}")));
+                    }
+                }
+            }
+            read.push(LabelledExample {
+                text: line.text,
+                language: line.language,
+                intents: line.intents,
+                risks: line.risk,
+            });
+        }
+        let added = read.len();
+        self.corpus_examples.extend(read);
+        Ok(added)
     }
 
     /// Values of one family, in a stable order.
@@ -295,6 +434,24 @@ impl TriageConfig {
             message,
         };
         let s = &self.settings;
+        if !(0.0..0.9).contains(&s.validation_share) {
+            return Err(invalid(
+                "validation_share",
+                format!(
+                    "validation_share must be at least 0 and under 0.9, not {}",
+                    s.validation_share
+                ),
+            ));
+        }
+        if !(s.risk_recall_target > 0.0 && s.risk_recall_target <= 1.0) {
+            return Err(invalid(
+                "risk_recall_target",
+                format!(
+                    "risk_recall_target must be above 0 and at most 1, not {}",
+                    s.risk_recall_target
+                ),
+            ));
+        }
         if !(10..=22).contains(&s.hash_bits) {
             return Err(invalid(
                 "hash_bits",
@@ -499,7 +656,7 @@ mod tests {
 
     #[test]
     fn shipped_config_uses_the_default_taxonomy_names() {
-        let config = TriageConfig::from_toml(crate::triage::DEFAULT_CONFIG).unwrap();
+        let config = TriageConfig::from_toml(crate::DEFAULT_CONFIG).unwrap();
         let intents = config.values(Family::Intent);
         for name in [
             "order_tracking",
@@ -562,6 +719,73 @@ mod tests {
     }
 
     #[test]
+    fn a_corpus_line_with_an_unknown_label_or_bad_json_is_refused_with_its_line() {
+        let mut config = TriageConfig::from_toml(crate::DEFAULT_CONFIG).unwrap();
+        let shipped = config.corpus_examples.len();
+        let good = r#"{"text": "need the invoice", "intents": ["invoice_request"], "risk": [], "language": "en"}"#;
+        let typo =
+            r#"{"text": "need the invoice", "intents": ["invoce_request"], "language": "en"}"#;
+        match config.add_corpus("ours.jsonl", &format!("{good}\n\n{typo}\n")) {
+            Err(TriageConfigError::Corpus {
+                file,
+                line,
+                message,
+            }) => {
+                assert_eq!((file.as_str(), line), ("ours.jsonl", 3));
+                assert!(message.contains("invoce_request"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        match config.add_corpus("ours.jsonl", &format!("{good}\n{{\"text\": ")) {
+            Err(TriageConfigError::Corpus { line, .. }) => assert_eq!(line, 2),
+            other => panic!("{other:?}"),
+        }
+        let wrong_language = good.replace(r#""en""#, r#""fr""#);
+        assert!(config.add_corpus("ours.jsonl", &wrong_language).is_err());
+        // Nothing of a refused file was kept; a good one is added whole.
+        assert_eq!(config.corpus_examples.len(), shipped);
+        assert_eq!(config.add_corpus("ours.jsonl", good).unwrap(), 1);
+        assert_eq!(config.corpus_examples.len(), shipped + 1);
+    }
+
+    #[test]
+    fn the_shipped_corpus_is_read_only_when_asked_for_and_skips_labels_not_in_the_taxonomy() {
+        let config = TriageConfig::from_toml(crate::DEFAULT_CONFIG).unwrap();
+        let lines: usize = crate::SHIPPED_CORPUS
+            .iter()
+            .map(|(_, text)| text.lines().filter(|l| !l.trim().is_empty()).count())
+            .sum();
+        assert_eq!(config.corpus_examples.len(), lines);
+        let off = crate::DEFAULT_CONFIG.replacen("shipped = true", "shipped = false", 1);
+        assert!(
+            TriageConfig::from_toml(&off)
+                .unwrap()
+                .corpus_examples
+                .is_empty()
+        );
+        // Without feature_request in the taxonomy its corpus lines are left out.
+        let start = crate::DEFAULT_CONFIG
+            .find("[intents.feature_request]")
+            .unwrap();
+        let end = crate::DEFAULT_CONFIG
+            .find("[intents.cancellation]")
+            .unwrap();
+        let smaller = format!(
+            "{}{}",
+            &crate::DEFAULT_CONFIG[..start],
+            &crate::DEFAULT_CONFIG[end..]
+        );
+        let config = TriageConfig::from_toml(&smaller).unwrap();
+        assert!(config.corpus_examples.len() < lines);
+        assert!(
+            config
+                .corpus_examples
+                .iter()
+                .all(|e| !e.intents.iter().any(|i| i == "feature_request"))
+        );
+    }
+
+    #[test]
     fn syntax_error_names_the_line() {
         let text = "[settings]\nmax_chars = 100\nhash_bits = = 3\n";
         match TriageConfig::from_toml(text) {
@@ -572,11 +796,8 @@ mod tests {
 
     #[test]
     fn unknown_field_is_refused_with_its_line() {
-        let text = crate::triage::DEFAULT_CONFIG.replacen(
-            "[settings]\n",
-            "[settings]\nthreshhold = 3\n",
-            1,
-        );
+        let text =
+            crate::DEFAULT_CONFIG.replacen("[settings]\n", "[settings]\nthreshhold = 3\n", 1);
         let err = TriageConfig::from_toml(&text).unwrap_err();
         let expected = text
             .lines()
@@ -596,7 +817,7 @@ mod tests {
     fn shape_with_an_empty_group_is_refused() {
         let text = format!(
             "{}\n[intents.warranty_claim]\ncues = [\"warranty\"]\n\n[[intents.warranty_claim.shapes]]\nname = \"broken\"\nweight = 3.0\nall = [[\"broke\"], []]\n",
-            crate::triage::DEFAULT_CONFIG
+            crate::DEFAULT_CONFIG
         );
         match TriageConfig::from_toml(&text).unwrap_err() {
             TriageConfigError::Invalid { message, .. } => {
@@ -610,7 +831,7 @@ mod tests {
     fn unknown_urgency_level_is_refused_naming_the_section() {
         let text = format!(
             "{}\n[intents.warranty_claim]\nurgency = \"whenever\"\ncues = [\"warranty\"]\n",
-            crate::triage::DEFAULT_CONFIG
+            crate::DEFAULT_CONFIG
         );
         let err = TriageConfig::from_toml(&text).unwrap_err();
         let section = text

@@ -15,12 +15,13 @@ use std::collections::HashSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::triage::language::LanguageIdentifier;
-use crate::triage::model::{Example, Features, LinearModel, Training, features, probability};
-use crate::triage::taxonomy::{
+use crate::calibration::{self, LabelCalibration, Objective};
+use crate::language::LanguageIdentifier;
+use crate::model::{Example, Features, LinearModel, Training, features};
+use crate::taxonomy::{
     LOW_CONFIDENCE_TONE, LabelConfig, Settings, TriageConfig, TriageConfigError,
 };
-use crate::triage::text::{Lexicon, Normalizer, Token, TokenKind};
+use crate::text::{Lexicon, Normalizer, Token, TokenKind};
 
 /// A tag value with its confidence in `[0, 1]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,9 +71,11 @@ struct Head {
     model: LinearModel,
     lexicon: Lexicon,
     shapes: Vec<Shape>,
+    /// Per label: raw score to confidence, and the confidence it is reported at.
+    calibration: Vec<LabelCalibration>,
 }
 
-/// A compiled [`crate::triage::taxonomy::ShapeConfig`]: its phrases point at their group.
+/// A compiled [`crate::taxonomy::ShapeConfig`]: its phrases point at their group.
 #[derive(Debug)]
 struct Shape {
     label: usize,
@@ -100,6 +103,7 @@ impl Head {
         settings: &Settings,
         examples: &[Example<'_>],
         training: Training,
+        threshold: f32,
     ) -> Self {
         let mut lexicon = Lexicon::default();
         for (i, (_, label)) in labels.iter().enumerate() {
@@ -133,12 +137,22 @@ impl Head {
             model: LinearModel::train(labels.len(), examples, training),
             lexicon,
             shapes,
+            calibration: vec![LabelCalibration::identity(threshold); labels.len()],
         }
     }
 
-    /// Probability of every label: the best logit over the whole message and its parts,
-    /// plus the strongest cue present.
+    /// Calibrated confidence of every label.
     fn probabilities(&self, whole: &Features, parts: &[Features], tokens: &[Token]) -> Vec<f32> {
+        self.scores(whole, parts, tokens)
+            .into_iter()
+            .zip(&self.calibration)
+            .map(|(score, c)| c.confidence(score))
+            .collect()
+    }
+
+    /// Raw score of every label: the best logit over the whole message and its parts,
+    /// plus the strongest cue present and the shapes that match.
+    fn scores(&self, whole: &Features, parts: &[Features], tokens: &[Token]) -> Vec<f32> {
         let mut z = self.model.logits(whole);
         for part in parts {
             for (best, candidate) in z.iter_mut().zip(self.model.logits(part)) {
@@ -172,18 +186,55 @@ impl Head {
                 } else {
                     lowered[i]
                 };
-                probability(z + b.min(self.max_bonus) + shape)
+                z + b.min(self.max_bonus) + shape
             })
             .collect()
     }
+
+    fn reported(&self, label: usize, confidence: f32) -> bool {
+        confidence >= self.calibration[label].threshold
+    }
+}
+
+/// One label's calibration, as [`Classifier::calibration`] reports it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CalibratedLabel {
+    /// `intent` or `risk`.
+    pub family: String,
+    /// The label.
+    pub label: String,
+    /// Platt scaling: confidence = σ(slope · score + offset).
+    pub slope: f32,
+    /// See `slope`.
+    pub offset: f32,
+    /// The label is reported at or above this confidence.
+    pub threshold: f32,
 }
 
 /// Labels of one training text; `None` means the family is unknown for it.
 struct TrainingText {
+    tokens: Vec<Token>,
     features: Features,
     language: String,
     intents: Option<Vec<usize>>,
     risks: Option<Vec<usize>>,
+    /// Held out of the probe model and used to calibrate it.
+    validation: bool,
+}
+
+/// One in this many examples (picked by a hash of the text, so the split is the same on
+/// every start) is held out to calibrate confidences and choose thresholds.
+fn in_validation_split(text: &str, share: f32) -> bool {
+    if share <= 0.0 {
+        return false;
+    }
+    // FNV-1a: stable across builds and platforms, unlike the standard hasher.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in text.as_bytes() {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    (hash % 1000) < (share.min(1.0) * 1000.0) as u64
 }
 
 /// The trained triage classifier.
@@ -192,8 +243,6 @@ pub struct Classifier {
     normalizer: Normalizer,
     max_chars: usize,
     bits: u32,
-    intent_threshold: f32,
-    risk_threshold: f32,
     low_confidence_below: f32,
     split_words: HashSet<String>,
     intents: Head,
@@ -222,12 +271,159 @@ const FALLBACK_MIN: f32 = 0.2;
 const FALLBACK_MARGIN: f32 = 1.5;
 /// Confidence of the default urgency.
 const URGENCY_DEFAULT: f32 = 0.5;
+/// Bounds of a threshold chosen for its F1 (intents, and risks that are not recall first).
+const INTENT_THRESHOLD_MIN: f32 = 0.25;
+const INTENT_THRESHOLD_MAX: f32 = 0.75;
+/// Lowest calibrated risk threshold.
+const RISK_THRESHOLD_MIN: f32 = 0.15;
+
+/// Every example of the configuration (per-label examples, neutral messages, labelled
+/// messages and the corpus), tokenised and hashed once.
+fn training_texts(config: &TriageConfig, normalizer: &Normalizer) -> Vec<TrainingText> {
+    let s = &config.settings;
+    let intent_index = |name: &str| config.intents.keys().position(|n| n.as_str() == name);
+    let risk_index = |name: &str| config.risks.keys().position(|n| n.as_str() == name);
+    let mut texts: Vec<TrainingText> = Vec::new();
+    let mut add =
+        |text: &str, language: &str, intents: Option<Vec<usize>>, risks: Option<Vec<usize>>| {
+            let tokens = normalizer.tokens(text, s.max_chars);
+            texts.push(TrainingText {
+                features: features(&tokens, s.hash_bits),
+                tokens,
+                language: language.to_owned(),
+                intents,
+                risks,
+                validation: in_validation_split(text, s.validation_share),
+            });
+        };
+    for (i, label) in config.intents.values().enumerate() {
+        for (language, examples) in &label.examples {
+            for text in examples {
+                add(text, language, Some(vec![i]), Some(Vec::new()));
+            }
+        }
+    }
+    for (r, label) in config.risks.values().enumerate() {
+        for (language, examples) in &label.examples {
+            for text in examples {
+                add(text, language, None, Some(vec![r]));
+            }
+        }
+    }
+    for (language, examples) in &config.neutral {
+        for text in examples {
+            add(text, language, Some(Vec::new()), Some(Vec::new()));
+        }
+    }
+    for example in config.labelled.iter().chain(&config.corpus_examples) {
+        let intents = example
+            .intents
+            .iter()
+            .filter_map(|n| intent_index(n))
+            .collect();
+        let risks = example.risks.iter().filter_map(|n| risk_index(n)).collect();
+        add(&example.text, &example.language, Some(intents), Some(risks));
+    }
+    texts
+}
 
 impl Classifier {
     /// Trains a classifier from a validated configuration.
+    ///
+    /// When `settings.validation_share` is above zero, a probe classifier is first trained
+    /// without that share of the examples and scored on it, to calibrate every label's
+    /// confidence and choose its threshold (see [`crate::calibration`]); the classifier
+    /// returned is then trained on every example and uses that calibration.
     pub fn train(config: &TriageConfig) -> Result<Self, TriageConfigError> {
         let s = &config.settings;
         let normalizer = Normalizer::new(&config.normalize.abbreviations);
+        let texts = training_texts(config, &normalizer);
+        let everything: Vec<&TrainingText> = texts.iter().collect();
+        let held_out: Vec<&TrainingText> = texts.iter().filter(|t| t.validation).collect();
+        if held_out.is_empty() {
+            return Self::build(config, normalizer, &everything);
+        }
+        let rest: Vec<&TrainingText> = texts.iter().filter(|t| !t.validation).collect();
+        // The probe and the classifier are independent: train them side by side.
+        let (classifier, probe) = std::thread::scope(|scope| {
+            let probe = scope.spawn(|| Self::build(config, normalizer.clone(), &rest));
+            let classifier = Self::build(config, normalizer.clone(), &everything);
+            let probe = probe
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (classifier, probe)
+        });
+        let (mut classifier, probe) = (classifier?, probe?);
+        classifier.intents.calibration = probe.calibrate(
+            &probe.intents,
+            &held_out,
+            |t| t.intents.as_ref(),
+            |_| Objective::F1 {
+                min: INTENT_THRESHOLD_MIN,
+                max: INTENT_THRESHOLD_MAX,
+            },
+            s.intent_threshold,
+        );
+        classifier.risks.calibration = probe.calibrate(
+            &probe.risks,
+            &held_out,
+            |t| t.risks.as_ref(),
+            |r| match config.risks.values().nth(r) {
+                Some(risk) if risk.recall_first => Objective::Recall {
+                    target: s.risk_recall_target,
+                    min: RISK_THRESHOLD_MIN,
+                    max: s.risk_threshold,
+                },
+                _ => Objective::F1 {
+                    min: RISK_THRESHOLD_MIN,
+                    max: INTENT_THRESHOLD_MAX,
+                },
+            },
+            s.risk_threshold,
+        );
+        Ok(classifier)
+    }
+
+    /// Scores the held-out examples with this (probe) classifier's `head` and fits each
+    /// label's calibration on them.
+    fn calibrate(
+        &self,
+        head: &Head,
+        held_out: &[&TrainingText],
+        labels_of: fn(&TrainingText) -> Option<&Vec<usize>>,
+        objective: impl Fn(usize) -> Objective,
+        fallback: f32,
+    ) -> Vec<LabelCalibration> {
+        let mut scores: Vec<calibration::Scores> = vec![Vec::new(); head.labels.len()];
+        for text in held_out {
+            let Some(expected) = labels_of(text) else {
+                continue;
+            };
+            let parts: Vec<Features> = self
+                .parts(&text.tokens)
+                .into_iter()
+                .map(|p| features(p, self.bits))
+                .collect();
+            let raw = head.scores(&text.features, &parts, &text.tokens);
+            for (label, score) in raw.into_iter().enumerate() {
+                scores[label].push((score, expected.contains(&label)));
+            }
+        }
+        scores
+            .iter()
+            .enumerate()
+            .map(|(label, s)| calibration::fit(s, objective(label), fallback))
+            .collect()
+    }
+
+    /// Builds the heads, language identifier and lexicons from the given examples, with
+    /// every label at its configured threshold.
+    fn build(
+        config: &TriageConfig,
+        normalizer: Normalizer,
+        texts: &[&TrainingText],
+    ) -> Result<Self, TriageConfigError> {
+        let s = &config.settings;
         let intent_labels: Vec<(&String, &LabelConfig)> = config.intents.iter().collect();
         let risk_labels: Vec<(&String, &LabelConfig)> = config.risks.iter().collect();
         let level = |name: &Option<String>| -> Result<Option<usize>, TriageConfigError> {
@@ -247,46 +443,6 @@ impl Classifier {
         };
         let risk_index = |name: &str| risk_labels.iter().position(|(n, _)| n.as_str() == name);
         let intent_index = |name: &str| intent_labels.iter().position(|(n, _)| n.as_str() == name);
-
-        let mut texts: Vec<TrainingText> = Vec::new();
-        let mut add =
-            |text: &str, language: &str, intents: Option<Vec<usize>>, risks: Option<Vec<usize>>| {
-                let tokens = normalizer.tokens(text, s.max_chars);
-                texts.push(TrainingText {
-                    features: features(&tokens, s.hash_bits),
-                    language: language.to_owned(),
-                    intents,
-                    risks,
-                });
-            };
-        for (i, (_, label)) in intent_labels.iter().enumerate() {
-            for (language, examples) in &label.examples {
-                for text in examples {
-                    add(text, language, Some(vec![i]), Some(Vec::new()));
-                }
-            }
-        }
-        for (r, (_, label)) in risk_labels.iter().enumerate() {
-            for (language, examples) in &label.examples {
-                for text in examples {
-                    add(text, language, None, Some(vec![r]));
-                }
-            }
-        }
-        for (language, examples) in &config.neutral {
-            for text in examples {
-                add(text, language, Some(Vec::new()), Some(Vec::new()));
-            }
-        }
-        for example in &config.labelled {
-            let intents = example
-                .intents
-                .iter()
-                .filter_map(|n| intent_index(n))
-                .collect();
-            let risks = example.risks.iter().filter_map(|n| risk_index(n)).collect();
-            add(&example.text, &example.language, Some(intents), Some(risks));
-        }
 
         let training = Training {
             epochs: s.epochs,
@@ -310,6 +466,7 @@ impl Classifier {
             s,
             &examples_of(|t| &t.intents),
             training,
+            s.intent_threshold,
         );
         let risks = Head::new(
             &risk_labels,
@@ -317,6 +474,7 @@ impl Classifier {
             s,
             &examples_of(|t| &t.risks),
             training,
+            s.risk_threshold,
         );
         let by_language: Vec<(&Features, &str)> = texts
             .iter()
@@ -356,8 +514,6 @@ impl Classifier {
         Ok(Classifier {
             max_chars: s.max_chars,
             bits: s.hash_bits,
-            intent_threshold: s.intent_threshold,
-            risk_threshold: s.risk_threshold,
             low_confidence_below: s.low_confidence_below,
             split_words: config
                 .normalize
@@ -401,6 +557,27 @@ impl Classifier {
         })
     }
 
+    /// Every intent's and risk's calibration: how its raw score becomes a confidence and
+    /// the confidence it is reported at.
+    pub fn calibration(&self) -> Vec<CalibratedLabel> {
+        let of = |family: &'static str, head: &Head| {
+            head.labels
+                .iter()
+                .zip(&head.calibration)
+                .map(move |(label, c)| CalibratedLabel {
+                    family: family.to_owned(),
+                    label: label.clone(),
+                    slope: c.a,
+                    offset: c.b,
+                    threshold: c.threshold,
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut all = of("intent", &self.intents);
+        all.extend(of("risk", &self.risks));
+        all
+    }
+
     /// Intent values, in the order the classifier knows them.
     pub fn intent_labels(&self) -> &[String] {
         &self.intents.labels
@@ -432,14 +609,14 @@ impl Classifier {
             .iter()
             .copied()
             .enumerate()
-            .filter(|(_, p)| *p >= self.intent_threshold)
+            .filter(|&(i, p)| self.intents.reported(i, p))
             .collect();
         let risk_p = self.risks.probabilities(&whole, &parts, &tokens);
         let mut risks: Vec<(usize, f32)> = risk_p
             .iter()
             .copied()
             .enumerate()
-            .filter(|(_, p)| *p >= self.risk_threshold)
+            .filter(|&(r, p)| self.risks.reported(r, p))
             .collect();
         if intents.is_empty()
             && risks.is_empty()
@@ -630,7 +807,7 @@ mod tests {
     fn classifier() -> &'static Classifier {
         static CLASSIFIER: OnceLock<Classifier> = OnceLock::new();
         CLASSIFIER.get_or_init(|| {
-            let config = TriageConfig::from_toml(crate::triage::DEFAULT_CONFIG).unwrap();
+            let config = TriageConfig::from_toml(crate::DEFAULT_CONFIG).unwrap();
             Classifier::train(&config).unwrap()
         })
     }
@@ -769,10 +946,18 @@ mod tests {
     }
 
     #[test]
-    fn cancellation_implies_churn_risk() {
+    fn ending_a_subscription_is_churn_but_cancelling_a_mistaken_order_is_not() {
         let c = classifier().classify("please cancel my subscription");
         assert!(c.has_intent("cancellation"), "{c:?}");
         assert!(c.has_risk("churn_risk"), "{c:?}");
+        for text in [
+            "i ordered the wrong size 5 min ago, cancel that order pls",
+            "galti se order ho gaya, cancel kar do",
+        ] {
+            let c = classifier().classify(text);
+            assert!(c.has_intent("cancellation"), "{text}: {c:?}");
+            assert!(!c.has_risk("churn_risk"), "{text}: {c:?}");
+        }
     }
 
     #[test]
@@ -812,7 +997,7 @@ mod tests {
     fn a_business_can_add_an_intent_without_code() {
         let text = format!(
             "{}\n[intents.warranty_claim]\ncues = [\"warranty\", \"garantia\"]\nexamples.en = [\"is this still under warranty\", \"my warranty claim was ignored\"]\n",
-            crate::triage::DEFAULT_CONFIG
+            crate::DEFAULT_CONFIG
         );
         let config = TriageConfig::from_toml(&text).unwrap();
         let classifier = Classifier::train(&config).unwrap();

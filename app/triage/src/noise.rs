@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 
-use crate::triage::text::{Normalizer, Token, TokenKind};
+use crate::text::{Normalizer, Token, TokenKind};
 
 /// Characters of a message looked at by the noise checks.
 const NOISE_MAX_CHARS: usize = 2000;

@@ -6,7 +6,7 @@
 //! examples. The weights of all labels of a feature sit side by side, so scoring one
 //! message touches one cache line per feature.
 
-use crate::triage::text::{Token, TokenKind};
+use crate::text::{Token, TokenKind};
 
 /// A sparse feature vector: (dimension, value) pairs, L2-normalised.
 pub type Features = Vec<(u32, f32)>;
@@ -214,7 +214,7 @@ pub fn probability(logit: f32) -> f32 {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use crate::triage::text::Normalizer;
+    use crate::text::Normalizer;
 
     #[test]
     fn model_learns_to_separate_two_labels() {

@@ -13,10 +13,10 @@
 
 use std::collections::HashMap;
 
-use crate::triage::classifier::Scored;
-use crate::triage::model::{Example, Features, LinearModel, Training, probability};
-use crate::triage::taxonomy::TriageConfig;
-use crate::triage::text::{Normalizer, Script, Token, TokenKind, script_of};
+use crate::classifier::Scored;
+use crate::model::{Example, Features, LinearModel, Training, probability};
+use crate::taxonomy::TriageConfig;
+use crate::text::{Normalizer, Script, Token, TokenKind, script_of};
 
 /// Weight of one marker word found in the text, in logits.
 const MARKER_WEIGHT: f32 = 1.2;

@@ -11,6 +11,8 @@
 //! - [`taxonomy`]: the tag families and their values, read from `config/triage.toml`
 //!   (intents, risks, urgency levels, tones, languages, with examples and cue phrases).
 //!   A business adds an intent by adding a section; nothing is recompiled.
+//! - [`calibration`]: per-label Platt scaling and thresholds fitted on a held-out share
+//!   of the examples, so confidences mean what they say and risks are caught recall first.
 //! - [`classifier`]: [`Classifier::train`] builds the model from a [`TriageConfig`]
 //!   (well under a second for a few thousand examples, so it is simply retrained on
 //!   reload) and [`Classifier::classify`] tags one message in microseconds.
@@ -28,6 +30,7 @@
 //! together describe a risk: "I never" with "charge", "from support" with "OTP") catch the
 //! report that names no risk word, or clear vocabulary used without the risk.
 
+pub mod calibration;
 pub mod classifier;
 pub mod eval;
 pub mod language;
@@ -44,3 +47,32 @@ pub use taxonomy::{Family, TriageConfig, TriageConfigError};
 ///
 /// Used by tests and as the fallback when no triage file is configured.
 pub const DEFAULT_CONFIG: &str = include_str!("../../../config/triage.toml");
+
+/// The labelled corpus shipped with Parley (`config/triage/corpus/*.jsonl`), by file
+/// name. A configuration trains on it when its `[corpus]` section says `shipped = true`.
+pub const SHIPPED_CORPUS: &[(&str, &str)] = &[
+    (
+        "config/triage/corpus/ar.jsonl",
+        include_str!("../../../config/triage/corpus/ar.jsonl"),
+    ),
+    (
+        "config/triage/corpus/en.jsonl",
+        include_str!("../../../config/triage/corpus/en.jsonl"),
+    ),
+    (
+        "config/triage/corpus/es.jsonl",
+        include_str!("../../../config/triage/corpus/es.jsonl"),
+    ),
+    (
+        "config/triage/corpus/hi.jsonl",
+        include_str!("../../../config/triage/corpus/hi.jsonl"),
+    ),
+    (
+        "config/triage/corpus/id.jsonl",
+        include_str!("../../../config/triage/corpus/id.jsonl"),
+    ),
+    (
+        "config/triage/corpus/pt.jsonl",
+        include_str!("../../../config/triage/corpus/pt.jsonl"),
+    ),
+];
