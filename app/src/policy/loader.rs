@@ -20,6 +20,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// The routing policy shipped with Parley (`config/routing.toml`).
 pub const DEFAULT_ROUTING: &str = include_str!("../../../config/routing.toml");
@@ -131,6 +132,35 @@ fn sha(text: &str) -> String {
     hex::encode(Sha256::digest(text.as_bytes()))
 }
 
+/// Classifiers trained lately, by the SHA-256 of what they were trained from.
+///
+/// Training on the corpus takes seconds. A reload that leaves the triage files as they
+/// are, and every node of one process (`parley demo`, the tests), reuse the classifier
+/// already trained: training is deterministic, so the same files give the same one.
+/// The last [`TRAINED_KEPT`] are kept.
+static TRAINED: Mutex<Vec<(String, Arc<Classifier>)>> = Mutex::new(Vec::new());
+const TRAINED_KEPT: usize = 2;
+
+fn trained(sha256: &str, config: &TriageConfig) -> Result<Arc<Classifier>, TriageConfigError> {
+    let cached = |kept: &Vec<(String, Arc<Classifier>)>| {
+        kept.iter()
+            .find(|(key, _)| key == sha256)
+            .map(|(_, classifier)| Arc::clone(classifier))
+    };
+    if let Some(classifier) = cached(&TRAINED.lock().unwrap_or_else(PoisonError::into_inner)) {
+        return Ok(classifier);
+    }
+    // Trained outside the lock: two loads of different files do not wait on each other.
+    let classifier = Arc::new(Classifier::train(config)?);
+    let mut kept = TRAINED.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(other) = cached(&kept) {
+        return Ok(other);
+    }
+    kept.insert(0, (sha256.to_owned(), Arc::clone(&classifier)));
+    kept.truncate(TRAINED_KEPT);
+    Ok(classifier)
+}
+
 /// The triage file's SHA-256, or, with corpus files, the SHA-256 over it and each corpus
 /// file's path and text: a changed corpus is a changed classifier.
 fn triage_sha(texts: &PolicyTexts) -> String {
@@ -161,7 +191,8 @@ impl Policies {
         for (source, text) in &texts.corpus {
             config.add_corpus(source, text).map_err(LoadError::Corpus)?;
         }
-        let classifier = Classifier::train(&config).map_err(triage_error)?;
+        let triage_sha256 = triage_sha(texts);
+        let classifier = trained(&triage_sha256, &config).map_err(triage_error)?;
         let known = known_tags(&config);
         let approvals = ApprovalPolicy::from_toml(&texts.approvals, &known).map_err(|error| {
             LoadError::Approvals {
@@ -185,7 +216,7 @@ impl Policies {
             sla,
             approvals,
             team_ids: HashMap::new(),
-            triage_sha256: triage_sha(texts),
+            triage_sha256,
             routing_sha256: sha(&texts.routing),
             sla_sha256: sha(&texts.sla),
             approvals_sha256: sha(&texts.approvals),

@@ -41,7 +41,8 @@ use std::sync::Arc;
 /// The policies in force: the trained classifier, the routing policy, the SLA policy, the
 /// approval boundaries and the database ids of the routing policy's teams.
 pub struct Policies {
-    pub classifier: Classifier,
+    /// Shared with other loads of the same triage files (see `loader`).
+    pub classifier: Arc<Classifier>,
     pub routing: RoutingPolicy,
     /// SLA targets and escalation ladders, checked against the routing policy's teams.
     pub sla: SlaPolicy,

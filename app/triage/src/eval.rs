@@ -692,6 +692,33 @@ mod tests {
         assert_eq!(table["legal_threat"]["legal_threat"], 1, "{table:?}");
         assert_eq!(table["none"]["none"], 1, "{table:?}");
         assert_eq!(table["fraud_signal"]["none"], 1, "{table:?}");
+        // Only lines labelling both intents and risks count for review; the thanks line
+        // missed its (made-up) fraud, so not every line is exactly right.
+        assert_eq!(report.review.lines, 2, "{:?}", report.review);
+        assert!(report.review.exact_when_confident < 1.0 || report.review.flagged > 0);
+        // Every reported label lands in one reliability bin.
+        let binned: usize = report.reliability.iter().map(|b| b.reported).sum();
+        let reported: usize = input
+            .lines()
+            .map(|line| serde_json::from_str::<serde_json::Value>(line).unwrap())
+            // Lines labelling both families, as review and reliability count them.
+            .filter(|v| v.get("intents").is_some() && v.get("risk").is_some())
+            .map(|v| {
+                let c = classifier().classify(v["text"].as_str().unwrap());
+                c.intents.len() + c.risks.len()
+            })
+            .sum();
+        assert_eq!(binned, reported, "{:?}", report.reliability);
+        assert!(
+            report
+                .reliability
+                .iter()
+                .all(|b| (0.0..=1.0).contains(&b.right))
+        );
+        assert_eq!(
+            report.calibration.len(),
+            classifier().intent_labels().len() + classifier().risk_labels().len()
+        );
     }
 
     #[test]
