@@ -1,5 +1,5 @@
 // The reference inbox: sign in with a token, then the conversation list, one
-// conversation, and (supervisors) the approval queue, all live over subscriptions.
+// conversation, (supervisors) the approval queue, and the reports, all live over subscriptions.
 import { Api, ApiError, LIST, DETAIL } from './api.js';
 import * as v from './view.js';
 import { Shelf } from './media.js';
@@ -56,6 +56,7 @@ function showSignIn(error) {
   $('signin').hidden = false;
   $('inbox').hidden = true;
   $('approvals').hidden = true;
+  $('reports').hidden = true;
   $('signin-error').textContent = error ?? '';
   $('token').focus();
 }
@@ -302,12 +303,87 @@ function heldItem(m) {
       v.h('button', { type: 'button', onclick: () => decide('mutation($id: ID!, $r: String!) { rejectMessage(id: $id, reason: $r) { id } }', { id: m.id, r: reason.value }, 'Rejected') }, 'Reject')));
 }
 
+// ---- reports -----------------------------------------------------------------------
+const SUMMARY = `conversationsCreated resolutions reopenRate escalationRate slaFirstResponseMet slaResolutionMet
+  automationRate oneTouchRate autoClosureRate csatScore csatResponseRate
+  firstResponseTime { medianSeconds } resolutionTime { averageSeconds }`;
+const REPORT = `query($f: ReportFilter!) { report(filter: $f) {
+  summary { ${SUMMARY} } previousSummary { ${SUMMARY} }
+  health { metric state target warning action }
+  timeSeries(metric: CONVERSATIONS_CREATED, interval: DAY) { start count } } }`;
+const BREAKDOWN = `query($f: ReportFilter!) { report(filter: $f) { breakdown(by: TEAM, first: 50) {
+  slices { value summary { conversationsCreated resolutions slaFirstResponseMet csatScore reopenRate
+    firstResponseTime { medianSeconds } } } } } }`;
+const browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+
+// The period picked, in the browser's time zone; the server keeps its figures in one
+// zone and refuses another, so then the report is read in the server's zone.
+function reportFilter() {
+  const days = Number($('period').value);
+  const to = new Date();
+  const from = new Date(to.getTime() - days * 86400000);
+  const filter = { from: from.toISOString(), to: to.toISOString() };
+  if (state.reportZone !== null) filter.timeZone = state.reportZone ?? browserZone;
+  return filter;
+}
+
+async function reportQuery(query) {
+  try {
+    return await state.api.query(query, { f: reportFilter() });
+  } catch (error) {
+    if (state.reportZone === undefined && error instanceof ApiError && /timeZone/.test(error.message)) {
+      state.reportZone = null;
+      $('report-zone').textContent = `Days are counted in the server's time zone (${error.message.match(/kept in (\S+);/)?.[1] ?? 'its own'}), not yours (${browserZone}).`;
+      return state.api.query(query, { f: reportFilter() });
+    }
+    throw error;
+  }
+}
+
+async function loadReport() {
+  $('report-error').textContent = '';
+  if (state.reportZone === undefined) $('report-zone').textContent = `Days are counted in your time zone (${browserZone}).`;
+  try {
+    const { report } = await reportQuery(REPORT);
+    $('summary').replaceChildren(...v.summaryCards(report.summary, report.previousSummary, report.health));
+    $('chart').replaceChildren(v.barChart(report.timeSeries, Number($('period').value)));
+  } catch (error) {
+    $('summary').replaceChildren();
+    $('chart').replaceChildren();
+    $('report-error').textContent = `Reports unavailable: ${describe(error)}`;
+    return;
+  }
+  try {
+    const { report } = await reportQuery(BREAKDOWN);
+    const name = (id) => state.teams.find((t) => t.id === id)?.name ?? (id === 'none' ? 'no team' : `team ${id}`);
+    $('breakdown').replaceChildren(v.breakdownTable(report.breakdown.slices, name));
+  } catch (error) {
+    $('breakdown').replaceChildren(v.h('p', { class: 'error' }, describe(error)));
+  }
+}
+
+async function downloadCsv() {
+  try {
+    const { report } = await reportQuery('query($f: ReportFilter!) { report(filter: $f) { exportCsv(interval: DAY) } }');
+    const url = URL.createObjectURL(new Blob([report.exportCsv], { type: 'text/csv' }));
+    const link = v.h('a', { href: url, download: `parley-report-${$('period').value}-days.csv` });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  } catch (error) {
+    toast(describe(error), true);
+  }
+}
+
 // ---- views and keys -----------------------------------------------------------------
 function showView(view) {
   $('inbox').hidden = view !== 'inbox';
   $('approvals').hidden = view !== 'approvals';
+  $('reports').hidden = view !== 'reports';
   for (const b of document.querySelectorAll('[data-view]')) b.setAttribute('aria-pressed', String(b.dataset.view === view));
   if (view === 'approvals') loadHeld();
+  if (view === 'reports') loadReport();
 }
 
 function moveInList(step) {
@@ -331,6 +407,7 @@ document.addEventListener('keydown', (event) => {
     pendingG = false;
     if (event.key === 'i') showView('inbox');
     if (event.key === 'a' && !document.querySelector('[data-view="approvals"]').hidden) showView('approvals');
+    if (event.key === 'r') showView('reports');
     return;
   }
   if (event.key === 'g') pendingG = true;
@@ -344,6 +421,8 @@ document.addEventListener('keydown', (event) => {
 
 for (const b of document.querySelectorAll('[data-view]')) b.addEventListener('click', () => showView(b.dataset.view));
 $('filters').addEventListener('change', loadList);
+$('period').addEventListener('change', loadReport);
+$('csv').addEventListener('click', downloadCsv);
 $('sign-out').addEventListener('click', () => { sessionStorage.removeItem('parley-token'); location.reload(); });
 $('signin-form').addEventListener('submit', async (event) => {
   event.preventDefault();

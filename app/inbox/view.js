@@ -176,3 +176,85 @@ export function packetPanel(events) {
     p.tried.length > 0 && h('div', {}, `Tried: ${p.tried.join('; ')}`),
     h('ul', {}, p.recentMessages.map((m) => h('li', {}, `${m.direction}: `, said(m.text ?? `[${m.kind}]`)))));
 }
+
+// ---- reports ------------------------------------------------------------------------
+// Each summary figure: its label, how to read it from a summary, its kind, and the KPI
+// (`config/kpi.toml` metric) that judges it, if any.
+const FIGURES = [
+  ['Conversations created', (s) => s.conversationsCreated, 'count'],
+  ['Resolutions', (s) => s.resolutions, 'count'],
+  ['First response (median)', (s) => s.firstResponseTime.medianSeconds, 'seconds', 'first_response_median_seconds'],
+  ['Resolution time (average)', (s) => s.resolutionTime.averageSeconds, 'seconds', 'resolution_average_seconds'],
+  ['First response within SLA', (s) => s.slaFirstResponseMet, 'share', 'sla_first_response_met'],
+  ['Resolution within SLA', (s) => s.slaResolutionMet, 'share', 'sla_resolution_met'],
+  ['CSAT (4 or 5)', (s) => s.csatScore, 'share', 'csat_score'],
+  ['CSAT response rate', (s) => s.csatResponseRate, 'share', 'csat_response_rate'],
+  ['Reopen rate', (s) => s.reopenRate, 'share', 'reopen_rate'],
+  ['Escalation rate', (s) => s.escalationRate, 'share', 'escalation_rate'],
+  ['Automation (no person replied)', (s) => s.automationRate, 'share', 'automation_rate'],
+  ['One-touch resolutions', (s) => s.oneTouchRate, 'share', 'one_touch_rate'],
+  ['Closed by the case clock', (s) => s.autoClosureRate, 'share', 'auto_closure_rate'],
+];
+
+function figure(value, kind) {
+  if (value === null || value === undefined) return '–';
+  if (kind === 'seconds') return duration(value * 1000);
+  if (kind === 'share') return `${(value * 100).toFixed(1)}%`;
+  return String(value);
+}
+
+const LEVELS = { ON_TARGET: ['on target', 'ok'], OFF_TARGET: ['off target', 'warn'], WARNING: ['warning', 'warn'], ACTION: ['action', 'breach'] };
+
+export function summaryCards(summary, previous, health) {
+  return FIGURES.map(([label, read, kind, metric]) => {
+    const kpi = health.find((k) => k.metric === metric);
+    const [level, cls] = kpi ? LEVELS[kpi.state] ?? [kpi.state.toLowerCase(), ''] : [];
+    return h('li', { class: 'card', 'data-figure': label },
+      h('span', { class: 'label' }, label),
+      h('strong', { class: 'value' }, figure(read(summary), kind)),
+      h('span', { class: 'kind' }, `previous: ${figure(read(previous), kind)}`),
+      kpi && h('span', { class: `chip ${cls}`, title: `target ${figure(kpi.target, kind)}, warning ${figure(kpi.warning, kind)}, action ${figure(kpi.action, kind)}` }, level));
+  });
+}
+
+// Bars of `points` ({ start, count }) as an inline SVG, one slot per day of the period
+// (today last; days without data stay empty); each bar says its day and count.
+export function barChart(points, days) {
+  if (!points.length) return h('p', { class: 'kind' }, 'No conversations in this period.');
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = (tag, attrs, ...children) => {
+    const node = document.createElementNS(ns, tag);
+    for (const [k, value] of Object.entries(attrs)) node.setAttribute(k, value);
+    node.append(...children);
+    return node;
+  };
+  const width = 600;
+  const height = 160;
+  const top = Math.max(...points.map((p) => p.count), 1);
+  const step = width / days;
+  const slot = (p) => Math.max(0, days - 1 - Math.floor((Date.now() - new Date(p.start)) / 86400000));
+  const bars = points.map((p) => {
+    const i = slot(p);
+    const tall = Math.max(1, (p.count / top) * (height - 20));
+    const day = new Date(p.start).toLocaleDateString([], { month: 'short', day: 'numeric' });
+    return svg('g', { class: 'bar-group' },
+      svg('rect', { class: 'bar', x: (i * step + step * 0.15).toFixed(1), y: (height - tall).toFixed(1), width: (step * 0.7).toFixed(1), height: tall.toFixed(1) },
+        svg('title', {}, `${day}: ${p.count}`)),
+      svg('text', { x: (i * step + step / 2).toFixed(1), y: (height - tall - 4).toFixed(1), 'text-anchor': 'middle' }, String(p.count)));
+  });
+  return svg('svg', { viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': `Conversations created per day, ${points.length} days with data` }, ...bars);
+}
+
+export function breakdownTable(slices, nameOf) {
+  if (!slices.length) return h('p', { class: 'kind' }, 'No figures in this period.');
+  const cell = (tag, text) => h(tag, {}, text);
+  return h('table', { class: 'breakdown' },
+    h('thead', {}, h('tr', {}, ['Team', 'Created', 'Resolved', 'First response (median)', 'Within SLA', 'CSAT', 'Reopen'].map((t) => cell('th', t)))),
+    h('tbody', {}, slices.map((s) => h('tr', {},
+      said(nameOf(s.value), 'td'),
+      cell('td', s.summary.conversationsCreated), cell('td', s.summary.resolutions),
+      cell('td', figure(s.summary.firstResponseTime.medianSeconds, 'seconds')),
+      cell('td', figure(s.summary.slaFirstResponseMet, 'share')),
+      cell('td', figure(s.summary.csatScore, 'share')),
+      cell('td', figure(s.summary.reopenRate, 'share'))))));
+}

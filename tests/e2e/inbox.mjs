@@ -142,6 +142,25 @@ await page.waitForFunction((id) => !document.querySelector(`#held li[data-id="${
 check(true, 'the held draft was approved and left the queue');
 await shot('approved');
 
+// Reports, reached with g r: the demo's conversations are counted, drawn per day, and
+// the figures download as CSV.
+await page.keyboard.press('g');
+await page.keyboard.press('r');
+await page.locator('#reports:not([hidden])').waitFor();
+const created = page.locator('#summary li[data-figure="Conversations created"] .value');
+await created.waitFor();
+const count = Number(await created.innerText());
+check(count > 0, `the report counts ${count} conversations created`);
+check(await page.locator('#summary li[data-figure="Conversations created"] .kind').innerText().then((t) => t.startsWith('previous: ')),
+  'each figure shows the previous period');
+const bars = await page.locator('#chart svg rect.bar').count();
+check(bars >= 1, `the chart draws ${bars} bar(s)`);
+await page.locator('#breakdown table tbody tr').first().waitFor();
+check(true, 'the breakdown by team has rows');
+const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#csv').click()]);
+check(download.suggestedFilename().endsWith('.csv'), 'Download CSV saves a .csv file');
+await shot('reports');
+
 // Keyboard and phone: j/k move through the list; the list fits a phone's width.
 await page.keyboard.press('g');
 await page.keyboard.press('i');
