@@ -139,7 +139,7 @@ fn sha(text: &str) -> String {
 /// already trained: training is deterministic, so the same files give the same one.
 /// The last [`TRAINED_KEPT`] are kept.
 static TRAINED: Mutex<Vec<(String, Arc<Classifier>)>> = Mutex::new(Vec::new());
-const TRAINED_KEPT: usize = 2;
+const TRAINED_KEPT: usize = 3;
 
 fn trained(sha256: &str, config: &TriageConfig) -> Result<Arc<Classifier>, TriageConfigError> {
     let cached = |kept: &Vec<(String, Arc<Classifier>)>| {
@@ -183,6 +183,17 @@ impl Policies {
     /// policy against the routing policy's teams). Team ids are filled in by the caller
     /// once the teams exist in the database.
     pub fn build(texts: &PolicyTexts, now: i64) -> Result<Policies, LoadError> {
+        Self::build_over(texts, now, None)
+    }
+
+    /// Like [`Policies::build`], keeping the classifier of the policies in force when the
+    /// triage files are the ones it was trained from (a reload of the routing rules, or
+    /// another node's reload, does not train again).
+    pub fn build_over(
+        texts: &PolicyTexts,
+        now: i64,
+        in_force: Option<&Policies>,
+    ) -> Result<Policies, LoadError> {
         let triage_error = |error| LoadError::Triage {
             path: texts.triage_source.clone(),
             error,
@@ -192,7 +203,10 @@ impl Policies {
             config.add_corpus(source, text).map_err(LoadError::Corpus)?;
         }
         let triage_sha256 = triage_sha(texts);
-        let classifier = trained(&triage_sha256, &config).map_err(triage_error)?;
+        let classifier = match in_force.filter(|p| p.triage_sha256 == triage_sha256) {
+            Some(in_force) => Arc::clone(&in_force.classifier),
+            None => trained(&triage_sha256, &config).map_err(triage_error)?,
+        };
         let known = known_tags(&config);
         let approvals = ApprovalPolicy::from_toml(&texts.approvals, &known).map_err(|error| {
             LoadError::Approvals {
@@ -250,11 +264,13 @@ pub async fn build(
     sources: &PolicySources,
     store: &Store,
     now: Micros,
+    in_force: Option<Arc<Policies>>,
 ) -> Result<Policies, LoadError> {
     let texts = sources.read()?;
-    let mut policies = tokio::task::spawn_blocking(move || Policies::build(&texts, now))
-        .await
-        .map_err(|_| LoadError::Interrupted)??;
+    let mut policies =
+        tokio::task::spawn_blocking(move || Policies::build_over(&texts, now, in_force.as_deref()))
+            .await
+            .map_err(|_| LoadError::Interrupted)??;
     let names = policies
         .routing
         .teams()
@@ -290,7 +306,7 @@ pub async fn reload(
     actor: String,
     now: Micros,
 ) -> Result<LoadedPolicies, LoadError> {
-    match build(sources, store, now).await {
+    match build(sources, store, now, Some(handle.current())).await {
         Ok(policies) => {
             let loaded = summary(&policies);
             handle.replace(policies);
@@ -350,7 +366,7 @@ pub async fn refresh(
     store: &Store,
     now: Micros,
 ) -> Result<LoadedPolicies, LoadError> {
-    let policies = build(sources, store, now).await?;
+    let policies = build(sources, store, now, Some(handle.current())).await?;
     let loaded = summary(&policies);
     handle.replace(policies);
     Ok(loaded)
@@ -362,7 +378,32 @@ pub async fn load(
     store: &Store,
     now: Micros,
 ) -> Result<(PolicyHandle, LoadedPolicies), LoadError> {
-    let policies = build(sources, store, now).await?;
+    let policies = build(sources, store, now, None).await?;
     let loaded = summary(&policies);
     Ok((PolicyHandle::new(policies), loaded))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reload_with_the_same_triage_files_keeps_the_trained_classifier() {
+        let texts = PolicySources::default().read().unwrap();
+        let first = Policies::build(&texts, 0).unwrap();
+        let again = Policies::build_over(&texts, 1, Some(&first)).unwrap();
+        assert!(Arc::ptr_eq(&first.classifier, &again.classifier));
+
+        // A changed corpus is a changed classifier.
+        let mut changed = texts.clone();
+        changed.corpus.push((
+            "ours.jsonl".to_owned(),
+            r#"{"text": "zorblax pls", "intents": ["invoice_request"], "language": "en"}"#
+                .to_owned(),
+        ));
+        let other = Policies::build_over(&changed, 2, Some(&first)).unwrap();
+        assert_ne!(other.triage_sha256, first.triage_sha256);
+        assert!(!Arc::ptr_eq(&first.classifier, &other.classifier));
+    }
 }
