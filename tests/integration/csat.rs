@@ -235,14 +235,7 @@ async fn silent_pending_cases_resolve_with_a_closing_message_and_resolved_ones_c
     assert_eq!(data["to"], "resolved");
     assert_eq!(data["closing_message_sent"], true);
     // The closing message reached the customer (inside the 24-hour window).
-    eventually_some("the closing message reaches Meta", || async {
-        sent_payloads(&app).await.into_iter().find(|p| {
-            p["text"]["body"]
-                .as_str()
-                .is_some_and(|b| b.starts_with("We haven't heard back"))
-        })
-    })
-    .await;
+    text_reaches_meta(&app, "We haven't heard back").await;
     // An auto-resolution is still surveyed (someone answered the customer).
     app.clock.advance(DELAY);
     wait_for_kind(&app, &id, "csat_sent", 1).await;
@@ -291,14 +284,7 @@ async fn the_closing_message_and_the_survey_speak_the_customers_language(backend
     set_status(&app, &id, "PENDING").await;
     app.clock.advance(Duration::from_secs(20 * 3600));
     // The closing message and the survey, in Spanish ([texts.es] in the shipped config).
-    eventually_some("the Spanish closing message reaches Meta", || async {
-        sent_payloads(&app).await.into_iter().find(|p| {
-            p["text"]["body"]
-                .as_str()
-                .is_some_and(|b| b.starts_with("Como no hemos tenido noticias tuyas"))
-        })
-    })
-    .await;
+    text_reaches_meta(&app, "Como no hemos tenido noticias tuyas").await;
     app.clock.advance(DELAY);
     wait_for_kind(&app, &id, "csat_sent", 1).await;
     let survey = eventually_some("the survey reaches Meta", || async {
@@ -334,5 +320,20 @@ async fn the_closing_message_and_the_survey_speak_the_customers_language(backend
             .into_iter()
             .find(|p| p["text"]["body"] == "Gracias. ¿Qué podríamos haber hecho mejor?")
     })
+    .await;
+}
+
+/// Waits until a text message starting with `start` has been sent to Meta.
+async fn text_reaches_meta(app: &TestApp, start: &str) {
+    eventually_some(
+        &format!("a message starting {start:?} reaches Meta"),
+        || async {
+            sent_payloads(app).await.into_iter().find(|p| {
+                p["text"]["body"]
+                    .as_str()
+                    .is_some_and(|b| b.starts_with(start))
+            })
+        },
+    )
     .await;
 }

@@ -209,9 +209,10 @@ mod tests {
     #[test]
     fn too_few_positives_keep_the_configured_threshold() {
         let scores: Vec<(f32, bool)> = (0..100).map(|i| (i as f32, i > 97)).collect();
-        assert_eq!(fit(&scores, Objective::F1 { min: 0.2, max: 0.8 }, 0.5), {
+        assert_eq!(
+            fit(&scores, Objective::F1 { min: 0.2, max: 0.8 }, 0.5),
             LabelCalibration::identity(0.5)
-        });
+        );
     }
 
     #[test]

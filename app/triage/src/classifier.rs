@@ -803,17 +803,8 @@ impl Classifier {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
-    use std::sync::OnceLock;
-
     use super::*;
-
-    fn classifier() -> &'static Classifier {
-        static CLASSIFIER: OnceLock<Classifier> = OnceLock::new();
-        CLASSIFIER.get_or_init(|| {
-            let config = TriageConfig::from_toml(crate::DEFAULT_CONFIG).unwrap();
-            Classifier::train(&config).unwrap()
-        })
-    }
+    use crate::shipped_classifier as classifier;
 
     fn intents(c: &Classification) -> Vec<&str> {
         c.intents.iter().map(|s| s.label.as_str()).collect()

@@ -642,17 +642,8 @@ fn round(x: f32) -> f32 {
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
-    use std::sync::OnceLock;
-
     use super::*;
-    use crate::{Classifier, TriageConfig};
-
-    fn classifier() -> &'static Classifier {
-        static CLASSIFIER: OnceLock<Classifier> = OnceLock::new();
-        CLASSIFIER.get_or_init(|| {
-            Classifier::train(&TriageConfig::from_toml(crate::DEFAULT_CONFIG).unwrap()).unwrap()
-        })
-    }
+    use crate::shipped_classifier as classifier;
 
     #[test]
     fn eval_scores_labelled_lines_and_skips_blank_ones() {

@@ -76,3 +76,14 @@ pub const SHIPPED_CORPUS: &[(&str, &str)] = &[
         include_str!("../../../config/triage/corpus/pt.jsonl"),
     ),
 ];
+
+/// The shipped configuration, trained once for all of this crate's tests (training on the
+/// corpus takes seconds).
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+pub(crate) fn shipped_classifier() -> &'static Classifier {
+    static CLASSIFIER: std::sync::OnceLock<Classifier> = std::sync::OnceLock::new();
+    CLASSIFIER.get_or_init(|| {
+        Classifier::train(&TriageConfig::from_toml(DEFAULT_CONFIG).unwrap()).unwrap()
+    })
+}

@@ -123,14 +123,12 @@ struct CorpusLine {
     intents: Vec<String>,
     #[serde(default)]
     risk: Vec<String>,
-    /// Accepted so that evaluation files and exported corrections can be used as they
-    /// are; urgency is taught by cues, not examples.
-    #[serde(default)]
-    #[allow(dead_code)]
-    urgency: Option<String>,
-    #[serde(default)]
-    #[allow(dead_code)]
-    id: Option<serde_json::Value>,
+    /// Accepted and ignored so that evaluation files and exported corrections can be used
+    /// as they are; urgency is taught by cues, not examples.
+    #[serde(default, rename = "urgency")]
+    _urgency: Option<serde::de::IgnoredAny>,
+    #[serde(default, rename = "id")]
+    _id: Option<serde::de::IgnoredAny>,
 }
 
 /// Thresholds and model sizes.
@@ -746,6 +744,9 @@ mod tests {
         assert_eq!(config.corpus_examples.len(), shipped);
         assert_eq!(config.add_corpus("ours.jsonl", good).unwrap(), 1);
         assert_eq!(config.corpus_examples.len(), shipped + 1);
+        // An evaluation line or an exported correction (with urgency and id) is taken too.
+        let exported = r#"{"id": 42, "text": "factura please", "intents": ["invoice_request"], "urgency": "normal", "risk": [], "language": "en"}"#;
+        assert_eq!(config.add_corpus("ours.jsonl", exported).unwrap(), 1);
     }
 
     #[test]
